@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package dptls needs to build, test and run.
+# Idempotent and quiet: does nothing when all are present. Needs root (or
+# sudo) only when something is missing.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  g++ meson ninja-build pkg-config python3 clang-format clang-tidy
+  # the engine's dependencies
+  dpdk-dev libdpdk-dev libipsec-mb-dev libssl-dev
+  # libraries for what is not the engine's core (docs/libraries.md)
+  libcli11-dev libfmt-dev nlohmann-json3-dev libspdlog-dev libtomlplusplus-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev openssl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "setup: installing ${#missing[@]} Debian package(s): ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+export DEBIAN_FRONTEND=noninteractive
+if ! $sudo apt-get update -qq >"$log" 2>&1; then
+  echo "setup: 'apt-get update' failed:" >&2; tail -n 20 "$log" >&2; exit 1
+fi
+if ! $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$log" 2>&1; then
+  echo "setup: 'apt-get install ${missing[*]}' failed:" >&2; tail -n 20 "$log" >&2; exit 1
+fi
+echo "setup: done" >&2
