@@ -37,14 +37,13 @@ constexpr CpuPath kAllCpuPaths[] = {
 }  // namespace
 
 size_t aead_key_len(AeadAlg alg) {
-  switch (alg) {
-#define DPTLS_X(e, name, keylen) \
-  case AeadAlg::e:               \
-    return keylen;
-    DPTLS_AEAD_ALGS(DPTLS_X)
+  constexpr size_t kKeyLens[] = {
+#define DPTLS_X(e, name, keylen) keylen,
+      DPTLS_AEAD_ALGS(DPTLS_X)
 #undef DPTLS_X
-  }
-  return 0;
+  };
+  const auto i = static_cast<size_t>(alg);
+  return i < std::size(kKeyLens) ? kKeyLens[i] : 0;
 }
 
 uint64_t aead_max_plaintext(AeadAlg alg) {

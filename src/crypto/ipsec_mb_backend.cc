@@ -3,12 +3,12 @@
 // Uses the library's direct GCM and ChaCha20-Poly1305 API rather than the
 // job or burst API: a record whose payload is one contiguous buffer goes
 // through the single-call function, and a record spread over TCP segments goes
-// through init / update per segment / finalize. Measured on the reference
-// machine (docs/benchmarks.md) the multi-call path keeps about 92 % of the
-// contiguous speed for a 16 KB record in 1448-byte segments, where the job
-// API's GCM_SGL mode keeps about 83 %; the single call beats the job API's
-// plain GCM by about 15 % at 16 KB. GCM has no multi-buffer kernel in the job
-// manager, so the job API would add queueing and nothing else.
+// through init / update per segment / finalize. The project's design notes
+// (docs/architecture.md) measured the multi-call path keeping about 92 % of
+// the contiguous speed for a 16 KB record in 1448-byte segments, where the
+// job API's GCM_SGL mode keeps about 83 %, and the single call beating the
+// job API's plain GCM by about 13 % at 16 KB. GCM has no multi-buffer kernel
+// in the job manager, so the job API would add queueing and nothing else.
 #include <intel-ipsec-mb.h>
 #include <openssl/crypto.h>
 
@@ -128,12 +128,14 @@ class IpsecMbBackend final : public BatchBackend<IpsecMbBackend> {
 
   ~IpsecMbBackend() override { free_mb_mgr(mgr_); }
 
+  // Names the path in use, then what the CPU offers: the forced sse/avx/avx2
+  // paths do not use VAES even where the CPU has it.
   std::string describe() const override {
-    std::string s = std::string("IPsec-MB ") + imb_get_version_str() + " " +
-                    arch_name(arch_);
+    std::string s = std::string("IPsec-MB ") + imb_get_version_str() +
+                    ", path " + arch_name(arch_);
     std::string f = features_string(mgr_->features);
     if (!f.empty()) {
-      s += " (" + f + ")";
+      s += "; CPU has " + f;
     }
     return s;
   }
@@ -224,7 +226,9 @@ class IpsecMbBackend final : public BatchBackend<IpsecMbBackend> {
     }
     mgr_->chacha20_poly1305_finalize(&ctx, seal ? op.tag : computed,
                                      kAeadTagLen);
-    // The context holds the one-time Poly1305 key.
+    // The context holds the one-time Poly1305 key. The keystream and GHASH
+    // state left in the contexts reveal nothing the caller does not hold
+    // (keystream = plaintext xor ciphertext), so they are not wiped per op.
     secure_wipe(ctx.poly_key, sizeof(ctx.poly_key));
     return seal ? AeadStatus::kOk : verify_tag(computed, op);
   }

@@ -1,0 +1,60 @@
+// The Wycheproof AEAD vectors: a loader for aead_test_schema_v1 files and a
+// runner that checks one backend against every test of a file.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "dptls/crypto/aead.h"
+#include "support/aead_test_support.h"
+
+namespace dptls::crypto::testing {
+
+struct WycheproofCase {
+  int tc_id = 0;
+  std::string comment;
+  std::vector<std::string> flags;
+  size_t iv_bits = 0;   // the group's ivSize
+  size_t key_bits = 0;  // the group's keySize
+  size_t tag_bits = 0;  // the group's tagSize
+  Bytes key, iv, aad, msg, ct, tag;
+  bool valid = false;  // result "valid" (else "invalid")
+};
+
+struct WycheproofFile {
+  std::string algorithm;
+  size_t number_of_tests = 0;
+  std::vector<WycheproofCase> cases;
+};
+
+// Loads an AEAD Wycheproof file (aead_test_schema_v1). Returns false and
+// sets *error on any malformed entry: nothing is silently skipped.
+bool LoadWycheproof(const std::filesystem::path& path, WycheproofFile* out,
+                    std::string* error);
+
+enum class WycheproofFamily { kAesGcm, kChaCha20Poly1305 };
+
+// How many vectors of a file went down each path; they add up to the file's
+// numberOfTests.
+struct WycheproofCounts {
+  size_t valid = 0;            // 96-bit IV, supported key: seal and open
+  size_t invalid = 0;          // 96-bit IV, supported key: open must fail
+  size_t bad_nonce = 0;        // other IV size: kBadNonce
+  size_t unsupported_key = 0;  // AES-192: init_key gives kBadKey
+  size_t exercised() const { return valid + invalid; }
+  size_t total() const { return valid + invalid + bad_nonce + unsupported_key; }
+};
+
+// Runs every test of VectorsDir()/wycheproof/`file_name` against `backend`,
+// recording a gtest failure for each mismatch, and logs the counts.
+//  - 96-bit IV, 128/256-bit key: "valid" must seal to ct || tag and open
+//    back (kOk); "invalid" must fail to open (kAuthFailed) with every segment
+//    zeroed. Each is run whole, in 1-byte segments and in random splits.
+//  - other IV sizes: seal and open give kBadNonce and touch nothing.
+//  - AES-192 keys: init_key for aes-128-gcm and aes-256-gcm gives kBadKey.
+WycheproofCounts RunWycheproofFile(AeadBackend& backend, const char* file_name,
+                                   WycheproofFamily family);
+
+}  // namespace dptls::crypto::testing
