@@ -57,6 +57,28 @@ class BatchBackend : public AeadBackend {
 
  protected:
   using AeadBackend::AeadBackend;
+
+  // Every backend's path for an open whose tag did not match, called after
+  // the segments were decrypted in place: applies the op's AeadFailPolicy and
+  // returns kAuthFailed. Restoring works because both AEADs are stream
+  // ciphers: sealing the wrongly decrypted bytes under the same key and nonce
+  // XORs the same keystream back in.
+  AeadStatus reject_open(const void* storage, AeadAlg alg, AeadOp& op) {
+    if (op.on_auth_failure == AeadFailPolicy::kRestoreCiphertext) {
+      uint8_t scratch_tag[kAeadTagLen];
+      AeadOp reseal = op;
+      reseal.dir = AeadDir::kSeal;
+      reseal.tag = scratch_tag;
+      if (static_cast<Derived*>(this)->process(storage, alg, reseal) ==
+          AeadStatus::kOk) {
+        return AeadStatus::kAuthFailed;
+      }
+    }
+    for (const IoSegment& seg : op.segs) {
+      secure_wipe(seg.data, seg.len);
+    }
+    return AeadStatus::kAuthFailed;
+  }
 };
 
 std::unique_ptr<AeadBackend> make_ipsec_mb_backend(

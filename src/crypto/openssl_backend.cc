@@ -97,25 +97,23 @@ class OpenSslBackend final : public BatchBackend<OpenSslBackend> {
 
  public:
   // Called by BatchBackend::run() for each op that passed check_op().
-  AeadStatus process(const void* storage, AeadAlg /*alg*/,
-                     AeadOp& op) noexcept {
+  AeadStatus process(const void* storage, AeadAlg alg, AeadOp& op) noexcept {
     EVP_CIPHER_CTX* ctx = static_cast<const EvpKey*>(storage)->ctx;
     const bool seal = op.dir == AeadDir::kSeal;
     if (!run_cipher(ctx, op)) {
-      // OpenSSL refused an op our own checks let through: treat it as a
-      // failed open so nothing unauthenticated escapes.
-      return fail(op);
+      // OpenSSL refused an op our own checks let through.
+      return refuse(op);
     }
     if (seal) {
       return EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, kAeadTagLen,
                                  op.tag) == 1
                  ? AeadStatus::kOk
-                 : fail(op);
+                 : refuse(op);
     }
     int out_len = 0;
     uint8_t scratch[16];
     if (EVP_CipherFinal_ex(ctx, scratch, &out_len) != 1) {
-      return fail(op);
+      return reject_open(storage, alg, op);
     }
     return AeadStatus::kOk;
   }
@@ -156,11 +154,14 @@ class OpenSslBackend final : public BatchBackend<OpenSslBackend> {
                                op.tag) == 1;
   }
 
-  static AeadStatus fail(AeadOp& op) {
+  // For a call OpenSSL refused midway (not expected for an op that passed
+  // check_op()): releases nothing it may have half-processed.
+  static AeadStatus refuse(AeadOp& op) {
     for (const IoSegment& seg : op.segs) {
       secure_wipe(seg.data, seg.len);
     }
-    return AeadStatus::kAuthFailed;
+    return op.dir == AeadDir::kSeal ? AeadStatus::kBadArgument
+                                    : AeadStatus::kAuthFailed;
   }
 
   CipherPtr ciphers_[std::size(kAllAeadAlgs)];

@@ -124,9 +124,19 @@ class alignas(64) AeadKey {
 // run(). Seal: the segments hold plaintext on entry and ciphertext on return,
 // and `tag` receives kAeadTagLen bytes. Open: the segments hold ciphertext on
 // entry and plaintext on return when status is kOk; `tag` holds the received
-// tag. When an open fails authentication every segment is wiped to zeros, so
-// no unauthenticated plaintext is ever released. When an operation fails a
-// parameter check, its segments are left untouched.
+// tag. When an open fails authentication no unauthenticated plaintext is
+// released: every segment is wiped to zeros, or, if the op asks for it, put
+// back to the ciphertext it held. When an operation fails a parameter check,
+// its segments are left untouched.
+enum class AeadFailPolicy : uint8_t {
+  kWipe,
+  // For speculative opens: the record engine opens several records of one
+  // connection in one batch although one of them may turn out to be a
+  // KeyUpdate, after which the rest must be opened again under the new key.
+  // Costs a second pass over the segments, and only on failure.
+  kRestoreCiphertext,
+};
+
 struct AeadOp {
   const AeadKey* key = nullptr;
   AeadDir dir = AeadDir::kSeal;
@@ -134,6 +144,8 @@ struct AeadOp {
   std::span<const uint8_t> aad;
   std::span<const IoSegment> segs;
   uint8_t* tag = nullptr;
+  // What a failed open leaves in the segments.
+  AeadFailPolicy on_auth_failure = AeadFailPolicy::kWipe;
   // Out: the outcome of this operation.
   AeadStatus status = AeadStatus::kNotRun;
 };
