@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace dptls::crypto::testing {
@@ -43,9 +45,19 @@ bool GetHex(const json& obj, const char* name, Bytes* out) {
 
 }  // namespace
 
-bool LoadWycheproof(const std::filesystem::path& path, WycheproofFile* out,
-                    std::string* error) {
-  *out = WycheproofFile();
+namespace {
+
+// The parts every Wycheproof file shares: the header, the groups of one
+// `type`, and per test tcId, comment, flags and result. `fn` reads the
+// type-specific fields of each test. Nothing is skipped: any malformed entry
+// is an error.
+using TestFn =
+    std::function<bool(const json& group, const json& test,
+                       const WycheproofCommon& common, std::string* error)>;
+
+bool ForEachTest(const std::filesystem::path& path, std::string_view type,
+                 std::string* algorithm, size_t* number_of_tests,
+                 const TestFn& fn, std::string* error) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     *error = "cannot open " + path.string();
@@ -56,8 +68,8 @@ bool LoadWycheproof(const std::filesystem::path& path, WycheproofFile* out,
     *error = "not a JSON object: " + path.string();
     return false;
   }
-  if (!GetString(doc, "algorithm", &out->algorithm) ||
-      !GetSize(doc, "numberOfTests", &out->number_of_tests)) {
+  if (!GetString(doc, "algorithm", algorithm) ||
+      !GetSize(doc, "numberOfTests", number_of_tests)) {
     *error = "missing algorithm or numberOfTests";
     return false;
   }
@@ -66,14 +78,12 @@ bool LoadWycheproof(const std::filesystem::path& path, WycheproofFile* out,
     *error = "missing testGroups";
     return false;
   }
+  int last_tc_id = 0;
   for (const json& group : *groups) {
-    WycheproofCase proto;
-    std::string type;
-    if (!group.is_object() || !GetString(group, "type", &type) ||
-        type != "AeadTest" || !GetSize(group, "ivSize", &proto.iv_bits) ||
-        !GetSize(group, "keySize", &proto.key_bits) ||
-        !GetSize(group, "tagSize", &proto.tag_bits)) {
-      *error = "malformed test group";
+    std::string group_type;
+    if (!group.is_object() || !GetString(group, "type", &group_type) ||
+        group_type != type) {
+      *error = "malformed test group (want type " + std::string(type) + ")";
       return false;
     }
     auto tests = group.find("tests");
@@ -82,28 +92,24 @@ bool LoadWycheproof(const std::filesystem::path& path, WycheproofFile* out,
       return false;
     }
     for (const json& t : *tests) {
-      WycheproofCase c = proto;
+      WycheproofCommon common;
       size_t tc_id = 0;
       std::string result;
       if (!t.is_object() || !GetSize(t, "tcId", &tc_id) ||
-          !GetString(t, "comment", &c.comment) ||
-          !GetString(t, "result", &result) || !GetHex(t, "key", &c.key) ||
-          !GetHex(t, "iv", &c.iv) || !GetHex(t, "aad", &c.aad) ||
-          !GetHex(t, "msg", &c.msg) || !GetHex(t, "ct", &c.ct) ||
-          !GetHex(t, "tag", &c.tag)) {
-        *error =
-            "malformed test after tcId " +
-            std::to_string(out->cases.empty() ? 0 : out->cases.back().tc_id);
+          !GetString(t, "comment", &common.comment) ||
+          !GetString(t, "result", &result)) {
+        *error = "malformed test after tcId " + std::to_string(last_tc_id);
         return false;
       }
-      c.tc_id = static_cast<int>(tc_id);
+      common.tc_id = static_cast<int>(tc_id);
+      last_tc_id = common.tc_id;
       if (result == "valid") {
-        c.valid = true;
+        common.valid = true;
       } else if (result == "invalid") {
-        c.valid = false;
+        common.valid = false;
       } else {
-        // "acceptable" does not occur in these AEAD files; refuse rather
-        // than guess.
+        // "acceptable" does not occur in the AEAD and HKDF files; refuse
+        // rather than guess.
         *error = "tcId " + std::to_string(tc_id) + ": unexpected result '" +
                  result + "'";
         return false;
@@ -112,22 +118,88 @@ bool LoadWycheproof(const std::filesystem::path& path, WycheproofFile* out,
       if (flags != t.end() && flags->is_array()) {
         for (const json& f : *flags) {
           if (f.is_string()) {
-            c.flags.push_back(f.get<std::string>());
+            common.flags.push_back(f.get<std::string>());
           }
         }
       }
-      if (c.key.size() * 8 != c.key_bits) {
-        *error = "tcId " + std::to_string(tc_id) + ": key is not keySize";
+      if (!fn(group, t, common, error)) {
+        if (error->empty()) {
+          *error = "malformed test";
+        }
+        *error = "tcId " + std::to_string(tc_id) + ": " + *error;
         return false;
       }
-      if (c.iv.size() * 8 != c.iv_bits) {
-        *error = "tcId " + std::to_string(tc_id) + ": iv is not ivSize";
-        return false;
-      }
-      out->cases.push_back(std::move(c));
     }
   }
   return true;
+}
+
+}  // namespace
+
+bool LoadWycheproof(const std::filesystem::path& path, WycheproofFile* out,
+                    std::string* error) {
+  *out = WycheproofFile();
+  error->clear();
+  auto read = [out](const json& group, const json& t,
+                    const WycheproofCommon& common, std::string* err) {
+    WycheproofCase c;
+    c.tc_id = common.tc_id;
+    c.comment = common.comment;
+    c.flags = common.flags;
+    c.valid = common.valid;
+    if (!GetSize(group, "ivSize", &c.iv_bits) ||
+        !GetSize(group, "keySize", &c.key_bits) ||
+        !GetSize(group, "tagSize", &c.tag_bits)) {
+      *err = "malformed test group";
+      return false;
+    }
+    if (!GetHex(t, "key", &c.key) || !GetHex(t, "iv", &c.iv) ||
+        !GetHex(t, "aad", &c.aad) || !GetHex(t, "msg", &c.msg) ||
+        !GetHex(t, "ct", &c.ct) || !GetHex(t, "tag", &c.tag)) {
+      *err = "missing or bad hex field";
+      return false;
+    }
+    if (c.key.size() * 8 != c.key_bits) {
+      *err = "key is not keySize";
+      return false;
+    }
+    if (c.iv.size() * 8 != c.iv_bits) {
+      *err = "iv is not ivSize";
+      return false;
+    }
+    out->cases.push_back(std::move(c));
+    return true;
+  };
+  return ForEachTest(path, "AeadTest", &out->algorithm, &out->number_of_tests,
+                     read, error);
+}
+
+bool LoadWycheproofHkdf(const std::filesystem::path& path,
+                        WycheproofHkdfFile* out, std::string* error) {
+  *out = WycheproofHkdfFile();
+  error->clear();
+  auto read = [out](const json& /*group*/, const json& t,
+                    const WycheproofCommon& common, std::string* err) {
+    WycheproofHkdfCase c;
+    c.tc_id = common.tc_id;
+    c.comment = common.comment;
+    c.flags = common.flags;
+    c.valid = common.valid;
+    if (!GetHex(t, "ikm", &c.ikm) || !GetHex(t, "salt", &c.salt) ||
+        !GetHex(t, "info", &c.info) || !GetHex(t, "okm", &c.okm) ||
+        !GetSize(t, "size", &c.size)) {
+      *err = "missing or bad ikm/salt/info/okm/size";
+      return false;
+    }
+    if (c.valid && c.okm.size() != c.size) {
+      *err = "okm is not size bytes";
+      return false;
+    }
+    out->cases.push_back(std::move(c));
+    return true;
+  };
+  return ForEachTest(path, "HkdfTest", &out->algorithm, &out->number_of_tests,
+                     read, error);
 }
 
 namespace {

@@ -1,5 +1,6 @@
-// The Wycheproof AEAD vectors: a loader for aead_test_schema_v1 files and a
-// runner that checks one backend against every test of a file.
+// The Wycheproof vectors: loaders for the AEAD (aead_test_schema_v1) and
+// HKDF (hkdf_test_schema_v1) files on one shared JSON walker, and a runner
+// that checks one AEAD backend against every test of a file.
 #pragma once
 
 #include <cstddef>
@@ -11,6 +12,14 @@
 #include "support/aead_test_support.h"
 
 namespace dptls::crypto::testing {
+
+// The fields every Wycheproof test has.
+struct WycheproofCommon {
+  int tc_id = 0;
+  std::string comment;
+  std::vector<std::string> flags;
+  bool valid = false;  // result "valid" (else "invalid")
+};
 
 struct WycheproofCase {
   int tc_id = 0;
@@ -33,6 +42,28 @@ struct WycheproofFile {
 // sets *error on any malformed entry: nothing is silently skipped.
 bool LoadWycheproof(const std::filesystem::path& path, WycheproofFile* out,
                     std::string* error);
+
+// One HKDF test: OKM = HKDF(salt, IKM, info, size). "invalid" tests ask
+// for more than 255 * HashLen bytes and have an empty okm.
+struct WycheproofHkdfCase {
+  int tc_id = 0;
+  std::string comment;
+  std::vector<std::string> flags;
+  Bytes ikm, salt, info, okm;
+  size_t size = 0;
+  bool valid = false;
+};
+
+struct WycheproofHkdfFile {
+  std::string algorithm;  // "HKDF-SHA-256", ...
+  size_t number_of_tests = 0;
+  std::vector<WycheproofHkdfCase> cases;
+};
+
+// Loads an HKDF Wycheproof file (hkdf_test_schema_v1). Returns false and
+// sets *error on any malformed entry: nothing is silently skipped.
+bool LoadWycheproofHkdf(const std::filesystem::path& path,
+                        WycheproofHkdfFile* out, std::string* error);
 
 enum class WycheproofFamily { kAesGcm, kChaCha20Poly1305 };
 
