@@ -13,6 +13,8 @@ packages=(
   libcli11-dev libfmt-dev nlohmann-json3-dev libspdlog-dev libtomlplusplus-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev openssl
+  # the kernel as a test peer (tests/net/veth_test.cc): netns, veth, ping
+  iproute2 ethtool iputils-ping
 )
 
 missing=()

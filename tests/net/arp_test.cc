@@ -1,0 +1,251 @@
+// ARP (RFC 826) through the stack: the responder's exact bytes, cache
+// learning rules, and resolution for output with its queue limit,
+// retransmission, rate limit, expiry and probing.
+#include <gtest/gtest.h>
+
+#include "dptls/net/stack.h"
+#include "net_test_support.h"
+
+namespace dptls::net::testing {
+namespace {
+
+class ArpTest : public StackTest {
+ protected:
+  Bytes arp_frame(uint16_t op, const MacAddr& eth_dst, const MacAddr& sha,
+                  Ipv4Addr spa, const MacAddr& tha, Ipv4Addr tpa) {
+    Bytes f = eth(eth_dst, sha, 0x0806);
+    append(f, arp(op, sha, spa, tha, tpa));
+    return f;
+  }
+  Bytes request_for_us() {
+    Bytes f = arp_frame(1, MacAddr::broadcast(), kPeerMac, kPeerIp, MacAddr{},
+                        kOurIp);
+    f.resize(60, 0);  // minimum Ethernet frame with padding
+    return f;
+  }
+  // An upper-layer segment for output_ipv4 (a fake 20-byte TCP header).
+  static rte_mbuf* segment(uint8_t tag) {
+    Bytes tcp(20, tag);
+    return make_mbuf(tcp);
+  }
+  OutputResult send_to(Ipv4Addr dst, uint8_t tag = 0x11) {
+    return stack_->output_ipv4(segment(tag), {.src = kOurIp, .dst = dst}, now_);
+  }
+  static Bytes expected_request(Ipv4Addr target,
+                                const MacAddr& to = MacAddr::broadcast()) {
+    Bytes f = eth(to, kOurMac, 0x0806);
+    append(f, arp(1, kOurMac, kOurIp, MacAddr{}, target));
+    return f;
+  }
+};
+
+TEST_F(ArpTest, RequestForUsGetsExactReply) {
+  rx(request_for_us());
+  const std::vector<Bytes> out = tx();
+  ASSERT_EQ(out.size(), 1u);
+  Bytes want = eth(kPeerMac, kOurMac, 0x0806);
+  append(want, arp(2, kOurMac, kOurIp, kPeerMac, kPeerIp));
+  EXPECT_EQ(out[0], want);
+  EXPECT_EQ(stack_->stats().arp_requests_rx, 1u);
+  EXPECT_EQ(stack_->stats().arp_replies_tx, 1u);
+  EXPECT_EQ(stack_->stats().total_drops(), 0u);
+  // RFC 826: the requester was learned (Stale: unconfirmed).
+  const NeighborEntry* e = stack_->arp_table().find(NeighborKey::of(kPeerIp));
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->mac, kPeerMac);
+  EXPECT_EQ(e->state, NeighborState::kStale);
+}
+
+TEST_F(ArpTest, RequestSpanningSegmentsIsDropped) {
+  // The ARP body starts in the first segment and ends in the second.
+  rx(request_for_us(), {20});
+  EXPECT_TRUE(tx().empty());
+  EXPECT_EQ(drops(DropReason::kHeaderNotInFirstSegment), 1u);
+}
+
+TEST_F(ArpTest, RequestWithChainedPaddingIsAnswered) {
+  // Headers in the first segment, padding in a second: fine, and the reply
+  // does not carry the extra segment.
+  rx(request_for_us(), {42});
+  const std::vector<Bytes> out = tx();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].size(), 42u);
+}
+
+TEST_F(ArpTest, RequestForOthersIsNotAnsweredNorLearned) {
+  rx(arp_frame(1, MacAddr::broadcast(), kPeerMac, kPeerIp, MacAddr{},
+               Ipv4Addr::of(198, 18, 0, 77)));
+  EXPECT_TRUE(tx().empty());
+  EXPECT_EQ(drops(DropReason::kArpNotForUs), 1u);
+  EXPECT_EQ(stack_->arp_table().find(NeighborKey::of(kPeerIp)), nullptr);
+}
+
+TEST_F(ArpTest, MalformedArpIsDroppedByReason) {
+  Bytes f = request_for_us();
+  f[14] = 0x01;  // hardware type 0x0101
+  rx(f);
+  EXPECT_EQ(drops(DropReason::kArpUnsupportedFormat), 1u);
+
+  f = request_for_us();
+  f[14 + 7] = 9;  // opcode 9
+  rx(f);
+  EXPECT_EQ(drops(DropReason::kArpBadOpcode), 1u);
+
+  rx(arp_frame(1, MacAddr::broadcast(), kPeerMac, kOurIp, MacAddr{},
+               kOurIp));  // someone claims our address
+  EXPECT_EQ(drops(DropReason::kArpBadSender), 1u);
+
+  rx(arp_frame(1, MacAddr::broadcast(), kPeerMac, Ipv4Addr::of(198, 18, 0, 255),
+               MacAddr{}, kOurIp));
+  EXPECT_EQ(drops(DropReason::kArpBadSender), 2u);
+
+  Bytes shortf = request_for_us();
+  shortf.resize(14 + 27);
+  rx(shortf);
+  EXPECT_EQ(drops(DropReason::kArpTruncated), 1u);
+  EXPECT_TRUE(tx().empty());
+}
+
+TEST_F(ArpTest, ProbeIsAnsweredButNotLearned) {
+  // RFC 5227 ARP probe: sender address 0.0.0.0.
+  rx(arp_frame(1, MacAddr::broadcast(), kPeerMac, Ipv4Addr{}, MacAddr{},
+               kOurIp));
+  const std::vector<Bytes> out = tx();
+  ASSERT_EQ(out.size(), 1u);
+  Bytes want = eth(kPeerMac, kOurMac, 0x0806);
+  append(want, arp(2, kOurMac, kOurIp, kPeerMac, Ipv4Addr{}));
+  EXPECT_EQ(out[0], want);
+  EXPECT_EQ(stack_->arp_table().size(), 0u);
+}
+
+TEST_F(ArpTest, ResolveQueuesSendsRequestAndReleasesOnReply) {
+  EXPECT_EQ(send_to(kPeerIp, 0x11), OutputResult::kParked);
+  EXPECT_EQ(send_to(kPeerIp, 0x22), OutputResult::kParked);
+  std::vector<Bytes> out = tx();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0], expected_request(kPeerIp));
+
+  rx(arp_frame(2, kOurMac, kPeerMac, kPeerIp, kOurMac, kOurIp));
+  out = tx();
+  ASSERT_EQ(out.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    // Ethernet to the learned MAC, IPv4 header, then the segment in order.
+    EXPECT_EQ(Bytes(out[i].begin(), out[i].begin() + 6), mac_bytes(kPeerMac));
+    EXPECT_EQ(get16(out[i], 12), 0x0800);
+    EXPECT_EQ(out[i].size(), 14u + 20u + 20u);
+    EXPECT_EQ(out[i].back(), i == 0 ? 0x11 : 0x22);
+    const Bytes ip(out[i].begin() + 14, out[i].begin() + 34);
+    EXPECT_EQ(ref_checksum(ip), 0);
+  }
+  EXPECT_EQ(stack_->stats().neighbor_released, 2u);
+  EXPECT_EQ(stack_->stats().rx_absorbed, 1u);
+  EXPECT_EQ(stack_->arp_table().find(NeighborKey::of(kPeerIp))->state,
+            NeighborState::kReachable);
+  // Resolved now: straight to the transmit queue.
+  EXPECT_EQ(send_to(kPeerIp), OutputResult::kQueued);
+  EXPECT_EQ(tx().size(), 1u);
+}
+
+TEST_F(ArpTest, QueueLimitDropsAndCounts) {
+  // neighbor_queue_len defaults to 4.
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(send_to(kPeerIp), OutputResult::kParked);
+  }
+  EXPECT_EQ(send_to(kPeerIp), OutputResult::kDropped);
+  EXPECT_EQ(send_to(kPeerIp), OutputResult::kDropped);
+  EXPECT_EQ(drops(DropReason::kNeighborQueueFull), 2u);
+  EXPECT_EQ(tx().size(), 1u);  // one request
+}
+
+TEST_F(ArpTest, RetransmitsEverySecondThenGivesUp) {
+  send_to(kPeerIp);
+  send_to(kPeerIp);
+  EXPECT_EQ(tx().size(), 1u);
+  advance_ms(500);
+  EXPECT_TRUE(tx().empty());
+  advance_ms(500);
+  EXPECT_EQ(tx().size(), 1u);
+  advance_ms(1000);
+  EXPECT_EQ(tx().size(), 1u);
+  advance_ms(1000);
+  EXPECT_TRUE(tx().empty());
+  EXPECT_EQ(drops(DropReason::kNeighborUnresolved), 2u);
+  EXPECT_EQ(stack_->arp_table().size(), 0u);
+  EXPECT_EQ(stack_->stats().arp_requests_tx, 3u);
+  EXPECT_EQ(stack_->stats().neighbor_expired, 1u);
+}
+
+TEST_F(ArpTest, RequestsAreRateLimited) {
+  NetConfig c = default_config();
+  c.requests_per_sec = 2;
+  c.request_burst = 2;
+  rebuild(c);
+  for (uint8_t i = 10; i < 15; ++i) {
+    send_to(Ipv4Addr::of(198, 18, 0, i));
+  }
+  EXPECT_EQ(tx().size(), 2u);
+  EXPECT_EQ(stack_->stats().requests_rate_limited, 3u);
+  // Half a second refills one token: the oldest waiting entry gets it.
+  advance_ms(500);
+  EXPECT_EQ(tx().size(), 1u);
+}
+
+TEST_F(ArpTest, ExpiredEntryIsProbedByUnicastAndForgottenWhenSilent) {
+  rx(arp_frame(2, kOurMac, kPeerMac, kPeerIp, kOurMac, kOurIp));
+  EXPECT_EQ(send_to(kPeerIp), OutputResult::kQueued);
+  EXPECT_EQ(tx().size(), 1u);
+  advance_ms(30'000);  // reachable time
+  EXPECT_EQ(stack_->arp_table().find(NeighborKey::of(kPeerIp))->state,
+            NeighborState::kStale);
+  // Used while Stale: sent at once, plus a unicast probe (RFC 1122
+  // 2.3.2.1, RFC 4861 7.3.3).
+  EXPECT_EQ(send_to(kPeerIp), OutputResult::kQueued);
+  std::vector<Bytes> out = tx();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0], expected_request(kPeerIp, kPeerMac));
+  EXPECT_EQ(get16(out[1], 12), 0x0800);
+  for (int i = 0; i < 3; ++i) {
+    advance_ms(1000);
+  }
+  EXPECT_EQ(tx().size(), 2u);  // probes 2 and 3
+  EXPECT_EQ(stack_->arp_table().find(NeighborKey::of(kPeerIp)), nullptr);
+  // Next use starts over with a broadcast request.
+  EXPECT_EQ(send_to(kPeerIp), OutputResult::kParked);
+  out = tx();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0], expected_request(kPeerIp));
+}
+
+TEST_F(ArpTest, UnusedEntryExpires) {
+  rx(request_for_us());
+  tx();
+  EXPECT_EQ(stack_->arp_table().size(), 1u);
+  advance_ms(59'999);
+  EXPECT_EQ(stack_->arp_table().size(), 1u);
+  advance_ms(1);
+  EXPECT_EQ(stack_->arp_table().size(), 0u);
+}
+
+TEST_F(ArpTest, GratuitousArpUpdatesKnownEntry) {
+  rx(arp_frame(2, kOurMac, kPeerMac, kPeerIp, kOurMac, kOurIp));
+  const MacAddr moved{{0x02, 0, 0, 0, 0, 0x42}};
+  // Gratuitous request: sender == target, broadcast.
+  rx(arp_frame(1, MacAddr::broadcast(), moved, kPeerIp, MacAddr{}, kPeerIp));
+  EXPECT_EQ(stack_->arp_table().find(NeighborKey::of(kPeerIp))->mac, moved);
+  EXPECT_TRUE(tx().empty());
+}
+
+TEST_F(ArpTest, TableSizeIsConfigurable) {
+  NetConfig c = default_config();
+  c.arp_cache_size = 2;
+  rebuild(c);
+  EXPECT_EQ(stack_->arp_table().capacity(), 2u);
+  send_to(Ipv4Addr::of(198, 18, 0, 10));
+  send_to(Ipv4Addr::of(198, 18, 0, 11));
+  EXPECT_EQ(send_to(Ipv4Addr::of(198, 18, 0, 12)), OutputResult::kDropped);
+  EXPECT_EQ(drops(DropReason::kNeighborTableFull), 1u);
+  tx();
+}
+
+}  // namespace
+}  // namespace dptls::net::testing
