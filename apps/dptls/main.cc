@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cmd_bench_cipher.h"
+#include "cmd_config.h"
 #include "command.h"
 
 namespace dptls::app {
@@ -29,6 +30,8 @@ int run_main(int argc, char** argv) {
 
   const std::vector<Command> commands = {
       add_bench_cipher_command(*bench),
+      add_check_config_command(app),
+      add_certs_command(app),
   };
   CLI11_PARSE(app, argc, argv);
   return dispatch(commands);

@@ -1,0 +1,168 @@
+// The engine's configuration: a TOML file (toml++), read and checked once at
+// start-up. Every invalid value is reported with its file, line, key and
+// reason, all of them at once, and the engine does not start.
+// docs/configuration.md documents every key.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dptls::config {
+
+struct ConfigError {
+  std::string file;
+  uint32_t line = 0;  // 0 when the error has no position (a missing key)
+  uint32_t column = 0;
+  std::string key;  // dotted path, e.g. "listener[0].certificate[1].chain"
+  std::string reason;
+
+  // "file:line:column: key: reason".
+  std::string to_string() const;
+};
+
+// An IPv4 or IPv6 address with a prefix length (CIDR).
+struct IpPrefix {
+  bool v6 = false;
+  uint8_t bytes[16] = {};  // network order; IPv4 in the first 4
+  uint8_t prefix_len = 0;
+  std::string text;  // as written
+};
+
+// host:port, [v6]:port.
+struct SocketAddress {
+  bool v6 = false;
+  uint8_t bytes[16] = {};
+  uint16_t port = 0;
+  std::string text;
+};
+
+enum class HugepageMode : uint8_t { kAuto, kOn, kOff };
+enum class RssMode : uint8_t { kSymmetric, kDefault, kOff };
+enum class AppKind : uint8_t { kEcho, kHttp, kProxy };
+enum class LogLevel : uint8_t { kTrace, kDebug, kInfo, kWarn, kError };
+
+struct EngineSection {
+  uint32_t workers = 1;
+  uint32_t handshake_threads = 1;
+  LogLevel log_level = LogLevel::kInfo;
+  // SSLKEYLOGFILE-format secrets for Wireshark; empty = off.
+  std::string keylog_file;
+};
+
+struct DpdkSection {
+  HugepageMode hugepages = HugepageMode::kAuto;
+  uint32_t mbufs_per_worker = 16384;
+  // Extra EAL arguments, passed as they are.
+  std::vector<std::string> eal_args;
+};
+
+struct PortSection {
+  std::string name;
+  // A PCI address (0000:03:00.0) or a vdev spec (net_af_packet0,iface=x).
+  std::string device;
+  uint32_t mtu = 1500;
+  std::optional<IpPrefix> ipv4;
+  std::optional<IpPrefix> ipv6;
+  std::optional<IpPrefix> gateway4;  // prefix_len 32
+  std::optional<IpPrefix> gateway6;  // prefix_len 128
+  RssMode rss = RssMode::kSymmetric;
+  bool offloads = true;
+};
+
+struct CertificateSection {
+  // Server names this certificate answers for ("*.example.com" allowed);
+  // empty: the listener's default.
+  std::vector<std::string> sni;
+  std::string chain_file;  // PEM: leaf first, then intermediates
+  std::string key_file;    // PEM private key matching the leaf
+  std::string ocsp_file;   // DER OCSP response to staple; empty = none
+};
+
+struct ListenerSection {
+  SocketAddress address;
+  AppKind app = AppKind::kHttp;
+  std::vector<std::string> alpn;
+  std::vector<std::string> tls_versions = {"1.3"};
+  std::vector<std::string> cipher_suites = {"TLS_AES_128_GCM_SHA256",
+                                            "TLS_AES_256_GCM_SHA384",
+                                            "TLS_CHACHA20_POLY1305_SHA256"};
+  bool server_preference = true;
+  std::vector<std::string> groups = {"x25519", "secp256r1"};
+  // PEM CA bundle; set = clients must present a certificate (mTLS).
+  std::string client_ca_file;
+  std::vector<CertificateSection> certificates;
+  // http app: bytes of the response body.
+  uint32_t http_body_bytes = 1024;
+  // proxy app: backend addresses.
+  std::vector<SocketAddress> backends;
+};
+
+struct TimeoutsSection {
+  uint32_t handshake_ms = 10000;
+  uint32_t idle_ms = 60000;
+};
+
+struct LimitsSection {
+  uint32_t connections = 65536;
+  uint32_t syn_backlog = 4096;
+  uint32_t handshake_queue = 1024;
+};
+
+struct TicketsSection {
+  std::string key_file;  // shared ticket keys; empty = generated
+  uint32_t rotate_s = 3600;
+  uint32_t lifetime_s = 7200;
+};
+
+struct AdminSection {
+  SocketAddress listen;  // metrics (Prometheus text); 127.0.0.1:9100
+  bool enabled = true;
+};
+
+// For tests: the seeded fault injector on every port.
+struct FaultSection {
+  uint64_t seed = 1;
+  double drop = 0;
+  double duplicate = 0;
+  double reorder = 0;
+  double corrupt = 0;
+  bool enabled() const {
+    return drop > 0 || duplicate > 0 || reorder > 0 || corrupt > 0;
+  }
+};
+
+struct Config {
+  std::string file;
+  EngineSection engine;
+  DpdkSection dpdk;
+  std::vector<PortSection> ports;
+  std::vector<ListenerSection> listeners;
+  TimeoutsSection timeouts;
+  LimitsSection limits;
+  TicketsSection tickets;
+  AdminSection admin;
+  FaultSection fault;
+};
+
+// Parses and checks a configuration. On success returns it and leaves
+// *errors empty; otherwise returns nullopt and fills *errors with every
+// problem found. `check_files`: also load every certificate, key, CA and
+// OCSP file and check each key matches its certificate.
+std::optional<Config> load_config_file(const std::string& path,
+                                       std::vector<ConfigError>* errors,
+                                       bool check_files = true);
+// The same from text in memory; `name` stands for the file in errors.
+std::optional<Config> load_config_text(std::string_view text,
+                                       const std::string& name,
+                                       std::vector<ConfigError>* errors,
+                                       bool check_files = true);
+
+// Parsers shared with the command line. Return nullopt for anything else.
+std::optional<IpPrefix> parse_ip_prefix(std::string_view text,
+                                        bool require_prefix);
+std::optional<SocketAddress> parse_socket_address(std::string_view text);
+
+}  // namespace dptls::config

@@ -1,0 +1,323 @@
+// The configuration file: a full valid file reads back as written, defaults
+// fill the rest, and every invalid value is reported with its file, line,
+// key and reason, all at once.
+#include "dptls/config/config.h"
+
+#include <gtest/gtest.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "dptls/config/self_signed.h"
+
+namespace dptls::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+void WriteFile(const fs::path& p, const std::string& s) {
+  std::ofstream(p, std::ios::binary) << s;
+}
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("dptls-config-test-" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+    for (const char* name : {"a", "b"}) {
+      std::string cert, key, err;
+      SelfSignedOptions o;
+      o.common_name = std::string(name) + ".dptls.test";
+      ASSERT_TRUE(make_self_signed(o, &cert, &key, &err)) << err;
+      WriteFile(dir_ / (std::string(name) + ".pem"), cert);
+      WriteFile(dir_ / (std::string(name) + ".key"), key);
+    }
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string P(const std::string& f) const { return (dir_ / f).string(); }
+
+  // A minimal valid file: one port, one listener with certificate a.
+  std::string Minimal(const std::string& extra_listener = "") const {
+    return "[[port]]\n"
+           "device = \"net_af_packet0,iface=veth0\"\n"
+           "ipv4 = \"198.18.0.2/24\"\n"
+           "\n[[listener]]\n"
+           "address = \"198.18.0.2:443\"\n" +
+           extra_listener +
+           "  [[listener.certificate]]\n"
+           "  chain = \"" +
+           P("a.pem") +
+           "\"\n"
+           "  key = \"" +
+           P("a.key") + "\"\n";
+  }
+
+  std::vector<ConfigError> Errors(const std::string& text) {
+    std::vector<ConfigError> errors;
+    EXPECT_FALSE(load_config_text(text, "test.toml", &errors).has_value());
+    return errors;
+  }
+
+  // Asserts exactly one error, for `key`, whose reason contains `reason`.
+  void ExpectOneError(const std::string& text, const std::string& key,
+                      const std::string& reason) {
+    const auto errors = Errors(text);
+    ASSERT_EQ(errors.size(), 1u)
+        << (errors.empty() ? "" : errors[0].to_string());
+    EXPECT_EQ(errors[0].key, key) << errors[0].to_string();
+    EXPECT_NE(errors[0].reason.find(reason), std::string::npos)
+        << errors[0].to_string();
+    EXPECT_EQ(errors[0].file, "test.toml");
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(ConfigTest, FullFileReadsBackAsWritten) {
+  const std::string text =
+      "[engine]\nworkers = 2\nhandshake_threads = 3\nlog_level = \"debug\"\n"
+      "keylog_file = \"/tmp/keys\"\n"
+      "[dpdk]\nhugepages = \"off\"\nmbufs_per_worker = 4096\n"
+      "eal_args = [\"--no-shconf\"]\n"
+      "[[port]]\nname = \"p0\"\ndevice = \"0000:03:00.0\"\nmtu = 9000\n"
+      "ipv4 = \"198.18.0.2/24\"\nipv6 = \"2001:2::2/64\"\n"
+      "gateway4 = \"198.18.0.1\"\ngateway6 = \"2001:2::1\"\n"
+      "rss = \"default\"\noffloads = false\n"
+      "[[listener]]\naddress = \"[2001:2::2]:8443\"\napp = \"proxy\"\n"
+      "alpn = [\"h2\", \"http/1.1\"]\n"
+      "cipher_suites = [\"TLS_CHACHA20_POLY1305_SHA256\"]\n"
+      "server_preference = false\ngroups = [\"secp256r1\"]\n"
+      "backends = [\"198.18.1.10:80\", \"[2001:2::10]:80\"]\n"
+      "  [[listener.certificate]]\n  sni = [\"a.dptls.test\"]\n"
+      "  chain = \"" +
+      P("a.pem") + "\"\n  key = \"" + P("a.key") +
+      "\"\n"
+      "  [[listener.certificate]]\n  sni = [\"*.b.dptls.test\"]\n"
+      "  chain = \"" +
+      P("b.pem") + "\"\n  key = \"" + P("b.key") +
+      "\"\n"
+      "[timeouts]\nhandshake_ms = 5000\nidle_ms = 30000\n"
+      "[limits]\nconnections = 1000\nsyn_backlog = 64\nhandshake_queue = 32\n"
+      "[tickets]\nrotate_s = 600\nlifetime_s = 3600\n"
+      "[admin]\nlisten = \"127.0.0.1:9999\"\n"
+      "[fault]\nseed = 7\ndrop = 0.02\nreorder = 0.01\n";
+  std::vector<ConfigError> errors;
+  auto c = load_config_text(text, "full.toml", &errors);
+  ASSERT_TRUE(c.has_value()) << errors[0].to_string();
+  EXPECT_EQ(c->engine.workers, 2u);
+  EXPECT_EQ(c->engine.handshake_threads, 3u);
+  EXPECT_EQ(c->engine.log_level, LogLevel::kDebug);
+  EXPECT_EQ(c->engine.keylog_file, "/tmp/keys");
+  EXPECT_EQ(c->dpdk.hugepages, HugepageMode::kOff);
+  EXPECT_EQ(c->dpdk.mbufs_per_worker, 4096u);
+  EXPECT_EQ(c->dpdk.eal_args, std::vector<std::string>{"--no-shconf"});
+  ASSERT_EQ(c->ports.size(), 1u);
+  const PortSection& p = c->ports[0];
+  EXPECT_EQ(p.name, "p0");
+  EXPECT_EQ(p.device, "0000:03:00.0");
+  EXPECT_EQ(p.mtu, 9000u);
+  ASSERT_TRUE(p.ipv4 && p.ipv6 && p.gateway4 && p.gateway6);
+  EXPECT_EQ(p.ipv4->prefix_len, 24);
+  EXPECT_EQ(p.ipv4->bytes[0], 198);
+  EXPECT_EQ(p.ipv4->bytes[3], 2);
+  EXPECT_EQ(p.ipv6->prefix_len, 64);
+  EXPECT_EQ(p.gateway4->prefix_len, 32);
+  EXPECT_EQ(p.rss, RssMode::kDefault);
+  EXPECT_FALSE(p.offloads);
+  ASSERT_EQ(c->listeners.size(), 1u);
+  const ListenerSection& l = c->listeners[0];
+  EXPECT_TRUE(l.address.v6);
+  EXPECT_EQ(l.address.port, 8443);
+  EXPECT_EQ(l.app, AppKind::kProxy);
+  EXPECT_EQ(l.alpn, (std::vector<std::string>{"h2", "http/1.1"}));
+  EXPECT_EQ(l.cipher_suites.size(), 1u);
+  EXPECT_FALSE(l.server_preference);
+  EXPECT_EQ(l.backends.size(), 2u);
+  ASSERT_EQ(l.certificates.size(), 2u);
+  EXPECT_EQ(l.certificates[1].sni, std::vector<std::string>{"*.b.dptls.test"});
+  EXPECT_EQ(c->timeouts.handshake_ms, 5000u);
+  EXPECT_EQ(c->limits.syn_backlog, 64u);
+  EXPECT_EQ(c->tickets.lifetime_s, 3600u);
+  EXPECT_EQ(c->admin.listen.port, 9999);
+  EXPECT_EQ(c->fault.seed, 7u);
+  EXPECT_DOUBLE_EQ(c->fault.drop, 0.02);
+  EXPECT_TRUE(c->fault.enabled());
+}
+
+TEST_F(ConfigTest, MinimalFileGetsDefaults) {
+  std::vector<ConfigError> errors;
+  auto c = load_config_text(Minimal(), "min.toml", &errors);
+  ASSERT_TRUE(c.has_value()) << errors[0].to_string();
+  EXPECT_EQ(c->engine.workers, 1u);
+  EXPECT_EQ(c->ports[0].name, "port0");
+  EXPECT_EQ(c->ports[0].mtu, 1500u);
+  EXPECT_EQ(c->listeners[0].app, AppKind::kHttp);
+  EXPECT_EQ(c->listeners[0].cipher_suites.size(), 3u);
+  EXPECT_EQ(c->admin.listen.text, "127.0.0.1:9100");
+  EXPECT_FALSE(c->fault.enabled());
+}
+
+TEST_F(ConfigTest, OutOfRangeIntegerNamesKeyLineAndRange) {
+  const auto errors = Errors("[engine]\nworkers = 0\n" + Minimal());
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].key, "engine.workers");
+  EXPECT_EQ(errors[0].line, 2u);
+  EXPECT_EQ(errors[0].to_string(),
+            "test.toml:2:11: engine.workers: must be between 1 and 128, got 0");
+}
+
+TEST_F(ConfigTest, UnknownKeyIsATypo) {
+  ExpectOneError("[engine]\nwrokers = 2\n" + Minimal(), "engine.wrokers",
+                 "unknown key");
+  ExpectOneError(Minimal() + "[bogus]\nx = 1\n", "bogus", "unknown key");
+}
+
+TEST_F(ConfigTest, WrongTypesAreReported) {
+  ExpectOneError("[engine]\nworkers = \"two\"\n" + Minimal(), "engine.workers",
+                 "expected an integer");
+  ExpectOneError("[admin]\nenabled = 1\n" + Minimal(), "admin.enabled",
+                 "expected true or false");
+  ExpectOneError("[fault]\ndrop = 1.5\n" + Minimal(), "fault.drop",
+                 "between 0 and 1");
+  ExpectOneError("[engine]\nlog_level = \"loud\"\n" + Minimal(),
+                 "engine.log_level", "'loud' is not one of");
+}
+
+TEST_F(ConfigTest, BadAddressesAreReported) {
+  std::string text = Minimal();
+  text.replace(text.find("198.18.0.2/24"), 13, "198.18.0.300/24");
+  ExpectOneError(text, "port[0].ipv4", "expected an IPv4 address");
+  std::string v6 = Minimal();
+  v6.insert(v6.find("\n[[listener]]"), "\nipv6 = \"198.18.0.9/24\"");
+  ExpectOneError(v6, "port[0].ipv6", "expected an IPv6 address");
+}
+
+TEST_F(ConfigTest, GatewayMustBeAnAddress) {
+  std::string text = Minimal();
+  text.insert(text.find("\n[[listener]]"), "\ngateway4 = \"198.18.0.1/24\"");
+  ExpectOneError(text, "port[0].gateway4", "not a prefix");
+}
+
+TEST_F(ConfigTest, ListenerAddressNeedsAPort) {
+  std::string text = Minimal();
+  text.replace(text.find("198.18.0.2:443"), 14, "198.18.0.2");
+  ExpectOneError(text, "listener[0].address", "expected address:port");
+}
+
+TEST_F(ConfigTest, TlsChoicesAreChecked) {
+  ExpectOneError(Minimal("cipher_suites = [\"TLS_RSA_WITH_RC4_128_MD5\"]\n"),
+                 "listener[0].cipher_suites", "unknown cipher suite");
+  ExpectOneError(Minimal("groups = [\"x448\"]\n"), "listener[0].groups",
+                 "unknown group 'x448'");
+  ExpectOneError(Minimal("tls_versions = [\"1.1\"]\n"),
+                 "listener[0].tls_versions", "'1.1' is not supported");
+  ExpectOneError(Minimal("app = \"proxy\"\n"), "listener[0].backends",
+                 "needs at least one backend");
+}
+
+TEST_F(ConfigTest, CertificateProblemsAreFound) {
+  std::string mismatched = Minimal();
+  mismatched.replace(mismatched.find(P("a.key")), P("a.key").size(),
+                     P("b.key"));
+  ExpectOneError(mismatched, "listener[0].certificate[0]", "does not match");
+  std::string missing = Minimal();
+  missing.replace(missing.find(P("a.pem")), P("a.pem").size(), P("nope.pem"));
+  ExpectOneError(missing, "listener[0].certificate[0]",
+                 "cannot read chain file");
+  // Without file checks the same file is accepted.
+  std::vector<ConfigError> errors;
+  EXPECT_TRUE(load_config_text(missing, "t", &errors, false).has_value());
+}
+
+TEST_F(ConfigTest, MissingSectionsAndKeysAreReported) {
+  const auto errors = Errors("[engine]\nworkers = 1\n");
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].key, "port");
+  EXPECT_EQ(errors[1].key, "listener");
+  ExpectOneError("[[port]]\nipv4 = \"198.18.0.2/24\"\n" +
+                     Minimal().substr(Minimal().find("\n[[listener]]")),
+                 "port[0].device", "missing (required)");
+}
+
+TEST_F(ConfigTest, EveryErrorIsReportedAtOnce) {
+  const auto errors = Errors(
+      "[engine]\nworkers = 0\nhandshake_threads = 0\n[limits]\n"
+      "connections = -1\n" +
+      Minimal("groups = [\"x448\"]\n"));
+  EXPECT_EQ(errors.size(), 4u);
+}
+
+TEST_F(ConfigTest, SyntaxErrorHasItsLine) {
+  const auto errors = Errors("[engine]\nworkers = = 2\n");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].key, "(syntax)");
+  EXPECT_EQ(errors[0].line, 2u);
+}
+
+TEST_F(ConfigTest, UnreadableFileIsReported) {
+  std::vector<ConfigError> errors;
+  EXPECT_FALSE(load_config_file(P("absent.toml"), &errors).has_value());
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].reason, "cannot read the file");
+}
+
+TEST(AddressParseTest, PrefixesAndSocketAddresses) {
+  EXPECT_TRUE(parse_ip_prefix("198.18.0.1/15", true).has_value());
+  EXPECT_FALSE(parse_ip_prefix("198.18.0.1", true).has_value());
+  EXPECT_EQ(parse_ip_prefix("198.18.0.1", false)->prefix_len, 32);
+  EXPECT_EQ(parse_ip_prefix("::1", false)->prefix_len, 128);
+  EXPECT_FALSE(parse_ip_prefix("198.18.0.1/33", true).has_value());
+  EXPECT_FALSE(parse_ip_prefix("2001::/129", true).has_value());
+  EXPECT_FALSE(parse_ip_prefix("198.18.0.1/", true).has_value());
+  EXPECT_FALSE(parse_ip_prefix("198.18.0.1/2x", true).has_value());
+  EXPECT_FALSE(parse_ip_prefix("host.example/24", true).has_value());
+  auto a = parse_socket_address("[2001:2::2]:443");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_TRUE(a->v6);
+  EXPECT_EQ(a->port, 443);
+  EXPECT_FALSE(parse_socket_address("2001:2::2:443").has_value());
+  EXPECT_FALSE(parse_socket_address("198.18.0.1:65536").has_value());
+  EXPECT_FALSE(parse_socket_address("198.18.0.1:").has_value());
+  EXPECT_FALSE(parse_socket_address("[::1]443").has_value());
+  EXPECT_EQ(parse_socket_address("198.18.0.1:0")->port, 0);
+}
+
+TEST(SelfSignedTest, CertificateHasNamesAndMatchingKey) {
+  SelfSignedOptions o;
+  o.common_name = "dptls.test";
+  o.dns_names = {"www.dptls.test"};
+  o.ip_addresses = {"198.18.0.2"};
+  std::string cert_pem, key_pem, err;
+  ASSERT_TRUE(make_self_signed(o, &cert_pem, &key_pem, &err)) << err;
+  BIO* cb = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
+  BIO* kb = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
+  X509* x = PEM_read_bio_X509(cb, nullptr, nullptr, nullptr);
+  EVP_PKEY* k = PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr);
+  ASSERT_NE(x, nullptr);
+  ASSERT_NE(k, nullptr);
+  EXPECT_EQ(X509_check_private_key(x, k), 1);
+  EXPECT_EQ(X509_check_host(x, "dptls.test", 0, 0, nullptr), 1);
+  EXPECT_EQ(X509_check_host(x, "www.dptls.test", 0, 0, nullptr), 1);
+  EXPECT_EQ(X509_check_host(x, "other.test", 0, 0, nullptr), 0);
+  EXPECT_EQ(X509_check_ip_asc(x, "198.18.0.2", 0), 1);
+  EXPECT_EQ(X509_verify(x, k), 1) << "self-signed";
+  EXPECT_EQ(EVP_PKEY_get_base_id(k), EVP_PKEY_EC);
+  X509_free(x);
+  EVP_PKEY_free(k);
+  BIO_free(cb);
+  BIO_free(kb);
+  o.ip_addresses = {"not-an-ip"};
+  EXPECT_FALSE(make_self_signed(o, &cert_pem, &key_pem, &err));
+  EXPECT_NE(err.find("subjectAltName"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dptls::config
