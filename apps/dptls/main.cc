@@ -7,6 +7,7 @@
 
 #include "cmd_bench_cipher.h"
 #include "cmd_config.h"
+#include "cmd_run.h"
 #include "command.h"
 
 namespace dptls::app {
@@ -29,6 +30,7 @@ int run_main(int argc, char** argv) {
   bench->require_subcommand(1);
 
   const std::vector<Command> commands = {
+      add_run_command(app),
       add_bench_cipher_command(*bench),
       add_check_config_command(app),
       add_certs_command(app),

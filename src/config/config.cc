@@ -561,7 +561,7 @@ void read_config(Context& ctx, const toml::table& root, Config* c) {
   if (const toml::table* t = top.table("tickets")) {
     Walker w(ctx, *t, "tickets");
     w.string("key_file", &c->tickets.key_file);
-    w.integer("rotate_s", &c->tickets.rotate_s, 60, 7 * 86400);
+    w.integer("rotate_s", &c->tickets.rotate_s, 60, int64_t{7} * 86400);
     // RFC 8446 section 4.6.1: at most seven days.
     w.integer("lifetime_s", &c->tickets.lifetime_s, 1, 604800);
   }

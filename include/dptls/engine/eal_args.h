@@ -1,0 +1,32 @@
+// The DPDK EAL command line dptls builds from its configuration. Pure (no
+// DPDK calls), so it is testable without a NIC.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "dptls/config/config.h"
+
+namespace dptls::engine {
+
+struct EalPlan {
+  std::vector<std::string> args;  // argv for rte_eal_init, args[0] included
+  bool hugepages = false;         // false: --no-huge, smaller pools
+  // DPDK port names of the configured ports, in order (vdev names, or the
+  // PCI address for a NIC).
+  std::vector<std::string> port_names;
+};
+
+// Whether hugepages are usable here: some free in /proc/meminfo and a
+// hugetlbfs mounted.
+bool hugepages_available();
+
+// Builds the EAL arguments: lcores (lcore 0, the control plane, on CPU 0;
+// workers on CPUs 1.. and wrapping round when there are fewer than `cpus`
+// CPUs), each port as --vdev or -a, and the memory mode: hugepages with
+// --in-memory (no shared files), or --no-huge --no-shconf with `-m`. With
+// hugepages "auto" the choice follows `have_hugepages`.
+EalPlan plan_eal(const config::Config& config, bool have_hugepages,
+                 unsigned cpus);
+
+}  // namespace dptls::engine

@@ -1,0 +1,70 @@
+// The EAL command line built from a configuration.
+#include "dptls/engine/eal_args.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+namespace dptls::engine {
+namespace {
+
+config::Config Base() {
+  config::Config c;
+  config::PortSection p;
+  p.device = "net_af_packet0,iface=veth0";
+  c.ports.push_back(p);
+  return c;
+}
+
+bool Has(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+TEST(EalArgsTest, VdevPortWithoutHugepages) {
+  config::Config c = Base();
+  c.dpdk.hugepages = config::HugepageMode::kOff;
+  const EalPlan p = plan_eal(c, /*have_hugepages=*/true, 2);
+  EXPECT_FALSE(p.hugepages);
+  EXPECT_EQ(p.args[0], "dptls");
+  EXPECT_TRUE(Has(p.args, "--no-huge"));
+  EXPECT_TRUE(Has(p.args, "--no-shconf"));
+  EXPECT_FALSE(Has(p.args, "--in-memory")) << "cannot combine with --no-huge";
+  EXPECT_TRUE(Has(p.args, "--vdev=net_af_packet0,iface=veth0"));
+  EXPECT_TRUE(Has(p.args, "--no-pci"));
+  EXPECT_TRUE(Has(p.args, "--lcores=0@0,1@1"));
+  EXPECT_EQ(p.port_names, std::vector<std::string>{"net_af_packet0"});
+}
+
+TEST(EalArgsTest, AutoFollowsWhatTheMachineHas) {
+  config::Config c = Base();
+  EXPECT_TRUE(plan_eal(c, true, 4).hugepages);
+  EXPECT_TRUE(Has(plan_eal(c, true, 4).args, "--in-memory"));
+  EXPECT_FALSE(plan_eal(c, false, 4).hugepages);
+  c.dpdk.hugepages = config::HugepageMode::kOn;
+  EXPECT_TRUE(plan_eal(c, false, 4).hugepages);
+}
+
+TEST(EalArgsTest, PciPortAndExtraArgs) {
+  config::Config c = Base();
+  c.ports[0].device = "0000:03:00.0";
+  c.dpdk.eal_args = {"--log-level=pmd:debug"};
+  const EalPlan p = plan_eal(c, true, 4);
+  const auto a = std::find(p.args.begin(), p.args.end(), "-a");
+  ASSERT_NE(a, p.args.end());
+  EXPECT_EQ(*(a + 1), "0000:03:00.0");
+  EXPECT_FALSE(Has(p.args, "--no-pci"));
+  EXPECT_EQ(p.args.back(), "--log-level=pmd:debug");
+}
+
+TEST(EalArgsTest, WorkersWrapOntoTheCpusThereAre) {
+  config::Config c = Base();
+  c.engine.workers = 3;
+  EXPECT_TRUE(Has(plan_eal(c, false, 2).args, "--lcores=0@0,1@1,2@1,3@1"));
+  EXPECT_TRUE(Has(plan_eal(c, false, 8).args, "--lcores=0@0,1@1,2@2,3@3"));
+  EXPECT_TRUE(Has(plan_eal(c, false, 1).args, "--lcores=0@0,1@0,2@0,3@0"));
+}
+
+}  // namespace
+}  // namespace dptls::engine
