@@ -155,38 +155,36 @@ std::string render_metrics(const std::vector<std::unique_ptr<Worker>>& ws) {
       out += std::to_string(v) + "\n";
     });
   }
-  out +=
-      "# HELP dptls_worker_busy_ratio Share of the worker's polling time "
-      "spent on packets.\n# TYPE dptls_worker_busy_ratio gauge\n";
-  for (const auto& w : ws) {
-    const double busy =
-        static_cast<double>(w->pub.busy_cycles.load(std::memory_order_relaxed));
-    const double idle =
-        static_cast<double>(w->pub.idle_cycles.load(std::memory_order_relaxed));
-    out += "dptls_worker_busy_ratio{worker=\"" + std::to_string(w->index) +
-           "\"} " + std::to_string(busy + idle > 0 ? busy / (busy + idle) : 0) +
-           "\n";
-  }
-  out +=
-      "# HELP dptls_tcp_segments_unhandled_total TCP segments received "
-      "before TCP is in the worker loop (freed).\n"
-      "# TYPE dptls_tcp_segments_unhandled_total counter\n";
-  for (const auto& w : ws) {
-    out += "dptls_tcp_segments_unhandled_total{worker=\"" +
-           std::to_string(w->index) + "\"} " +
-           std::to_string(
-               w->pub.tcp_segments_unhandled.load(std::memory_order_relaxed)) +
-           "\n";
-  }
-  out +=
-      "# HELP dptls_tx_dropped_total Frames the port's TX queue refused.\n"
-      "# TYPE dptls_tx_dropped_total counter\n";
-  for (const auto& w : ws) {
-    out += "dptls_tx_dropped_total{worker=\"" + std::to_string(w->index) +
-           "\"} " +
-           std::to_string(w->pub.tx_dropped.load(std::memory_order_relaxed)) +
-           "\n";
-  }
+  // One value per worker under one metric name.
+  auto per_worker = [&](const char* name, const char* type, const char* help,
+                        auto value) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name +
+           " " + type + "\n";
+    for (const auto& w : ws) {
+      out += std::string(name) + "{worker=\"" + std::to_string(w->index) +
+             "\"} " + value(*w) + "\n";
+    }
+  };
+  auto load = [](const std::atomic<uint64_t>& v) {
+    return v.load(std::memory_order_relaxed);
+  };
+  per_worker(
+      "dptls_worker_busy_ratio", "gauge",
+      "Share of the worker's polling time spent on packets.",
+      [&](const Worker& w) {
+        const auto busy = static_cast<double>(load(w.pub.busy_cycles));
+        const auto idle = static_cast<double>(load(w.pub.idle_cycles));
+        return std::to_string(busy + idle > 0 ? busy / (busy + idle) : 0);
+      });
+  per_worker("dptls_tcp_segments_unhandled_total", "counter",
+             "TCP segments received before TCP is in the worker loop (freed).",
+             [&](const Worker& w) {
+               return std::to_string(load(w.pub.tcp_segments_unhandled));
+             });
+  per_worker("dptls_tx_dropped_total", "counter",
+             "Frames the port's TX queue refused.", [&](const Worker& w) {
+               return std::to_string(load(w.pub.tx_dropped));
+             });
   return out;
 }
 
