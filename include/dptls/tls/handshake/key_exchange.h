@@ -1,0 +1,74 @@
+// Ephemeral (EC)DHE for the TLS 1.3 key_share extension (RFC 8446 sections
+// 4.2.8 and 7.4): X25519 (RFC 7748) and the NIST curves P-256 and P-384, on
+// OpenSSL libcrypto EVP_PKEY.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "dptls/tls/handshake/messages.h"
+#include "dptls/tls/hkdf.h"
+#include "dptls/tls/record.h"
+
+struct evp_pkey_st;  // EVP_PKEY, kept out of the public headers.
+
+namespace dptls::tls {
+
+// The wire length of a group's key_exchange value: 32 for X25519, the
+// uncompressed point 0x04 || X || Y for the NIST curves (4.2.8.2).
+size_t key_share_len(NamedGroup group);
+
+// One ephemeral key pair. Owns its EVP_PKEY (freed, and so cleansed by
+// libcrypto, by the destructor and reset()). Not copyable; movable.
+// Belongs to one thread at a time.
+class EphemeralKey {
+ public:
+  EphemeralKey() = default;
+  ~EphemeralKey();
+  EphemeralKey(const EphemeralKey&) = delete;
+  EphemeralKey& operator=(const EphemeralKey&) = delete;
+  EphemeralKey(EphemeralKey&& other) noexcept;
+  EphemeralKey& operator=(EphemeralKey&& other) noexcept;
+
+  // Generates a fresh key pair for `group`, replacing any key held. Returns
+  // false on a libcrypto failure (the key is then empty).
+  bool generate(NamedGroup group);
+
+  // Test hook (deterministic handshakes such as RFC 8448's): takes a fixed
+  // private key. X25519 only (32 raw bytes); false for any other group or
+  // length, leaving the key empty.
+  bool set_private_key(NamedGroup group, std::span<const uint8_t> priv);
+
+  // True once generate() or set_private_key() succeeded, until reset().
+  bool ready() const { return pkey_ != nullptr; }
+  // The group of the last generate() or set_private_key().
+  NamedGroup group() const { return group_; }
+  // The public key in its wire form (key_share_len(group()) bytes); empty
+  // when not ready(). Valid until the key changes.
+  std::span<const uint8_t> public_key() const { return {pub_.data(), len_}; }
+
+  // The (EC)DHE shared secret with the peer's key_exchange value (RFC 8446
+  // section 7.4): the X25519 output or the x-coordinate of the ECDH point.
+  // Returns false with *out_alert = illegal_parameter when the peer's value
+  // has the wrong length or form, is not a point on the curve, or gives an
+  // all-zero secret (7.4.2) -- libcrypto reports these as failures of the
+  // derivation, so any failure once the key is ready is illegal_parameter;
+  // internal_error when not ready(). *out is empty on failure.
+  bool derive(std::span<const uint8_t> peer, Secret* out,
+              Alert* out_alert) const;
+
+  // Frees the key.
+  void reset();
+
+ private:
+  bool load_public();
+
+  evp_pkey_st* pkey_ = nullptr;
+  NamedGroup group_ = NamedGroup::kX25519;
+  std::array<uint8_t, 97> pub_{};  // P-384 uncompressed: 1 + 2 * 48
+  size_t len_ = 0;
+};
+
+}  // namespace dptls::tls

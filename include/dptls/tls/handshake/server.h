@@ -1,0 +1,247 @@
+// The TLS 1.3 server handshake (RFC 8446 section 2 and 4), sans-IO.
+//
+// The handshake thread feeds it the raw records a worker forwarded and sends
+// back what it returns; when the client's Finished verifies it hands over one
+// HandshakeResult for RecordEngine::install (architecture.md, "Handshake
+// hand-off"):
+//
+//   ServerHandshake hs(context, backend);
+//   std::vector<uint8_t> out;
+//   FeedResult r = hs.feed(received, &out);   // send `out` as it is
+//   if (r.state == HandshakeState::kDone) {
+//     HandshakeResult res;
+//     hs.take_result(&res);
+//     engine.install(conn, res.suite, res.rx(), res.tx(),
+//                    res.peer_record_size_limit, res.own_record_size_limit);
+//   }
+//
+// The message order is data (s2n style): a table of message sequences per
+// handshake kind (FULL, HELLO_RETRY; PSK later), walked by one loop that
+// calls each message's reader or writer.
+//
+// Failures never throw: every error ends in kFailed with the alert of RFC
+// 8446 section 6.2, and the alert record is among the bytes to send.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dptls/crypto/aead.h"
+#include "dptls/tls/cipher_suite.h"
+#include "dptls/tls/handshake/credentials.h"
+#include "dptls/tls/handshake/messages.h"
+#include "dptls/tls/hkdf.h"
+#include "dptls/tls/record.h"
+#include "dptls/tls/record_engine.h"
+
+namespace dptls::tls {
+
+// The listener's handshake policy.
+struct ServerConfig {
+  // Cipher suites the server accepts, in its order of preference.
+  std::vector<CipherSuite> cipher_suites = {
+      CipherSuite::kAes128GcmSha256, CipherSuite::kAes256GcmSha384,
+      CipherSuite::kChaCha20Poly1305Sha256};
+  // true: the first of cipher_suites the client offers; false: the first
+  // of the client's list the server accepts.
+  bool server_cipher_preference = true;
+
+  // (EC)DHE groups, in order of preference.
+  std::vector<NamedGroup> groups = {NamedGroup::kX25519,
+                                    NamedGroup::kSecp256r1};
+  // false: use any share the client sent for a group both support (the
+  // server's preference among those), and send a HelloRetryRequest only
+  // when none fits. true: always use the server's most preferred mutual
+  // group, with a HelloRetryRequest when the client sent no share for it.
+  bool hello_retry_for_preferred_group = false;
+
+  // Signature schemes for CertificateVerify, in order of preference.
+  std::vector<SignatureScheme> signature_schemes = {
+      SignatureScheme::kEcdsaSecp256r1Sha256, SignatureScheme::kEd25519,
+      SignatureScheme::kRsaPssRsaeSha256, SignatureScheme::kRsaPssRsaeSha384};
+
+  // ALPN protocols (RFC 7301), in order of preference. Empty: the client's
+  // ALPN extension is ignored. Otherwise a client offering ALPN with no
+  // protocol in common gets no_application_protocol (section 3.2).
+  std::vector<std::string> alpn_protocols;
+
+  // The record_size_limit (RFC 8449) sent when the client sends one: the
+  // largest TLSInnerPlaintext we accept, 64 to 2^14 + 1.
+  uint16_t record_size_limit = kMaxRecordSizeLimit13;
+
+  // Middlebox compatibility (RFC 8446 appendix D.4): echo the session ID
+  // and, when the client sent a non-empty one, send one change_cipher_spec
+  // after the first ServerHello or HelloRetryRequest.
+  bool middlebox_compat = true;
+
+  // true: a client whose server_name matches no certificate gets
+  // unrecognized_name (RFC 6066 section 3); false: any certificate serves.
+  bool require_sni_match = false;
+
+  // Rejected 0-RTT data skipped before a record that fails to open is a
+  // bad_record_mac (RFC 8446 section 4.2.10), in bytes of record payload.
+  size_t max_early_data_skip = size_t{64} * 1024;
+};
+
+// A validated configuration with its certificates: immutable, shared by
+// every handshake of a listener, on any thread.
+class ServerContext {
+ public:
+  // Checks the configuration (non-empty suites, groups and schemes, a
+  // record_size_limit in range, ALPN names of 1 to 255 bytes, at least one
+  // certificate). Returns nullptr with *error set otherwise.
+  static std::shared_ptr<const ServerContext> create(
+      ServerConfig config, std::shared_ptr<const CertificateStore> certs,
+      std::string* error);
+
+  // The configuration and the certificates, valid as long as the context.
+  const ServerConfig& config() const { return config_; }
+  const CertificateStore& certs() const { return *certs_; }
+  // The key HelloRetryRequest cookies are authenticated with (random per
+  // context).
+  std::span<const uint8_t> cookie_key() const { return cookie_key_; }
+
+  // Wipes the cookie key.
+  ~ServerContext();
+
+ private:
+  ServerContext() = default;
+
+  ServerConfig config_;
+  std::shared_ptr<const CertificateStore> certs_;
+  std::array<uint8_t, 32> cookie_key_{};
+};
+
+// X(enumerator, printable name)
+#define DPTLS_HANDSHAKE_STATES(X) \
+  X(kNeedMore, "need-more")       \
+  X(kDone, "done")                \
+  X(kFailed, "failed")
+
+enum class HandshakeState : uint8_t {
+#define DPTLS_X(e, name) e,
+  DPTLS_HANDSHAKE_STATES(DPTLS_X)
+#undef DPTLS_X
+};
+
+// Returns the printable name ("need-more"), or "unknown".
+std::string_view handshake_state_name(HandshakeState state);
+
+// What one feed() did.
+struct FeedResult {
+  HandshakeState state = HandshakeState::kNeedMore;
+  // kFailed: the alert sent (or, when alert_from_peer, received).
+  Alert alert = Alert::kCloseNotify;
+  bool alert_from_peer = false;
+};
+
+// The handshake kinds, each a sequence of messages (the s2n model).
+// X(enumerator, printable name)
+#define DPTLS_HANDSHAKE_KINDS(X) \
+  X(kInitial, "initial")         \
+  X(kFull, "full")               \
+  X(kHelloRetry, "hello-retry")
+
+enum class HandshakeKind : uint8_t {
+#define DPTLS_X(e, name) e,
+  DPTLS_HANDSHAKE_KINDS(DPTLS_X)
+#undef DPTLS_X
+};
+
+// Returns the printable name ("hello-retry"), or "unknown".
+std::string_view handshake_kind_name(HandshakeKind kind);
+
+// The hand-off to the worker: everything RecordEngine::install needs, and
+// what the application may want to know. The traffic secrets are wiped by
+// the destructor and wipe().
+struct HandshakeResult {
+  uint16_t version = kVersionTls13;
+  CipherSuite suite = CipherSuite::kAes128GcmSha256;
+  // client_application_traffic_secret_0 (what the server reads) and
+  // server_application_traffic_secret_0 (what it writes), RFC 8446 7.1.
+  Secret client_secret;
+  Secret server_secret;
+  // Next sequence numbers: 0 for what the server reads, and the records
+  // the server already sent under its application key (NewSessionTickets).
+  uint64_t client_next_seq = 0;
+  uint64_t server_next_seq = 0;
+  // The negotiated ALPN protocol and the client's server_name (empty when
+  // none).
+  std::string alpn;
+  std::string server_name;
+  // RFC 8449 values: the client's limit (bounds what we send) and ours
+  // (bounds what we accept); 0 when the extension was not negotiated.
+  uint16_t peer_record_size_limit = 0;
+  uint16_t own_record_size_limit = 0;
+  // Raw record bytes received after the client's Finished, to be fed to
+  // the record engine before anything else.
+  std::vector<uint8_t> post_finished;
+
+  // For diagnostics and tests.
+  NamedGroup group = NamedGroup::kX25519;
+  SignatureScheme signature_scheme = SignatureScheme::kEcdsaSecp256r1Sha256;
+  HandshakeKind kind = HandshakeKind::kFull;
+
+  // The directions as RecordEngine::install takes them; valid as long as
+  // this result is unchanged.
+  DirectionSecret rx() const { return {client_secret.span(), client_next_seq}; }
+  DirectionSecret tx() const { return {server_secret.span(), server_next_seq}; }
+  void wipe() noexcept {
+    client_secret.wipe();
+    server_secret.wipe();
+  }
+};
+
+// Deterministic inputs for tests (RFC 8448 replays): when set, they replace
+// the random ServerHello.random and the ephemeral key (X25519 only).
+struct ServerTestHooks {
+  std::optional<std::array<uint8_t, 32>> server_random;
+  std::vector<uint8_t> x25519_private_key;
+};
+
+// One connection's server handshake. Owned by one handshake thread.
+class ServerHandshake {
+ public:
+  // `context` and `backend` must outlive the handshake; `backend` belongs
+  // to the calling thread (it expands the handshake traffic keys).
+  ServerHandshake(std::shared_ptr<const ServerContext> context,
+                  crypto::AeadBackend& backend);
+  ~ServerHandshake();
+  ServerHandshake(const ServerHandshake&) = delete;
+  ServerHandshake& operator=(const ServerHandshake&) = delete;
+
+  // Feeds received bytes (whole records or any split of them) and runs the
+  // state machine as far as they allow. Whole records to send are appended
+  // to *out (non-null; including the alert record on failure). Bytes after
+  // the client's Finished are not read: they go to the result's
+  // post_finished. After kDone or kFailed, further calls take nothing,
+  // append nothing and repeat the result.
+  FeedResult feed(std::span<const uint8_t> in, std::vector<uint8_t>* out);
+
+  // Where the handshake is; kInitial until the first ClientHello is read,
+  // then the kind it chose.
+  HandshakeState state() const;
+  HandshakeKind kind() const;
+
+  // Moves the result out once the state is kDone (once; false otherwise).
+  // The handshake's own copies of every secret are wiped by then.
+  bool take_result(HandshakeResult* out);
+
+  // Replaces the random inputs; call before the first feed().
+  void set_test_hooks(const ServerTestHooks& hooks);
+
+  // Opaque state, defined in server.cc.
+  struct State;
+
+ private:
+  std::unique_ptr<State> s_;
+};
+
+}  // namespace dptls::tls

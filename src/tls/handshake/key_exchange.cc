@@ -1,0 +1,195 @@
+// (EC)DHE key shares on EVP_PKEY (RFC 8446 sections 4.2.8 and 7.4).
+#include "dptls/tls/handshake/key_exchange.h"
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
+#include <utility>
+
+#include "dptls/crypto/aead.h"
+#include "tls/handshake/ossl_ptr.h"
+
+namespace dptls::tls {
+
+using internal::OsslPtr;
+
+namespace {
+
+// The OpenSSL curve name of a NIST group, or nullptr for X25519.
+const char* ec_curve_name(NamedGroup group) {
+  switch (group) {
+    case NamedGroup::kSecp256r1:
+      return "P-256";
+    case NamedGroup::kSecp384r1:
+      return "P-384";
+    case NamedGroup::kX25519:
+      return nullptr;
+  }
+  return nullptr;
+}
+
+// Builds the peer's public key from its key_exchange value; nullptr when it
+// is not a valid public key of `own`'s group.
+OsslPtr<EVP_PKEY> peer_key(NamedGroup group, EVP_PKEY* own,
+                           std::span<const uint8_t> peer) {
+  if (group == NamedGroup::kX25519) {
+    return OsslPtr<EVP_PKEY>(EVP_PKEY_new_raw_public_key(
+        EVP_PKEY_X25519, nullptr, peer.data(), peer.size()));
+  }
+  // UncompressedPointRepresentation: legacy_form = 4 (4.2.8.2); the
+  // compressed and hybrid forms are not allowed in TLS 1.3.
+  if (peer.empty() || peer[0] != 0x04) {
+    return nullptr;
+  }
+  OsslPtr<EVP_PKEY> key(EVP_PKEY_new());
+  // Decoding the point checks that it lies on the curve.
+  if (key == nullptr || EVP_PKEY_copy_parameters(key.get(), own) != 1 ||
+      EVP_PKEY_set1_encoded_public_key(key.get(), peer.data(), peer.size()) !=
+          1) {
+    return nullptr;
+  }
+  return key;
+}
+
+}  // namespace
+
+size_t key_share_len(NamedGroup group) {
+  switch (group) {
+    case NamedGroup::kX25519:
+      return 32;
+    case NamedGroup::kSecp256r1:
+      return 65;
+    case NamedGroup::kSecp384r1:
+      return 97;
+  }
+  return 0;
+}
+
+EphemeralKey::~EphemeralKey() { reset(); }
+
+EphemeralKey::EphemeralKey(EphemeralKey&& other) noexcept
+    : pkey_(std::exchange(other.pkey_, nullptr)),
+      group_(other.group_),
+      pub_(other.pub_),
+      len_(std::exchange(other.len_, 0)) {}
+
+EphemeralKey& EphemeralKey::operator=(EphemeralKey&& other) noexcept {
+  if (this != &other) {
+    reset();
+    pkey_ = std::exchange(other.pkey_, nullptr);
+    group_ = other.group_;
+    pub_ = other.pub_;
+    len_ = std::exchange(other.len_, 0);
+  }
+  return *this;
+}
+
+void EphemeralKey::reset() {
+  EVP_PKEY_free(pkey_);
+  pkey_ = nullptr;
+  len_ = 0;
+}
+
+bool EphemeralKey::generate(NamedGroup group) {
+  reset();
+  group_ = group;
+  const char* curve = ec_curve_name(group);
+  if (group == NamedGroup::kX25519) {
+    pkey_ = EVP_PKEY_Q_keygen(nullptr, nullptr, "X25519");
+  } else if (curve != nullptr) {
+    pkey_ = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve);
+  }
+  if (pkey_ == nullptr || !load_public()) {
+    ERR_clear_error();
+    reset();
+    return false;
+  }
+  return true;
+}
+
+bool EphemeralKey::set_private_key(NamedGroup group,
+                                   std::span<const uint8_t> priv) {
+  reset();
+  group_ = group;
+  if (group != NamedGroup::kX25519 || priv.size() != 32) {
+    return false;
+  }
+  pkey_ = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, priv.data(),
+                                       priv.size());
+  if (pkey_ == nullptr || !load_public()) {
+    ERR_clear_error();
+    reset();
+    return false;
+  }
+  return true;
+}
+
+bool EphemeralKey::load_public() {
+  size_t len = 0;
+  if (group_ == NamedGroup::kX25519) {
+    len = pub_.size();
+    if (EVP_PKEY_get_raw_public_key(pkey_, pub_.data(), &len) != 1) {
+      return false;
+    }
+  } else if (EVP_PKEY_get_octet_string_param(
+                 pkey_, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pub_.data(),
+                 pub_.size(), &len) != 1) {
+    return false;
+  }
+  if (len != key_share_len(group_)) {
+    return false;
+  }
+  len_ = len;
+  return true;
+}
+
+bool EphemeralKey::derive(std::span<const uint8_t> peer, Secret* out,
+                          Alert* out_alert) const {
+  out->wipe();
+  if (!ready()) {
+    *out_alert = Alert::kInternalError;
+    return false;
+  }
+  *out_alert = Alert::kIllegalParameter;
+  if (peer.size() != key_share_len(group_)) {
+    return false;
+  }
+  OsslPtr<EVP_PKEY> theirs = peer_key(group_, pkey_, peer);
+  if (theirs == nullptr) {
+    ERR_clear_error();
+    return false;
+  }
+  OsslPtr<EVP_PKEY_CTX> ctx(
+      EVP_PKEY_CTX_new_from_pkey(nullptr, pkey_, nullptr));
+  size_t len = 0;
+  // validate_peer = 1: the EC public key check of SP 800-56A (on the
+  // curve, not the identity, right order).
+  if (ctx == nullptr || EVP_PKEY_derive_init(ctx.get()) != 1 ||
+      EVP_PKEY_derive_set_peer_ex(ctx.get(), theirs.get(), 1) != 1 ||
+      EVP_PKEY_derive(ctx.get(), nullptr, &len) != 1 || len == 0 ||
+      len > kMaxHashLen) {
+    ERR_clear_error();
+    return false;
+  }
+  std::span<uint8_t> secret = out->resize_for_overwrite(len);
+  // OpenSSL refuses an all-zero X25519 output itself; the check below
+  // makes RFC 8446 section 7.4.2 hold whatever the library does.
+  if (EVP_PKEY_derive(ctx.get(), secret.data(), &len) != 1 ||
+      len != secret.size()) {
+    ERR_clear_error();
+    out->wipe();
+    return false;
+  }
+  uint8_t any = 0;
+  for (uint8_t b : secret) {
+    any |= b;
+  }
+  if (any == 0) {
+    out->wipe();
+    return false;
+  }
+  return true;
+}
+
+}  // namespace dptls::tls
