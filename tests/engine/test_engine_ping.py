@@ -134,13 +134,19 @@ listen = "127.0.0.1:{admin}"
         if r.returncode != 0 or " 0% packet loss" not in r.stdout:
             fail(f"ping: {r.stdout}", log)
         r = sh(nsx + "ping -6 -c 3 -i 0.2 -W 1 2001:2::2", False)
-        if r.returncode != 0:
+        if r.returncode != 0 or " 0% packet loss" not in r.stdout:
             fail(f"ping -6: {r.stdout}", log)
-        m = metrics(admin)
-        replies = m.get('dptls_net_events_total{worker="0",'
-                        'event="icmp_echo_replies_tx"}', 0)
-        replies6 = m.get('dptls_net_events_total{worker="0",'
-                         'event="icmp6_echo_replies_tx"}', 0)
+        # Workers publish their counters every 10 ms: poll briefly.
+        deadline = time.time() + 3
+        while True:
+            m = metrics(admin)
+            replies = m.get('dptls_net_events_total{worker="0",'
+                            'event="icmp_echo_replies_tx"}', 0)
+            replies6 = m.get('dptls_net_events_total{worker="0",'
+                             'event="icmp6_echo_replies_tx"}', 0)
+            if (replies >= 6 and replies6 >= 3) or time.time() > deadline:
+                break
+            time.sleep(0.05)
         if replies < 6 or replies6 < 3:
             fail(f"metrics count {replies} echo and {replies6} echo6 replies")
         if 'dptls_worker_busy_ratio{worker="0"}' not in m:
