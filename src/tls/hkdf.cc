@@ -93,6 +93,37 @@ EVP_MAC* hmac_mac() {
   return mac;
 }
 
+// An HMAC context per hash with its digest set and no key, made once per
+// process and only ever duplicated (EVP_MAC_CTX_dup reads it), so it is
+// safe to share between threads. nullptr if libcrypto failed.
+const EVP_MAC_CTX* hmac_template(HashAlg alg) {
+  auto make = [](HashAlg a) -> EVP_MAC_CTX* {
+    EVP_MAC* mac = hmac_mac();
+    const char* digest = internal::ossl_digest_name(a);
+    EVP_MAC_CTX* ctx = mac != nullptr ? EVP_MAC_CTX_new(mac) : nullptr;
+    OSSL_PARAM params[] = {
+        // OSSL_PARAM wants a non-const pointer; the string is only read.
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                         const_cast<char*>(digest), 0),
+        OSSL_PARAM_construct_end(),
+    };
+    if (ctx != nullptr && EVP_MAC_CTX_set_params(ctx, params) != 1) {
+      EVP_MAC_CTX_free(ctx);
+      ctx = nullptr;
+    }
+    return ctx;
+  };
+  static EVP_MAC_CTX* const sha256 = make(HashAlg::kSha256);
+  static EVP_MAC_CTX* const sha384 = make(HashAlg::kSha384);
+  switch (alg) {
+    case HashAlg::kSha256:
+      return sha256;
+    case HashAlg::kSha384:
+      return sha384;
+  }
+  return nullptr;
+}
+
 // HMAC-Hash(key, parts[0] || parts[1] || ...) into out[0, hash_len(alg)).
 // `out` must have room for the digest.
 KdfStatus hmac_parts(HashAlg alg, std::span<const uint8_t> key,
@@ -103,25 +134,21 @@ KdfStatus hmac_parts(HashAlg alg, std::span<const uint8_t> key,
   if (digest == nullptr || len == 0) {
     return KdfStatus::kBadAlg;
   }
-  EVP_MAC* mac = hmac_mac();
-  if (mac == nullptr) {
+  const EVP_MAC_CTX* tmpl = hmac_template(alg);
+  if (tmpl == nullptr) {
     internal::clear_libcrypto_errors();
     return KdfStatus::kLibcrypto;
   }
-  MacCtxPtr ctx(EVP_MAC_CTX_new(mac));
-  OSSL_PARAM params[] = {
-      // OSSL_PARAM wants a non-const pointer; the string is only read.
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                       const_cast<char*>(digest), 0),
-      OSSL_PARAM_construct_end(),
-  };
+  // Duplicating the template avoids looking the digest up by name on every
+  // call, as setting it on a fresh context does.
+  MacCtxPtr ctx(EVP_MAC_CTX_dup(tmpl));
   // A null key pointer means "keep the previous key" to EVP_MAC_init, so an
   // empty key is passed as a valid pointer with length 0 (HMAC pads it to
   // zeros, RFC 2104).
   static constexpr uint8_t kNoKey[1] = {0};
   const uint8_t* key_ptr = key.empty() ? kNoKey : key.data();
   bool ok = ctx != nullptr &&
-            EVP_MAC_init(ctx.get(), key_ptr, key.size(), params) == 1;
+            EVP_MAC_init(ctx.get(), key_ptr, key.size(), nullptr) == 1;
   for (std::span<const uint8_t> part : parts) {
     if (ok && !part.empty()) {
       ok = EVP_MAC_update(ctx.get(), part.data(), part.size()) == 1;
