@@ -72,7 +72,39 @@ namespace dptls::net {
   X(kOutputTooLarge, "output_too_large")                                 \
   X(kNeighborTableFull, "neighbor_table_full")                           \
   X(kNeighborQueueFull, "neighbor_queue_full")                           \
-  X(kNeighborUnresolved, "neighbor_unresolved")
+  X(kNeighborUnresolved, "neighbor_unresolved")                          \
+  /* TCP header validation (RFC 9293 section 3.1). */                    \
+  X(kTcpTruncated, "tcp_truncated")                                      \
+  X(kTcpBadDataOffset, "tcp_bad_data_offset")                            \
+  X(kTcpBadChecksum, "tcp_bad_checksum")                                 \
+  X(kTcpBadOption, "tcp_bad_option")                                     \
+  X(kTcpBadFlags, "tcp_bad_flags")                                       \
+  X(kTcpBadPort, "tcp_bad_port")                                         \
+  /* TCP with no connection, listeners and SYN cookies (RFC 4987). */    \
+  X(kTcpNoConnection, "tcp_no_connection")                               \
+  X(kTcpListenBadSegment, "tcp_listen_bad_segment")                      \
+  X(kTcpSynBacklogFull, "tcp_syn_backlog_full")                          \
+  X(kTcpConnLimit, "tcp_conn_limit")                                     \
+  X(kTcpBadSynCookie, "tcp_bad_syn_cookie")                              \
+  /* TCP segment acceptance (RFC 9293 3.10.7.4, RFC 5961, RFC 7323). */  \
+  X(kTcpSynSentBadAck, "tcp_syn_sent_bad_ack")                           \
+  X(kTcpSynSentNoSyn, "tcp_syn_sent_no_syn")                             \
+  X(kTcpPaws, "tcp_paws")                                                \
+  X(kTcpOutOfWindow, "tcp_out_of_window")                                \
+  X(kTcpRstOutOfWindow, "tcp_rst_out_of_window")                         \
+  X(kTcpRstChallenged, "tcp_rst_challenged")                             \
+  X(kTcpRstInTimeWait, "tcp_rst_in_time_wait")                           \
+  X(kTcpSynChallenged, "tcp_syn_challenged")                             \
+  X(kTcpNoAck, "tcp_no_ack")                                             \
+  X(kTcpAckUnacceptable, "tcp_ack_unacceptable")                         \
+  X(kTcpSynReceivedBadAck, "tcp_syn_received_bad_ack")                   \
+  /* TCP receive queues. */                                              \
+  X(kTcpDuplicate, "tcp_duplicate")                                      \
+  X(kTcpOooQueueFull, "tcp_ooo_queue_full")                              \
+  X(kTcpChainTooLong, "tcp_chain_too_long")                              \
+  X(kTcpDataAfterFin, "tcp_data_after_fin")                              \
+  X(kTcpDataAfterClose, "tcp_data_after_close")                          \
+  X(kTcpConnectionReset, "tcp_connection_reset")
 
 /// One value per reason a packet was dropped; see DPTLS_NET_DROP_REASONS.
 enum class DropReason : uint16_t {

@@ -218,6 +218,11 @@ class alignas(RTE_CACHE_LINE_SIZE) NetStack final : private NeighborSink {
   uint16_t drain_tx(rte_mbuf** out, uint16_t n);
   /// Frames waiting for drain_tx().
   size_t tx_pending() const { return tx_.size(); }
+  /// Frames the transmit queue can still take before it drops
+  /// (kTxQueueFull); the TCP layer defers output below a reserve.
+  size_t tx_space() const { return tx_.capacity() - tx_.size(); }
+  /// Largest IP datagram sent (NetConfig::mtu).
+  uint16_t mtu() const { return mtu_; }
 
   const NetStats& stats() const { return stats_; }
   const NeighborTable& arp_table() const { return arp_; }
