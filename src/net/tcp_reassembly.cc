@@ -77,7 +77,10 @@ bool MbufChain::append(rte_mbuf* m) {
   if (head->nb_segs + m->nb_segs > kMaxChainSegs) {
     return false;
   }
-  tail->next = m;
+  // tail is set whenever head is; finding the last segment otherwise keeps
+  // the chain whole if that ever stops holding.
+  rte_mbuf* last = tail != nullptr ? tail : rte_pktmbuf_lastseg(head);
+  last->next = m;
   tail = rte_pktmbuf_lastseg(m);
   head->nb_segs = static_cast<uint16_t>(head->nb_segs + m->nb_segs);
   head->pkt_len += m->pkt_len;
