@@ -22,12 +22,6 @@ std::optional<Enum> parse_by_name(std::string_view name,
   return std::nullopt;
 }
 
-constexpr AeadStatus kAllStatuses[] = {
-#define DPTLS_X(e, name) AeadStatus::e,
-    DPTLS_AEAD_STATUSES(DPTLS_X)
-#undef DPTLS_X
-};
-
 constexpr CpuPath kAllCpuPaths[] = {
 #define DPTLS_X(e, name) CpuPath::e,
     DPTLS_CPU_PATHS(DPTLS_X)

@@ -1,5 +1,5 @@
-// NewSessionTicket writer (RFC 8446 section 4.6.1). Tickets are not issued
-// yet; the writer is here so the message format is tested from the start.
+// NewSessionTicket writer (RFC 8446 section 4.6.1); the server sends the
+// tickets session_ticket.h seals.
 #include "dptls/tls/handshake/messages.h"
 #include "tls/handshake/wire.h"
 

@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "dptls/tls/handshake/key_exchange.h"
@@ -19,16 +20,19 @@ namespace dptls::tls {
 namespace {
 
 // The messages of a server handshake. X(enumerator, printable name)
-#define DPTLS_SERVER_HS_MESSAGES(X)                \
-  X(kClientHello, "ClientHello")                   \
-  X(kHelloRetryRequest, "HelloRetryRequest")       \
-  X(kServerHello, "ServerHello")                   \
-  X(kServerChangeCipherSpec, "ChangeCipherSpec")   \
-  X(kEncryptedExtensions, "EncryptedExtensions")   \
-  X(kServerCertificate, "Certificate")             \
-  X(kServerCertificateVerify, "CertificateVerify") \
-  X(kServerFinished, "ServerFinished")             \
-  X(kClientFinished, "ClientFinished")             \
+#define DPTLS_SERVER_HS_MESSAGES(X)                      \
+  X(kClientHello, "ClientHello")                         \
+  X(kHelloRetryRequest, "HelloRetryRequest")             \
+  X(kServerHello, "ServerHello")                         \
+  X(kServerChangeCipherSpec, "ChangeCipherSpec")         \
+  X(kEncryptedExtensions, "EncryptedExtensions")         \
+  X(kServerCertificate, "Certificate")                   \
+  X(kServerCertificateVerify, "CertificateVerify")       \
+  X(kServerFinished, "ServerFinished")                   \
+  X(kClientFinished, "ClientFinished")                   \
+  X(kCertificateRequest, "CertificateRequest")           \
+  X(kClientCertificate, "ClientCertificate")             \
+  X(kClientCertificateVerify, "ClientCertificateVerify") \
   X(kApplicationData, "ApplicationData")
 
 enum class Msg : uint8_t {
@@ -63,6 +67,79 @@ constexpr Msg kHelloRetrySequence[] = {Msg::kClientHello,
                                        Msg::kClientFinished,
                                        Msg::kApplicationData};
 
+// Resumption (RFC 8446 section 2.2, figure 3): the PSK authenticates the
+// server, so no Certificate or CertificateVerify (psk_dhe_ke still does
+// (EC)DHE).
+constexpr Msg kPskSequence[] = {Msg::kClientHello,
+                                Msg::kServerHello,
+                                Msg::kServerChangeCipherSpec,
+                                Msg::kEncryptedExtensions,
+                                Msg::kServerFinished,
+                                Msg::kClientFinished,
+                                Msg::kApplicationData};
+constexpr Msg kHelloRetryPskSequence[] = {
+    Msg::kClientHello,    Msg::kHelloRetryRequest, Msg::kServerChangeCipherSpec,
+    Msg::kClientHello,    Msg::kServerHello,       Msg::kEncryptedExtensions,
+    Msg::kServerFinished, Msg::kClientFinished,    Msg::kApplicationData};
+
+// Client authentication (RFC 8446 section 4.3.2, figure 1's
+// CertificateRequest and the client's Certificate and CertificateVerify).
+constexpr Msg kFullClientAuthSequence[] = {Msg::kClientHello,
+                                           Msg::kServerHello,
+                                           Msg::kServerChangeCipherSpec,
+                                           Msg::kEncryptedExtensions,
+                                           Msg::kCertificateRequest,
+                                           Msg::kServerCertificate,
+                                           Msg::kServerCertificateVerify,
+                                           Msg::kServerFinished,
+                                           Msg::kClientCertificate,
+                                           Msg::kClientCertificateVerify,
+                                           Msg::kClientFinished,
+                                           Msg::kApplicationData};
+constexpr Msg kHelloRetryClientAuthSequence[] = {Msg::kClientHello,
+                                                 Msg::kHelloRetryRequest,
+                                                 Msg::kServerChangeCipherSpec,
+                                                 Msg::kClientHello,
+                                                 Msg::kServerHello,
+                                                 Msg::kEncryptedExtensions,
+                                                 Msg::kCertificateRequest,
+                                                 Msg::kServerCertificate,
+                                                 Msg::kServerCertificateVerify,
+                                                 Msg::kServerFinished,
+                                                 Msg::kClientCertificate,
+                                                 Msg::kClientCertificateVerify,
+                                                 Msg::kClientFinished,
+                                                 Msg::kApplicationData};
+
+// The client answered the CertificateRequest with an empty Certificate
+// and the server does not require one: no client CertificateVerify
+// (4.4.2.4). Same prefix as the client-auth kinds.
+constexpr Msg kFullNoClientCertSequence[] = {Msg::kClientHello,
+                                             Msg::kServerHello,
+                                             Msg::kServerChangeCipherSpec,
+                                             Msg::kEncryptedExtensions,
+                                             Msg::kCertificateRequest,
+                                             Msg::kServerCertificate,
+                                             Msg::kServerCertificateVerify,
+                                             Msg::kServerFinished,
+                                             Msg::kClientCertificate,
+                                             Msg::kClientFinished,
+                                             Msg::kApplicationData};
+constexpr Msg kHelloRetryNoClientCertSequence[] = {
+    Msg::kClientHello,
+    Msg::kHelloRetryRequest,
+    Msg::kServerChangeCipherSpec,
+    Msg::kClientHello,
+    Msg::kServerHello,
+    Msg::kEncryptedExtensions,
+    Msg::kCertificateRequest,
+    Msg::kServerCertificate,
+    Msg::kServerCertificateVerify,
+    Msg::kServerFinished,
+    Msg::kClientCertificate,
+    Msg::kClientFinished,
+    Msg::kApplicationData};
+
 std::span<const Msg> sequence(HandshakeKind kind) {
   switch (kind) {
     case HandshakeKind::kInitial:
@@ -71,12 +148,38 @@ std::span<const Msg> sequence(HandshakeKind kind) {
       return kFullSequence;
     case HandshakeKind::kHelloRetry:
       return kHelloRetrySequence;
+    case HandshakeKind::kPsk:
+      return kPskSequence;
+    case HandshakeKind::kHelloRetryPsk:
+      return kHelloRetryPskSequence;
+    case HandshakeKind::kFullClientAuth:
+      return kFullClientAuthSequence;
+    case HandshakeKind::kHelloRetryClientAuth:
+      return kHelloRetryClientAuthSequence;
+    case HandshakeKind::kFullNoClientCert:
+      return kFullNoClientCertSequence;
+    case HandshakeKind::kHelloRetryNoClientCert:
+      return kHelloRetryNoClientCertSequence;
   }
   return kInitialSequence;
 }
 
 // The wire code of a cipher suite.
 uint16_t code(CipherSuite s) { return static_cast<uint16_t>(s); }
+
+// Ticket key rotation interval of the keys a context makes for itself.
+constexpr uint64_t kDefaultTicketRotationMs = uint64_t{12} * 3600 * 1000;
+// The most PSK identities of one ClientHello tried as tickets.
+constexpr uint16_t kMaxPskIdentitiesTried = 8;
+// The most NewSessionTickets one handshake sends.
+constexpr uint8_t kMaxSessionTickets = 16;
+
+uint64_t system_now_ms() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
 
 }  // namespace
 
@@ -133,11 +236,39 @@ std::shared_ptr<const ServerContext> ServerContext::create(
       return nullptr;
     }
   }
+  if (config.ticket_lifetime_s == 0 || config.ticket_lifetime_s > 604800) {
+    *error = "ticket_lifetime_s must be 1 to 604800 (RFC 8446 4.6.1)";
+    return nullptr;
+  }
+  if (config.session_tickets > kMaxSessionTickets) {
+    *error = "session_tickets must be 0 to 16";
+    return nullptr;
+  }
+  if (config.ticket_keys == nullptr) {
+    const uint64_t now = config.clock_ms ? config.clock_ms() : system_now_ms();
+    config.ticket_keys =
+        TicketKeys::generate(now, kDefaultTicketRotationMs, error);
+    if (config.ticket_keys == nullptr) {
+      return nullptr;
+    }
+  }
+  std::shared_ptr<const ClientCertVerifier> verifier;
+  if (!config.client_ca_pem.empty()) {
+    verifier = ClientCertVerifier::create(config.client_ca_pem,
+                                          config.client_crl_pem, error);
+    if (verifier == nullptr) {
+      return nullptr;
+    }
+  } else if (!config.client_crl_pem.empty()) {
+    *error = "client_crl_pem without client_ca_pem";
+    return nullptr;
+  }
   if (certs == nullptr || certs->empty()) {
     *error = "no certificate";
     return nullptr;
   }
   std::shared_ptr<ServerContext> ctx(new ServerContext());
+  ctx->client_verifier_ = std::move(verifier);
   if (RAND_bytes(ctx->cookie_key_.data(),
                  static_cast<int>(ctx->cookie_key_.size())) != 1) {
     *error = "RAND_bytes failed";
@@ -146,6 +277,10 @@ std::shared_ptr<const ServerContext> ServerContext::create(
   ctx->config_ = std::move(config);
   ctx->certs_ = std::move(certs);
   return ctx;
+}
+
+uint64_t ServerContext::now_ms() const {
+  return config_.clock_ms ? config_.clock_ms() : system_now_ms();
 }
 
 // ---- the state machine ----
@@ -192,6 +327,9 @@ struct ServerHandshake::State {
   bool write_certificate_verify();
   bool write_server_finished();
   bool on_client_finished();
+  bool write_certificate_request();
+  bool on_client_certificate();
+  bool on_client_certificate_verify();
 
   // Negotiation steps of on_client_hello().
   bool negotiate_below_tls13(const ClientHello& ch);
@@ -201,6 +339,10 @@ struct ServerHandshake::State {
   bool select_credential(const ClientHello& ch);
   bool select_alpn(const ClientHello& ch);
   bool make_cookie();
+  bool select_psk(const ClientHello& ch);
+  bool usable_ticket(const ClientHello& ch, std::span<const uint8_t> identity,
+                     uint32_t obfuscated_age, TicketContents* ticket) const;
+  bool send_tickets();
 
   std::shared_ptr<const ServerContext> ctx;
   const ServerConfig& cfg;
@@ -231,6 +373,13 @@ struct ServerHandshake::State {
   std::array<uint8_t, 32> session_id{};
   size_t session_id_len = 0;
   std::vector<uint8_t> cookie;
+  // The resumption PSK selected (empty: none) and its index in the
+  // client's list (RFC 8446 section 4.2.11).
+  Secret psk;
+  uint16_t psk_index = 0;
+  // Client authentication: the verified leaf (DER) and identity.
+  std::vector<uint8_t> client_leaf;
+  ClientIdentity client_identity;
 
   // Keys.
   Transcript transcript;
@@ -262,6 +411,13 @@ const ServerHandshake::State::Action& ServerHandshake::State::action(Msg m) {
        &State::write_certificate_verify},
       {false, HandshakeType::kFinished, 0, &State::write_server_finished},
       {true, HandshakeType::kFinished, kMaxHashLen, &State::on_client_finished},
+      {false, HandshakeType::kCertificateRequest, 0,
+       &State::write_certificate_request},
+      // A chain of a few certificates; bounded like the ClientHello.
+      {true, HandshakeType::kCertificate, kMaxClientHelloLen,
+       &State::on_client_certificate},
+      {true, HandshakeType::kCertificateVerify, kHandshakeHeaderLen + 4 + 1024,
+       &State::on_client_certificate_verify},
       {false, HandshakeType::kFinished, 0, nullptr},
   };
   static_assert(std::size(kActions) ==
@@ -338,6 +494,7 @@ void ServerHandshake::State::wipe() {
   server_hs.wipe();
   client_ap.wipe();
   server_ap.wipe();
+  psk.wipe();
   crypto::secure_wipe(msg_buf.data(), msg_buf.size());
   crypto::secure_wipe(hooks.x25519_private_key.data(),
                       hooks.x25519_private_key.size());
@@ -599,6 +756,11 @@ bool ServerHandshake::State::on_client_hello() {
   if (!retry && transcript.init(suite->hash) != KdfStatus::kOk) {
     return fail(Alert::kInternalError);
   }
+  // The PSK is chosen for the ClientHello the ServerHello answers (after a
+  // retry, the second one, whose binder covers ClientHello1 and the HRR).
+  if (!need_retry && !select_psk(ch)) {
+    return false;
+  }
   if (transcript.add(ch.message) != KdfStatus::kOk) {
     return fail(Alert::kInternalError);
   }
@@ -610,8 +772,17 @@ bool ServerHandshake::State::on_client_hello() {
     }
     return make_cookie();
   }
+  // 4.3.2: no CertificateRequest in a handshake authenticated by a PSK.
+  const bool client_auth = ctx->client_verifier() != nullptr && psk.empty();
   if (!retry) {
-    kind = HandshakeKind::kFull;
+    kind = !psk.empty()  ? HandshakeKind::kPsk
+           : client_auth ? HandshakeKind::kFullClientAuth
+                         : HandshakeKind::kFull;
+  } else if (!psk.empty()) {
+    // The same message prefix as kHelloRetry; the index carries on.
+    kind = HandshakeKind::kHelloRetryPsk;
+  } else if (client_auth) {
+    kind = HandshakeKind::kHelloRetryClientAuth;
   }
   // (EC)DHE with the client's share (RFC 8446 section 7.4).
   if (!ch.key_shares.find(static_cast<uint16_t>(group), &share)) {
@@ -628,6 +799,169 @@ bool ServerHandshake::State::on_client_hello() {
   Alert dh_alert = Alert::kInternalError;
   if (!ecdhe.derive(share.key_exchange, &shared_secret, &dh_alert)) {
     return fail(dh_alert);
+  }
+  return true;
+}
+
+// ---- resumption (RFC 8446 sections 4.2.11, 4.6.1) ----
+
+bool ServerHandshake::State::usable_ticket(const ClientHello& ch,
+                                           std::span<const uint8_t> identity,
+                                           uint32_t obfuscated_age,
+                                           TicketContents* ticket) const {
+  // Every reason to refuse a ticket here means "ignore this identity"
+  // (4.2.11): the client falls back to the full handshake it also offered.
+  // Not ours, tampered with, or sealed by a key rotated out:
+  if (!open_ticket(ctx->ticket_keys(), identity, ticket)) {
+    return false;
+  }
+  // 4.2.11: a PSK is only usable with a cipher suite of the same hash.
+  const CipherSuiteInfo* ticket_suite = find_cipher_suite(ticket->cipher_suite);
+  if (ticket->version != kVersionTls13 || ticket_suite == nullptr ||
+      ticket_suite->hash != suite->hash ||
+      ticket->psk.size() != hash_len(suite->hash)) {
+    return false;
+  }
+  // 4.6.1: "Servers MUST NOT use any value greater than 604800 seconds";
+  // a ticket is not used past its lifetime, by our clock (tickets issued
+  // more than a minute in the future are from a broken clock) or by the
+  // age the client reports (4.2.11.1: obfuscated_ticket_age minus
+  // ticket_age_add, modulo 2^32).
+  const uint64_t now = ctx->now_ms();
+  const uint64_t lifetime_ms = uint64_t{ticket->lifetime_s} * 1000;
+  const uint32_t client_age_ms = obfuscated_age - ticket->age_add;
+  if (now + 60000 < ticket->issued_ms ||
+      (now > ticket->issued_ms && now - ticket->issued_ms > lifetime_ms) ||
+      client_age_ms > lifetime_ms) {
+    return false;
+  }
+  // With client certificates required, only sessions whose client was
+  // authenticated resume.
+  if (ctx->client_verifier() != nullptr && cfg.client_cert_required &&
+      ticket->client_subject.empty()) {
+    return false;
+  }
+  // The certificate the original handshake showed was chosen for this
+  // name; resume only under the same one (RFC 6066 section 3).
+  return ticket->server_name == ascii_lower(ch.server_name);
+}
+
+bool ServerHandshake::State::select_psk(const ClientHello& ch) {
+  psk.wipe();
+  // 4.2.9: only psk_dhe_ke is offered by this server (psk_ke would give
+  // up forward secrecy).
+  const std::span<const uint8_t> modes = ch.psk_key_exchange_modes;
+  if (!ch.has(ExtensionType::kPreSharedKey) ||
+      std::find(modes.begin(), modes.end(), kPskDheKe) == modes.end()) {
+    return true;
+  }
+  // The first identity that is one of our live tickets (the parser
+  // validated both vectors and that they have as many entries).
+  ByteReader ids(ch.pre_shared_key.identities);
+  TicketContents ticket;
+  bool found = false;
+  uint16_t chosen = 0;
+  // At most kMaxPskIdentitiesTried are opened: a ClientHello full of
+  // identities under our (public) key name must not buy many AES-GCM
+  // operations.
+  for (uint16_t i = 0; !ids.empty() && !found && i < kMaxPskIdentitiesTried;
+       ++i) {
+    ByteReader id;
+    uint32_t obfuscated_age = 0;
+    if (!ids.prefixed16(&id) || !ids.u32(&obfuscated_age)) {
+      return fail(Alert::kDecodeError);
+    }
+    if (usable_ticket(ch, id.rest(), obfuscated_age, &ticket)) {
+      found = true;
+      chosen = i;
+    }
+  }
+  if (!found) {
+    return true;  // a full handshake
+  }
+  ByteReader binders(ch.pre_shared_key.binders);
+  ByteReader binder;
+  for (uint16_t i = 0; i <= chosen; ++i) {
+    if (!binders.prefixed8(&binder)) {
+      return fail(Alert::kDecodeError);
+    }
+  }
+  // 4.2.11.2: the binder is an HMAC with the binder key over the
+  // transcript up to the ClientHello truncated before the binders;
+  // "If this value is not present or does not validate, the server MUST
+  // abort the handshake" with decrypt_error (6.2: a failed validation).
+  KeySchedule early;
+  Secret binder_key;
+  HashValue truncated;
+  if (early.start(suite->hash, ticket.psk.span()) != KdfStatus::kOk ||
+      early.derive(SecretLabel::kResBinder, {}, &binder_key) !=
+          KdfStatus::kOk ||
+      transcript.hash_with(ch.message.first(ch.pre_shared_key.truncated_len),
+                           &truncated) != KdfStatus::kOk) {
+    return fail(Alert::kInternalError);
+  }
+  const KdfStatus v = verify_psk_binder(suite->hash, binder_key.span(),
+                                        truncated.span(), binder.rest());
+  if (v == KdfStatus::kMismatch) {
+    return fail(Alert::kDecryptError);
+  }
+  if (v != KdfStatus::kOk) {
+    return fail(Alert::kInternalError);
+  }
+  psk = ticket.psk;
+  psk_index = chosen;
+  // The identity the original handshake verified.
+  client_identity.subject = ticket.client_subject;
+  client_identity.sans = ticket.client_sans;
+  return true;
+}
+
+bool ServerHandshake::State::send_tickets() {
+  // 4.6.1: after the client's Finished, under the server's application
+  // key; each ticket in its own record, so the worker's first sequence
+  // number is the number of tickets.
+  if (cfg.session_tickets == 0) {
+    return true;
+  }
+  HashValue hash;
+  Secret resumption_master;
+  if (transcript.current_hash(&hash) != KdfStatus::kOk ||
+      schedule.derive(SecretLabel::kResumptionMaster, hash.span(),
+                      &resumption_master) != KdfStatus::kOk) {
+    return fail(Alert::kInternalError);
+  }
+  const uint64_t now = ctx->now_ms();
+  for (uint8_t i = 0; i < cfg.session_tickets; ++i) {
+    // ticket_nonce: unique among this connection's tickets.
+    const std::array<uint8_t, 1> nonce = {i};
+    TicketContents t;
+    t.cipher_suite = suite->code;
+    t.issued_ms = now;
+    t.lifetime_s = cfg.ticket_lifetime_s;
+    t.alpn = alpn;
+    t.server_name = server_name;
+    t.client_subject = client_identity.subject;
+    t.client_sans = client_identity.sans;
+    std::vector<uint8_t> sealed;
+    if (RAND_bytes(reinterpret_cast<uint8_t*>(&t.age_add), sizeof(t.age_add)) !=
+            1 ||
+        derive_resumption_psk(suite->hash, resumption_master.span(), nonce,
+                              &t.psk) != KdfStatus::kOk ||
+        !seal_ticket(ctx->ticket_keys(), t, &sealed)) {
+      return fail(Alert::kInternalError);
+    }
+    NewSessionTicketParams p;
+    p.lifetime = t.lifetime_s;
+    p.age_add = t.age_add;
+    p.nonce = nonce;
+    p.ticket = sealed;
+    msg_buf.resize(sealed.size() + 64);
+    ByteWriter w(msg_buf);
+    if (!write_new_session_ticket(p, &w) ||
+        !records.write(ContentType::kHandshake, w.written(), out)) {
+      return fail(Alert::kInternalError);
+    }
+    ++res.tickets_sent;
   }
   return true;
 }
@@ -663,6 +997,9 @@ bool ServerHandshake::State::write_server_hello() {
   p.cipher_suite = suite->code;
   p.key_share_group = static_cast<uint16_t>(group);
   p.key_share = ecdhe.public_key();
+  if (!psk.empty()) {
+    p.selected_psk_identity = psk_index;
+  }
   if (!build(256,
              [&](ByteWriter* w) { return tls::write_server_hello(p, w); }) ||
       !flush()) {
@@ -671,7 +1008,7 @@ bool ServerHandshake::State::write_server_hello() {
   // Handshake secrets (RFC 8446 section 7.1).
   HashValue hash;
   const bool ok =
-      schedule.start(suite->hash, {}) == KdfStatus::kOk &&
+      schedule.start(suite->hash, psk.span()) == KdfStatus::kOk &&
       schedule.advance_to_handshake(shared_secret.span()) == KdfStatus::kOk &&
       transcript.current_hash(&hash) == KdfStatus::kOk &&
       schedule.derive(SecretLabel::kClientHandshakeTraffic, hash.span(),
@@ -705,7 +1042,8 @@ bool ServerHandshake::State::write_ccs() {
 bool ServerHandshake::State::write_encrypted_extensions() {
   EncryptedExtensionsParams p;
   p.record_size_limit = own_record_size_limit;
-  p.server_name_ack = credential.name_matched;
+  // RFC 6066 section 3: no server_name acknowledgement when resuming.
+  p.server_name_ack = credential.name_matched && psk.empty();
   p.alpn = alpn;
   return build(512, [&](ByteWriter* w) {
     return tls::write_encrypted_extensions(p, w);
@@ -776,6 +1114,86 @@ bool ServerHandshake::State::write_server_finished() {
   return true;
 }
 
+// ---- client authentication (RFC 8446 sections 4.3.2, 4.4.2, 4.4.3) ----
+
+bool ServerHandshake::State::write_certificate_request() {
+  // The schemes we verify; certificate_request_context is empty during the
+  // handshake. (certificate_authorities, 4.2.4, is not sent.)
+  std::vector<uint16_t> schemes;
+  for (SignatureScheme sc : cfg.signature_schemes) {
+    schemes.push_back(static_cast<uint16_t>(sc));
+  }
+  CertificateRequestParams p;
+  p.signature_algorithms = schemes;
+  return build(64 + 2 * schemes.size(), [&](ByteWriter* w) {
+    return tls::write_certificate_request(p, w);
+  });
+}
+
+bool ServerHandshake::State::on_client_certificate() {
+  std::vector<std::span<const uint8_t>> chain;
+  Alert a = Alert::kDecodeError;
+  if (!parse_certificate(current, &chain, &a)) {
+    return fail(a);
+  }
+  // 4.4.2.4: "If the client does not send any certificates (i.e., it sends
+  // an empty Certificate message), the server MAY at its discretion either
+  // continue the handshake without client authentication or abort the
+  // handshake with a "certificate_required" alert."
+  if (chain.empty()) {
+    if (cfg.client_cert_required) {
+      return fail(Alert::kCertificateRequired);
+    }
+    // On to the client's Finished: the index carries on in the kind
+    // without a client CertificateVerify.
+    kind = kind == HandshakeKind::kFullClientAuth
+               ? HandshakeKind::kFullNoClientCert
+               : HandshakeKind::kHelloRetryNoClientCert;
+    return transcript.add(current) == KdfStatus::kOk ||
+           fail(Alert::kInternalError);
+  }
+  const auto now_s = static_cast<int64_t>(ctx->now_ms() / 1000);
+  if (!ctx->client_verifier()->verify_chain(chain, now_s, &client_identity,
+                                            &a)) {
+    return fail(a);
+  }
+  client_leaf.assign(chain[0].begin(), chain[0].end());
+  return transcript.add(current) == KdfStatus::kOk ||
+         fail(Alert::kInternalError);
+}
+
+bool ServerHandshake::State::on_client_certificate_verify() {
+  uint16_t code = 0;
+  std::span<const uint8_t> sig;
+  Alert a = Alert::kDecodeError;
+  if (!parse_certificate_verify(current, &code, &sig, &a)) {
+    return fail(a);
+  }
+  // 4.4.3: the scheme must be one the CertificateRequest offered.
+  const std::optional<SignatureScheme> scheme = find_signature_scheme(code);
+  if (!scheme.has_value() ||
+      std::find(cfg.signature_schemes.begin(), cfg.signature_schemes.end(),
+                *scheme) == cfg.signature_schemes.end()) {
+    return fail(Alert::kIllegalParameter);
+  }
+  // The signature covers Transcript-Hash(ClientHello .. client
+  // Certificate) under the client's context string.
+  HashValue hash;
+  std::array<uint8_t, kCertificateVerifyContentMax> content{};
+  ByteWriter cw(content);
+  if (transcript.current_hash(&hash) != KdfStatus::kOk ||
+      !build_certificate_verify_content(false, hash.span(), &cw)) {
+    return fail(Alert::kInternalError);
+  }
+  // 4.4.3: "If the verification fails, the receiver MUST terminate the
+  // handshake with a "decrypt_error" alert."
+  if (!verify_client_signature(client_leaf, *scheme, cw.written(), sig)) {
+    return fail(Alert::kDecryptError);
+  }
+  return transcript.add(current) == KdfStatus::kOk ||
+         fail(Alert::kInternalError);
+}
+
 // ---- client Finished and the hand-off ----
 
 bool ServerHandshake::State::on_client_finished() {
@@ -787,8 +1205,14 @@ bool ServerHandshake::State::on_client_finished() {
   if (verify_data.size() != hash_len(suite->hash)) {
     return fail(Alert::kDecodeError);
   }
-  const KdfStatus v = verify_finished(suite->hash, client_hs.span(),
-                                      server_finished_hash.span(), verify_data);
+  // 4.4.4: over the transcript through the message before it: the
+  // server's Finished, or the client's CertificateVerify.
+  HashValue hash;
+  if (transcript.current_hash(&hash) != KdfStatus::kOk) {
+    return fail(Alert::kInternalError);
+  }
+  const KdfStatus v =
+      verify_finished(suite->hash, client_hs.span(), hash.span(), verify_data);
   if (v == KdfStatus::kMismatch) {
     return fail(Alert::kDecryptError);
   }
@@ -800,8 +1224,8 @@ bool ServerHandshake::State::on_client_finished() {
     return fail(Alert::kUnexpectedMessage);
   }
   // The transcript through the client's Finished is what the resumption
-  // master secret (tickets, later) is derived from.
-  if (transcript.add(current) != KdfStatus::kOk) {
+  // master secret of the tickets is derived from.
+  if (transcript.add(current) != KdfStatus::kOk || !send_tickets()) {
     return fail(Alert::kInternalError);
   }
   res.version = kVersionTls13;
@@ -809,8 +1233,7 @@ bool ServerHandshake::State::on_client_finished() {
   res.client_secret = client_ap;
   res.server_secret = server_ap;
   res.client_next_seq = 0;
-  // Records already sent under the application key (NewSessionTickets,
-  // none yet).
+  // Records already sent under the application key: the tickets.
   res.server_next_seq = records.write_seq();
   res.alpn = alpn;
   res.server_name = server_name;
@@ -819,6 +1242,7 @@ bool ServerHandshake::State::on_client_finished() {
   res.group = group;
   res.signature_scheme = credential.scheme;
   res.kind = kind;
+  res.client_identity = std::move(client_identity);
   records.take_unread(&res.post_finished);
   wipe();
   return true;

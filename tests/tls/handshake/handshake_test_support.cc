@@ -296,6 +296,13 @@ TestClient::TestClient(const ClientOptions& o) : custom_(o.custom_extensions) {
   if (o.session != nullptr) {
     EXPECT_EQ(SSL_set_session(ssl_.get(), o.session), 1);
   }
+  if (o.client_cert != nullptr) {
+    EXPECT_EQ(SSL_use_certificate(ssl_.get(), o.client_cert), 1);
+    EXPECT_EQ(SSL_use_PrivateKey(ssl_.get(), o.client_key), 1);
+    for (X509* c : o.client_chain) {
+      EXPECT_EQ(SSL_add1_chain_cert(ssl_.get(), c), 1);
+    }
+  }
 }
 
 TestClient::~TestClient() {

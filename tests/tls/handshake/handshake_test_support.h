@@ -102,6 +102,11 @@ struct ClientOptions {
   // from EncryptedExtensions into TestClient::ee_record_size_limit.
   std::vector<std::pair<uint16_t, Bytes>> custom_extensions;
   SSL_SESSION* session = nullptr;  // to resume (0-RTT tests)
+  // A client certificate (mTLS): the leaf, its key and the chain sent
+  // after it (borrowed for the constructor's duration).
+  X509* client_cert = nullptr;
+  EVP_PKEY* client_key = nullptr;
+  std::vector<X509*> client_chain;
 };
 
 class TestClient {

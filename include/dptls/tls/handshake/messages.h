@@ -249,7 +249,7 @@ class ProtocolNameList {
 };
 
 // The pre_shared_key extension of a ClientHello (RFC 8446 section
-// 4.2.11), validated but not interpreted yet (PSK resumption comes later).
+// 4.2.11), validated; the server state machine interprets it.
 struct OfferedPsks {
   // The identities and binders vectors' contents.
   std::span<const uint8_t> identities;

@@ -15,8 +15,12 @@
 //                    res.peer_record_size_limit, res.own_record_size_limit);
 //   }
 //
+// With kDone, `out` ends with the NewSessionTickets, already protected
+// under the server's application key: send them before anything the worker
+// seals (res.tx() starts at the sequence number after them).
+//
 // The message order is data (s2n style): a table of message sequences per
-// handshake kind (FULL, HELLO_RETRY; PSK later), walked by one loop that
+// handshake kind (FULL, HELLO_RETRY, PSK, ...), walked by one loop that
 // calls each message's reader or writer.
 //
 // Failures never throw: every error ends in kFailed with the alert of RFC
@@ -26,6 +30,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -35,8 +40,10 @@
 
 #include "dptls/crypto/aead.h"
 #include "dptls/tls/cipher_suite.h"
+#include "dptls/tls/handshake/client_auth.h"
 #include "dptls/tls/handshake/credentials.h"
 #include "dptls/tls/handshake/messages.h"
+#include "dptls/tls/handshake/session_ticket.h"
 #include "dptls/tls/hkdf.h"
 #include "dptls/tls/record.h"
 #include "dptls/tls/record_engine.h"
@@ -88,6 +95,39 @@ struct ServerConfig {
   // Rejected 0-RTT data skipped before a record that fails to open is a
   // bad_record_mac (RFC 8446 section 4.2.10), in bytes of record payload.
   size_t max_early_data_skip = size_t{64} * 1024;
+
+  // Session resumption (RFC 8446 sections 2.2, 4.6.1). NewSessionTickets
+  // sent after the client's Finished, each in its own record under the
+  // server's application key (0: none). At most 16.
+  uint8_t session_tickets = 2;
+  // ticket_lifetime in seconds: 1 to 604800 (7 days, RFC 8446 4.6.1). A
+  // ticket is refused once it is older (by the server's clock or by the
+  // age the client reports).
+  uint32_t ticket_lifetime_s = 86400;
+  // The keys tickets are sealed with, shared by every listener instance
+  // that should resume the others' sessions; whoever owns them calls
+  // rotate() (and save()). nullptr: ServerContext::create makes random
+  // keys of its own (12 h rotation interval, never rotated by dptls).
+  std::shared_ptr<TicketKeys> ticket_keys;
+  // The wall clock, in milliseconds since the Unix epoch (tickets carry
+  // their issue time across instances). nullptr: the system clock. Tests
+  // inject a fake one.
+  std::function<uint64_t()> clock_ms;
+
+  // Client authentication (mTLS, RFC 8446 section 4.3.2). Non-empty: a
+  // PEM bundle of the CAs client certificates must chain to; the server
+  // sends a CertificateRequest (signature_algorithms = signature_schemes),
+  // and a certificate the client sends must verify against them. A
+  // resumed session skips the request (4.3.2: none with a PSK); its ticket
+  // carries the identity, and while certificates are required, tickets
+  // without one are not resumed.
+  std::string client_ca_pem;
+  // true: a client sending no certificate gets certificate_required
+  // (4.4.2.4); false: it is served without a client identity.
+  bool client_cert_required = true;
+  // Optional PEM CRLs for the client chains (with any, every certificate
+  // of the chain needs its issuer's CRL).
+  std::string client_crl_pem;
 };
 
 // A validated configuration with its certificates: immutable, shared by
@@ -107,6 +147,14 @@ class ServerContext {
   // The key HelloRetryRequest cookies are authenticated with (random per
   // context).
   std::span<const uint8_t> cookie_key() const { return cookie_key_; }
+  // The ticket keys (never null once created).
+  const TicketKeys& ticket_keys() const { return *config_.ticket_keys; }
+  // The configured clock's time, in ms since the Unix epoch.
+  uint64_t now_ms() const;
+  // The client certificate verifier; nullptr without client_ca_pem.
+  const ClientCertVerifier* client_verifier() const {
+    return client_verifier_.get();
+  }
 
   // Wipes the cookie key.
   ~ServerContext();
@@ -116,6 +164,7 @@ class ServerContext {
 
   ServerConfig config_;
   std::shared_ptr<const CertificateStore> certs_;
+  std::shared_ptr<const ClientCertVerifier> client_verifier_;
   std::array<uint8_t, 32> cookie_key_{};
 };
 
@@ -144,10 +193,16 @@ struct FeedResult {
 
 // The handshake kinds, each a sequence of messages (the s2n model).
 // X(enumerator, printable name)
-#define DPTLS_HANDSHAKE_KINDS(X) \
-  X(kInitial, "initial")         \
-  X(kFull, "full")               \
-  X(kHelloRetry, "hello-retry")
+#define DPTLS_HANDSHAKE_KINDS(X)                      \
+  X(kInitial, "initial")                              \
+  X(kFull, "full")                                    \
+  X(kHelloRetry, "hello-retry")                       \
+  X(kPsk, "psk")                                      \
+  X(kHelloRetryPsk, "hello-retry-psk")                \
+  X(kFullClientAuth, "full-client-auth")              \
+  X(kHelloRetryClientAuth, "hello-retry-client-auth") \
+  X(kFullNoClientCert, "full-no-client-cert")         \
+  X(kHelloRetryNoClientCert, "hello-retry-no-client-cert")
 
 enum class HandshakeKind : uint8_t {
 #define DPTLS_X(e, name) e,
@@ -169,7 +224,8 @@ struct HandshakeResult {
   Secret client_secret;
   Secret server_secret;
   // Next sequence numbers: 0 for what the server reads, and the records
-  // the server already sent under its application key (NewSessionTickets).
+  // the server already sent under its application key: one per
+  // NewSessionTicket (see tickets_sent).
   uint64_t client_next_seq = 0;
   uint64_t server_next_seq = 0;
   // The negotiated ALPN protocol and the client's server_name (empty when
@@ -188,6 +244,13 @@ struct HandshakeResult {
   NamedGroup group = NamedGroup::kX25519;
   SignatureScheme signature_scheme = SignatureScheme::kEcdsaSecp256r1Sha256;
   HandshakeKind kind = HandshakeKind::kFull;
+  // Client authentication: the verified client certificate's identity
+  // (also after resumption, from the ticket); empty without one.
+  ClientIdentity client_identity;
+  // NewSessionTickets sent. Each is one record, so this equals
+  // server_next_seq, unless the client's record_size_limit (RFC 8449) was
+  // too small for a ticket and split it.
+  uint8_t tickets_sent = 0;
 
   // The directions as RecordEngine::install takes them; valid as long as
   // this result is unchanged.

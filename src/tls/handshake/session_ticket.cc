@@ -1,0 +1,357 @@
+// Ticket keys and sealed session tickets (RFC 8446 section 4.6.1).
+#include "dptls/tls/handshake/session_ticket.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string_view>
+
+#include "dptls/crypto/aead.h"
+#include "dptls/util/bytes.h"
+
+namespace dptls::tls {
+
+namespace {
+
+constexpr std::string_view kMagic = "DPTLSTK1";
+constexpr size_t kKeyRecordLen = kTicketKeyNameLen + kTicketAesKeyLen + 8;
+constexpr uint8_t kContentsFormat = 1;
+
+struct CipherCtxFree {
+  void operator()(EVP_CIPHER_CTX* p) const { EVP_CIPHER_CTX_free(p); }
+};
+using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
+
+bool random_key(uint64_t now_ms, TicketKey* out) {
+  out->created_ms = now_ms;
+  return RAND_bytes(out->name.data(), static_cast<int>(out->name.size())) ==
+             1 &&
+         RAND_bytes(out->key.data(), static_cast<int>(out->key.size())) == 1;
+}
+
+// AES-256-GCM over `in` with `aad`; seal writes the tag to `tag`, open
+// checks it. Returns false on any failure (including a bad tag).
+bool gcm(bool seal, const TicketKey& key, std::span<const uint8_t> nonce,
+         std::span<const uint8_t> aad, std::span<const uint8_t> in,
+         uint8_t* out, uint8_t* tag) {
+  CipherCtx ctx(EVP_CIPHER_CTX_new());
+  int len = 0;
+  if (ctx == nullptr ||
+      EVP_CipherInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.key.data(),
+                        nonce.data(), seal ? 1 : 0) != 1 ||
+      EVP_CipherUpdate(ctx.get(), nullptr, &len, aad.data(),
+                       static_cast<int>(aad.size())) != 1) {
+    return false;
+  }
+  if (!in.empty() && EVP_CipherUpdate(ctx.get(), out, &len, in.data(),
+                                      static_cast<int>(in.size())) != 1) {
+    return false;
+  }
+  if (!seal && EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG,
+                                   static_cast<int>(kTicketTagLen), tag) != 1) {
+    return false;
+  }
+  int fin = 0;
+  if (EVP_CipherFinal_ex(ctx.get(), out + len, &fin) != 1) {
+    return false;
+  }
+  return !seal ||
+         EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG,
+                             static_cast<int>(kTicketTagLen), tag) == 1;
+}
+
+void wipe_vector(std::vector<uint8_t>* v) {
+  crypto::secure_wipe(v->data(), v->size());
+  v->clear();
+}
+
+}  // namespace
+
+void TicketKey::wipe() noexcept {
+  crypto::secure_wipe(key.data(), key.size());
+  crypto::secure_wipe(name.data(), name.size());
+  created_ms = 0;
+}
+
+std::shared_ptr<TicketKeys> TicketKeys::generate(uint64_t now_ms,
+                                                 uint64_t rotation_interval_ms,
+                                                 std::string* error) {
+  if (rotation_interval_ms == 0) {
+    *error = "ticket key rotation interval must be positive";
+    return nullptr;
+  }
+  std::shared_ptr<TicketKeys> keys(new TicketKeys());
+  keys->interval_ms_ = rotation_interval_ms;
+  if (!random_key(now_ms, &keys->current_)) {
+    *error = "RAND_bytes failed";
+    return nullptr;
+  }
+  return keys;
+}
+
+std::shared_ptr<TicketKeys> TicketKeys::load(const std::string& path,
+                                             uint64_t rotation_interval_ms,
+                                             std::string* error) {
+  if (rotation_interval_ms == 0) {
+    *error = "ticket key rotation interval must be positive";
+    return nullptr;
+  }
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"),
+                                          &std::fclose);
+  if (f == nullptr) {
+    *error =
+        "cannot open ticket key file " + path + ": " + std::strerror(errno);
+    return nullptr;
+  }
+  // The largest valid file is 8 + 1 + 2 records; read one byte more to
+  // see trailing garbage.
+  std::array<uint8_t, kMagic.size() + 1 + 2 * kKeyRecordLen + 1> buf{};
+  const size_t n = std::fread(buf.data(), 1, buf.size(), f.get());
+  ByteReader r(std::span<const uint8_t>(buf.data(), n));
+  std::shared_ptr<TicketKeys> keys(new TicketKeys());
+  keys->interval_ms_ = rotation_interval_ms;
+  std::span<const uint8_t> magic;
+  uint8_t count = 0;
+  bool ok = true;
+  if (!r.bytes(kMagic.size(), &magic) ||
+      std::memcmp(magic.data(), kMagic.data(), kMagic.size()) != 0) {
+    *error = "ticket key file " + path + ": bad magic (not a DPTLSTK1 file)";
+    ok = false;
+  } else if (!r.u8(&count) || count < 1 || count > 2) {
+    *error = "ticket key file " + path + ": bad key count (1 or 2)";
+    ok = false;
+  } else {
+    TicketKey* slots[2] = {&keys->current_, &keys->previous_};
+    for (uint8_t i = 0; i < count && ok; ++i) {
+      ok = r.copy(slots[i]->name) && r.copy(slots[i]->key) &&
+           r.u64(&slots[i]->created_ms);
+    }
+    if (!ok) {
+      *error = "ticket key file " + path + ": truncated";
+    } else if (!r.empty()) {
+      *error = "ticket key file " + path + ": trailing bytes";
+      ok = false;
+    }
+    keys->has_previous_ = count == 2;
+  }
+  crypto::secure_wipe(buf.data(), buf.size());
+  return ok ? keys : nullptr;
+}
+
+bool TicketKeys::save(const std::string& path, std::string* error) const {
+  std::array<uint8_t, kMagic.size() + 1 + 2 * kKeyRecordLen> buf{};
+  ByteWriter w(buf);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    w.bytes({reinterpret_cast<const uint8_t*>(kMagic.data()), kMagic.size()});
+    w.u8(has_previous_ ? 2 : 1);
+    for (const TicketKey* k : {&current_, &previous_}) {
+      if (k == &previous_ && !has_previous_) {
+        break;
+      }
+      w.bytes(k->name);
+      w.bytes(k->key);
+      w.u64(k->created_ms);
+    }
+  }
+  const std::string tmp = path + ".tmp";
+  bool ok = w.ok();
+  const int fd =
+      ok ? ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600) : -1;
+  if (fd < 0) {
+    *error = "cannot create " + tmp + ": " + std::strerror(errno);
+    ok = false;
+  } else {
+    const std::span<const uint8_t> bytes = w.written();
+    ok = ::write(fd, bytes.data(), bytes.size()) ==
+             static_cast<ssize_t>(bytes.size()) &&
+         ::fsync(fd) == 0;
+    ok = (::close(fd) == 0) && ok;
+    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+      *error = "cannot write " + path + ": " + std::strerror(errno);
+      ::unlink(tmp.c_str());
+      ok = false;
+    }
+  }
+  crypto::secure_wipe(buf.data(), buf.size());
+  return ok;
+}
+
+bool TicketKeys::rotate(uint64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (now_ms < current_.created_ms ||
+      now_ms - current_.created_ms < interval_ms_) {
+    return false;
+  }
+  TicketKey fresh;
+  if (!random_key(now_ms, &fresh)) {
+    return false;
+  }
+  previous_ = current_;
+  current_ = fresh;
+  has_previous_ = true;
+  return true;
+}
+
+bool TicketKeys::seal(std::span<const uint8_t> contents,
+                      std::vector<uint8_t>* out) const {
+  out->assign(contents.size() + kTicketOverhead, 0);
+  ByteWriter w(*out);
+  std::lock_guard<std::mutex> lock(mu_);
+  w.bytes(current_.name);
+  uint8_t* nonce = w.reserve(kTicketNonceLen);
+  uint8_t* body = w.reserve(contents.size());
+  uint8_t* tag = w.reserve(kTicketTagLen);
+  const bool ok = w.ok() &&
+                  RAND_bytes(nonce, static_cast<int>(kTicketNonceLen)) == 1 &&
+                  gcm(true, current_, {nonce, kTicketNonceLen}, current_.name,
+                      contents, body, tag);
+  if (!ok) {
+    out->clear();
+  }
+  return ok;
+}
+
+bool TicketKeys::open(std::span<const uint8_t> ticket,
+                      std::vector<uint8_t>* out) const {
+  out->clear();
+  ByteReader r(ticket);
+  std::span<const uint8_t> name;
+  std::span<const uint8_t> nonce;
+  std::span<const uint8_t> body;
+  std::span<const uint8_t> tag;
+  if (ticket.size() < kTicketOverhead || !r.bytes(kTicketKeyNameLen, &name) ||
+      !r.bytes(kTicketNonceLen, &nonce) ||
+      !r.bytes(r.remaining() - kTicketTagLen, &body) ||
+      !r.bytes(kTicketTagLen, &tag)) {
+    return false;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  const TicketKey* key = nullptr;
+  // Key names are public; a plain comparison leaks nothing.
+  if (std::memcmp(name.data(), current_.name.data(), name.size()) == 0) {
+    key = &current_;
+  } else if (has_previous_ && std::memcmp(name.data(), previous_.name.data(),
+                                          name.size()) == 0) {
+    key = &previous_;
+  } else {
+    return false;
+  }
+  out->resize(body.size() + 16);
+  std::array<uint8_t, kTicketTagLen> tag_copy{};
+  std::memcpy(tag_copy.data(), tag.data(), tag.size());
+  if (!gcm(false, *key, nonce, name, body, out->data(), tag_copy.data())) {
+    wipe_vector(out);
+    return false;
+  }
+  out->resize(body.size());
+  return true;
+}
+
+std::array<uint8_t, kTicketKeyNameLen> TicketKeys::current_name() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return current_.name;
+}
+
+bool TicketKeys::has_previous() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return has_previous_;
+}
+
+// ---- contents ----
+
+bool seal_ticket(const TicketKeys& keys, const TicketContents& c,
+                 std::vector<uint8_t>* out) {
+  out->clear();
+  size_t sans_len = 0;
+  for (const std::string& san : c.client_sans) {
+    sans_len += 2 + san.size();
+  }
+  if (c.psk.empty() || c.alpn.size() > 255 || c.server_name.size() > 255) {
+    return false;
+  }
+  // Longer subjects or SAN lists fail in ByteWriter::close().
+  std::vector<uint8_t> plain(64 + c.psk.size() + c.alpn.size() +
+                             c.server_name.size() + c.client_subject.size() +
+                             sans_len);
+  ByteWriter w(plain);
+  w.u8(kContentsFormat);
+  w.u16(c.version);
+  w.u16(c.cipher_suite);
+  w.u8(static_cast<uint8_t>(c.psk.size()));
+  w.bytes(c.psk.span());
+  w.u64(c.issued_ms);
+  w.u32(c.age_add);
+  w.u32(c.lifetime_s);
+  const auto str = [&w](const std::string& s, size_t width) {
+    const size_t at = w.open(width);
+    w.bytes({reinterpret_cast<const uint8_t*>(s.data()), s.size()});
+    w.close(at, width);
+  };
+  str(c.alpn, 1);
+  str(c.server_name, 1);
+  str(c.client_subject, 2);
+  const size_t sans = w.open(2);
+  for (const std::string& san : c.client_sans) {
+    str(san, 2);
+  }
+  w.close(sans, 2);
+  const bool ok = w.ok() && keys.seal(w.written(), out);
+  wipe_vector(&plain);
+  return ok;
+}
+
+bool open_ticket(const TicketKeys& keys, std::span<const uint8_t> ticket,
+                 TicketContents* out) {
+  out->psk.wipe();
+  std::vector<uint8_t> plain;
+  if (!keys.open(ticket, &plain)) {
+    return false;
+  }
+  ByteReader r(plain);
+  uint8_t format = 0;
+  ByteReader psk;
+  ByteReader alpn;
+  ByteReader sni;
+  ByteReader subject;
+  ByteReader sans;
+  const bool ok = r.u8(&format) && format == kContentsFormat &&
+                  r.u16(&out->version) && r.u16(&out->cipher_suite) &&
+                  r.prefixed8(&psk) && !psk.empty() &&
+                  out->psk.assign(psk.rest()) && r.u64(&out->issued_ms) &&
+                  r.u32(&out->age_add) && r.u32(&out->lifetime_s) &&
+                  r.prefixed8(&alpn) && r.prefixed8(&sni) &&
+                  r.prefixed16(&subject) && r.prefixed16(&sans) && r.empty();
+  if (ok) {
+    const auto text = [](const ByteReader& b) {
+      const std::span<const uint8_t> s = b.rest();
+      return std::string(reinterpret_cast<const char*>(s.data()), s.size());
+    };
+    out->alpn = text(alpn);
+    out->server_name = text(sni);
+    out->client_subject = text(subject);
+    out->client_sans.clear();
+    ByteReader san;
+    while (sans.prefixed16(&san)) {
+      out->client_sans.push_back(text(san));
+    }
+    if (!sans.empty()) {
+      out->psk.wipe();
+      wipe_vector(&plain);
+      return false;
+    }
+  } else {
+    out->psk.wipe();
+  }
+  wipe_vector(&plain);
+  return ok;
+}
+
+}  // namespace dptls::tls
