@@ -239,9 +239,9 @@ class IpsecMbBackend final : public BatchBackend<IpsecMbBackend> {
   }
 
   // A contiguous ChaCha20-Poly1305 record goes through the job API, whose
-  // AVX-512 kernel is 1.3-1.5x faster than the direct API's at 256-1420
-  // bytes (docs/benchmarks.md). The job completes inside submit (there is no
-  // multi-buffer lane for this AEAD), so the op finishes here.
+  // AVX-512 kernel was about 1.35-1.5x faster than the direct API's at
+  // 256-1420 bytes here (docs/benchmarks.md). The job completes inside submit
+  // (there is no multi-buffer lane for this AEAD), so the op finishes here.
   bool chacha_job(const void* key, const IoSegment& seg, const AeadOp& op,
                   uint8_t* tag_out) {
     const bool seal = op.dir == AeadDir::kSeal;
