@@ -11,180 +11,92 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_random.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "dptls/engine/eal_args.h"
+#include "dptls/engine/handshake_service.h"
+#include "dptls/engine/handshake_threads.h"
 #include "dptls/net/stack.h"
+#include "engine/worker.h"
 
 namespace dptls::engine {
 
 namespace {
 
-constexpr uint16_t kBurst = 32;
 constexpr uint16_t kRxDesc = 1024;
 constexpr uint16_t kTxDesc = 1024;
-// Counters a worker publishes: the stack's events, then its drops.
-#define DPTLS_COUNT_ONE(name) +1
-constexpr size_t kNetEvents = 0 DPTLS_NET_COUNTERS(DPTLS_COUNT_ONE);
-#undef DPTLS_COUNT_ONE
-constexpr size_t kMaxCounters = kNetEvents + net::kDropReasonCount;
+// A sealed record per mbuf: 2^14 plaintext plus header, type, padding room
+// and tag.
+constexpr uint16_t kRecordDataRoom = 16384 + 512 + RTE_PKTMBUF_HEADROOM;
+// How long SIGTERM waits for sessions to finish before stopping anyway.
+constexpr double kDrainSeconds = 30;
 
-std::atomic<bool> g_stop{false};
+std::atomic<int> g_signals{0};
 
-void on_signal(int /*sig*/) { g_stop.store(true, std::memory_order_relaxed); }
-
-// What a worker publishes for the control plane: plain relaxed atomics,
-// written by the worker only, every few milliseconds.
-struct Published {
-  std::array<std::atomic<uint64_t>, kMaxCounters> counters{};
-  std::atomic<uint64_t> busy_cycles{0};
-  std::atomic<uint64_t> idle_cycles{0};
-  std::atomic<uint64_t> tcp_segments_unhandled{0};
-  std::atomic<uint64_t> tx_dropped{0};
-};
-
-struct alignas(RTE_CACHE_LINE_SIZE) Worker {
-  unsigned index = 0;
-  unsigned lcore = 0;
-  uint16_t port = 0;
-  uint16_t queue = 0;
-  rte_mempool* pool = nullptr;
-  std::unique_ptr<net::NetStack> stack;
-  Published pub;
-};
-
-void publish(Worker& w, uint64_t busy, uint64_t idle, uint64_t unhandled,
-             uint64_t tx_dropped) {
-  size_t i = 0;
-  w.stack->stats().for_each([&](std::string_view, uint64_t v) {
-    if (i < kMaxCounters) {
-      w.pub.counters[i++].store(v, std::memory_order_relaxed);
-    }
-  });
-  w.pub.busy_cycles.store(busy, std::memory_order_relaxed);
-  w.pub.idle_cycles.store(idle, std::memory_order_relaxed);
-  w.pub.tcp_segments_unhandled.store(unhandled, std::memory_order_relaxed);
-  w.pub.tx_dropped.store(tx_dropped, std::memory_order_relaxed);
+void on_signal(int /*sig*/) {
+  g_signals.fetch_add(1, std::memory_order_relaxed);
 }
 
-// The poll loop: no locks, no syscalls, no allocation.
+struct alignas(RTE_CACHE_LINE_SIZE) WorkerSlot {
+  unsigned index = 0;
+  unsigned lcore = 0;
+  rte_mempool* pool = nullptr;
+  rte_mempool* record_pool = nullptr;
+  std::unique_ptr<Worker> worker;
+  const std::atomic<bool>* stop = nullptr;
+  const std::atomic<bool>* drain = nullptr;
+};
+
 int worker_main(void* arg) {
-  Worker& w = *static_cast<Worker*>(arg);
-  rte_mbuf* pkts[kBurst];
-  net::L4Packet segs[kBurst];
-  const uint64_t hz = rte_get_tsc_hz();
-  const uint64_t tick_every = hz / 1000;    // neighbour timers: 1 ms
-  const uint64_t publish_every = hz / 100;  // metrics: 10 ms
-  uint64_t busy = 0, idle = 0, unhandled = 0, tx_dropped = 0;
-  uint64_t last_tick = rte_rdtsc(), last_publish = last_tick;
-  while (!g_stop.load(std::memory_order_relaxed)) {
-    const uint64_t t0 = rte_rdtsc();
-    bool worked = false;
-    const uint16_t n = rte_eth_rx_burst(w.port, w.queue, pkts, kBurst);
-    if (n != 0) {
-      worked = true;
-      w.stack->rx(pkts, n, t0);
-    }
-    // TCP is not in the loop yet: its segments are freed and counted.
-    for (uint16_t k; (k = w.stack->poll_deliveries(segs, kBurst)) != 0;) {
-      for (uint16_t i = 0; i < k; ++i) {
-        rte_pktmbuf_free(segs[i].mbuf);
-      }
-      unhandled += k;
-    }
-    if (t0 - last_tick >= tick_every) {
-      w.stack->tick(t0);
-      last_tick = t0;
-    }
-    for (uint16_t t; (t = w.stack->drain_tx(pkts, kBurst)) != 0;) {
-      worked = true;
-      const uint16_t sent = rte_eth_tx_burst(w.port, w.queue, pkts, t);
-      for (uint16_t i = sent; i < t; ++i) {
-        rte_pktmbuf_free(pkts[i]);
-      }
-      tx_dropped += t - sent;
-      if (sent < t) {
-        break;  // the queue is full: try again next loop
-      }
-    }
-    const uint64_t t1 = rte_rdtsc();
-    (worked ? busy : idle) += t1 - t0;
-    if (t1 - last_publish >= publish_every) {
-      publish(w, busy, idle, unhandled, tx_dropped);
-      last_publish = t1;
-    }
-  }
-  publish(w, busy, idle, unhandled, tx_dropped);
+  auto& w = *static_cast<WorkerSlot*>(arg);
+  w.worker->run(*w.stop, *w.drain);
   return 0;
 }
 
-// Prometheus text exposition of every worker's counters.
-std::string render_metrics(const std::vector<std::unique_ptr<Worker>>& ws) {
-  std::string out;
-  out +=
-      "# HELP dptls_net_events_total Network stack events per worker.\n"
-      "# TYPE dptls_net_events_total counter\n"
-      "# HELP dptls_net_drops_total Frames dropped by the network stack, by "
-      "reason.\n"
-      "# TYPE dptls_net_drops_total counter\n";
+// Prometheus text exposition: every worker's samples, then the handshake
+// threads'. One HELP/TYPE per metric name.
+std::string render_metrics(const std::vector<std::unique_ptr<WorkerSlot>>& ws,
+                           const HandshakeThreads& hs) {
+  std::vector<std::string> order;
+  std::map<std::string, std::string> body;
   for (const auto& w : ws) {
-    size_t i = 0;
-    const std::string worker = std::to_string(w->index);
-    net::NetStats names;
-    names.for_each([&](std::string_view name, uint64_t) {
-      if (i >= kMaxCounters) {
-        return;
+    const auto& names = w->worker->metric_names();
+    for (size_t i = 0; i < names.size(); ++i) {
+      const MetricSample& m = names[i];
+      auto [it, fresh] = body.try_emplace(m.name);
+      if (fresh) {
+        order.push_back(m.name);
+        it->second = "# HELP " + m.name + " " + m.help + "\n# TYPE " + m.name +
+                     (m.gauge ? " gauge\n" : " counter\n");
       }
-      const uint64_t v = w->pub.counters[i++].load(std::memory_order_relaxed);
-      const bool drop = i > kNetEvents;
-      out += drop ? "dptls_net_drops_total{worker=\"" + worker +
-                        "\",reason=\"" + std::string(name) + "\"} "
-                  : "dptls_net_events_total{worker=\"" + worker +
-                        "\",event=\"" + std::string(name) + "\"} ";
-      out += std::to_string(v) + "\n";
-    });
-  }
-  // One value per worker under one metric name.
-  auto per_worker = [&](const char* name, const char* type, const char* help,
-                        auto value) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name +
-           " " + type + "\n";
-    for (const auto& w : ws) {
-      out += std::string(name) + "{worker=\"" + std::to_string(w->index) +
-             "\"} " + value(*w) + "\n";
+      const uint64_t v = w->worker->metric(i);
+      it->second +=
+          m.name + "{" + m.labels + "} " +
+          (m.scale == 1
+               ? std::to_string(v)
+               : fmt::format("{:.6f}", static_cast<double>(v) * m.scale)) +
+          "\n";
     }
-  };
-  auto load = [](const std::atomic<uint64_t>& v) {
-    return v.load(std::memory_order_relaxed);
-  };
-  per_worker(
-      "dptls_worker_busy_ratio", "gauge",
-      "Share of the worker's polling time spent on packets.",
-      [&](const Worker& w) {
-        const auto busy = static_cast<double>(load(w.pub.busy_cycles));
-        const auto idle = static_cast<double>(load(w.pub.idle_cycles));
-        return std::to_string(busy + idle > 0 ? busy / (busy + idle) : 0);
-      });
-  per_worker("dptls_tcp_segments_unhandled_total", "counter",
-             "TCP segments received before TCP is in the worker loop (freed).",
-             [&](const Worker& w) {
-               return std::to_string(load(w.pub.tcp_segments_unhandled));
-             });
-  per_worker("dptls_tx_dropped_total", "counter",
-             "Frames the port's TX queue refused.", [&](const Worker& w) {
-               return std::to_string(load(w.pub.tx_dropped));
-             });
+  }
+  std::string out;
+  for (const std::string& name : order) {
+    out += body[name];
+  }
+  hs.render_prometheus(&out);
   return out;
 }
 
@@ -226,8 +138,8 @@ class AdminServer {
   }
 
   // Serves requests for up to `timeout_ms`.
-  void serve(int timeout_ms,
-             const std::vector<std::unique_ptr<Worker>>& workers) {
+  template <typename Render>
+  void serve(int timeout_ms, Render&& render) {
     pollfd p{fd_, POLLIN, 0};
     if (poll(&p, 1, timeout_ms) != 1) {
       return;
@@ -242,7 +154,7 @@ class AdminServer {
     const ssize_t n = recv(c, buf, sizeof(buf) - 1, 0);
     std::string response;
     if (n > 0 && std::strncmp(buf, "GET /metrics", 12) == 0) {
-      const std::string body = render_metrics(workers);
+      const std::string body = render();
       response =
           "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
           "Content-Length: " +
@@ -298,7 +210,7 @@ net::NetConfig net_config(const config::PortSection& p, uint16_t port) {
 
 // Configures the port with one queue pair per worker and starts it.
 bool start_port(uint16_t port, const config::Config& config,
-                const std::vector<std::unique_ptr<Worker>>& workers,
+                const std::vector<std::unique_ptr<WorkerSlot>>& workers,
                 std::string* error) {
   rte_eth_dev_info info;
   if (rte_eth_dev_info_get(port, &info) != 0) {
@@ -328,11 +240,11 @@ bool start_port(uint16_t port, const config::Config& config,
   }
   const int socket = rte_eth_dev_socket_id(port);
   for (const auto& w : workers) {
-    if (rte_eth_rx_queue_setup(port, w->queue, kRxDesc,
-                               static_cast<unsigned>(socket), nullptr,
-                               w->pool) != 0 ||
-        rte_eth_tx_queue_setup(port, w->queue, kTxDesc,
-                               static_cast<unsigned>(socket), nullptr) != 0) {
+    const auto q = static_cast<uint16_t>(w->index);
+    if (rte_eth_rx_queue_setup(port, q, kRxDesc, static_cast<unsigned>(socket),
+                               nullptr, w->pool) != 0 ||
+        rte_eth_tx_queue_setup(port, q, kTxDesc, static_cast<unsigned>(socket),
+                               nullptr) != 0) {
       *error = "queue set-up failed for worker " + std::to_string(w->index);
       return false;
     }
@@ -344,12 +256,32 @@ bool start_port(uint16_t port, const config::Config& config,
   return true;
 }
 
+// TCP settings from the configuration.
+net::TcpConfig tcp_config(const config::Config& config, unsigned worker,
+                          uint64_t hz) {
+  net::TcpConfig t;
+  t.worker_id = static_cast<uint16_t>(worker);
+  t.max_connections = config.limits.connections;
+  t.syn_backlog = config.limits.syn_backlog;
+  t.clock_hz = hz;
+  t.seed = rte_rand();
+  return t;
+}
+
 }  // namespace
 
 int run_engine(const config::Config& config, const RunOptions& options) {
   if (config.ports.size() != 1) {
     spdlog::error("exactly one [[port]] is supported for now ({} given)",
                   config.ports.size());
+    return 1;
+  }
+  std::string error;
+  // Certificates and handshake policy first: a bad file stops us before
+  // EAL touches the machine.
+  auto contexts = build_server_contexts(config, &error);
+  if (contexts.empty()) {
+    spdlog::error("{}", error);
     return 1;
   }
   const EalPlan plan =
@@ -369,29 +301,41 @@ int run_engine(const config::Config& config, const RunOptions& options) {
   }
   int rc = 1;
   uint16_t port = 0;
-  std::vector<std::unique_ptr<Worker>> workers;
-  std::string error;
+  std::vector<std::unique_ptr<WorkerSlot>> workers;
+  HandshakeThreads hs;
+  std::atomic<bool> stop{false};
+  std::atomic<bool> drain{false};
   do {
     if (rte_eth_dev_get_port_by_name(plan.port_names[0].c_str(), &port) != 0) {
       spdlog::error("port '{}' ({}) not found", config.ports[0].name,
                     config.ports[0].device);
       break;
     }
+    const int socket = rte_eth_dev_socket_id(port);
     unsigned lcore = rte_get_next_lcore(-1, 1, 0);
+    const uint32_t records =
+        std::max<uint32_t>(1024, config.dpdk.mbufs_per_worker / 4);
     for (uint32_t i = 0; i < config.engine.workers; ++i) {
-      auto w = std::make_unique<Worker>();
+      auto w = std::make_unique<WorkerSlot>();
       w->index = i;
       w->lcore = lcore;
-      w->port = port;
-      w->queue = static_cast<uint16_t>(i);
       const std::string name = "mbuf_w" + std::to_string(i);
-      w->pool = rte_pktmbuf_pool_create(
-          name.c_str(), config.dpdk.mbufs_per_worker, 256, 0,
-          RTE_MBUF_DEFAULT_BUF_SIZE, rte_eth_dev_socket_id(port));
-      if (w->pool == nullptr) {
-        error = "cannot create a pool of " +
-                std::to_string(config.dpdk.mbufs_per_worker) +
-                " mbufs: " + rte_strerror(rte_errno);
+      w->pool =
+          rte_pktmbuf_pool_create(name.c_str(), config.dpdk.mbufs_per_worker,
+                                  256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+      const std::string rname = "rec_w" + std::to_string(i);
+      w->record_pool = w->pool == nullptr ? nullptr
+                                          : rte_pktmbuf_pool_create(
+                                                rname.c_str(), records, 128, 0,
+                                                kRecordDataRoom, socket);
+      if (w->record_pool == nullptr) {
+        error = "cannot create the mbuf pools of worker " + std::to_string(i) +
+                " (" + std::to_string(config.dpdk.mbufs_per_worker) +
+                " packets, " + std::to_string(records) +
+                " records): " + rte_strerror(rte_errno);
+        if (w->pool != nullptr) {
+          rte_mempool_free(w->pool);
+        }
         break;
       }
       workers.push_back(std::move(w));
@@ -401,15 +345,37 @@ int run_engine(const config::Config& config, const RunOptions& options) {
       spdlog::error("port {}: {}", config.ports[0].name, error);
       break;
     }
+    if (!hs.start(workers.size(), config.engine.handshake_threads,
+                  config.limits.handshake_queue, contexts,
+                  config.engine.keylog_file,
+                  uint64_t{config.timeouts.handshake_ms} * 2, &error)) {
+      spdlog::error("handshake threads: {}", error);
+      break;
+    }
+    const uint64_t hz = rte_get_tsc_hz();
     for (const auto& w : workers) {
-      w->stack = net::NetStack::create(net_config(config.ports[0], port),
-                                       w->pool, &error);
-      if (!w->stack) {
+      WorkerSetup ws;
+      ws.index = static_cast<uint16_t>(w->index);
+      ws.port = port;
+      ws.queue = static_cast<uint16_t>(w->index);
+      ws.pool = w->pool;
+      ws.record_pool = w->record_pool;
+      ws.config = &config;
+      ws.net = net_config(config.ports[0], port);
+      ws.tcp = tcp_config(config, w->index, hz);
+      for (unsigned t = 0; t < hs.threads(); ++t) {
+        ws.requests.push_back(&hs.requests(w->index, t));
+        ws.responses.push_back(&hs.responses(w->index, t));
+      }
+      w->worker = Worker::create(ws, &error);
+      if (w->worker == nullptr) {
         break;
       }
+      w->stop = &stop;
+      w->drain = &drain;
     }
     if (!error.empty()) {
-      spdlog::error("network stack: {}", error);
+      spdlog::error("worker: {}", error);
       break;
     }
     AdminServer admin;
@@ -422,37 +388,63 @@ int run_engine(const config::Config& config, const RunOptions& options) {
     for (const auto& w : workers) {
       rte_eal_remote_launch(worker_main, w.get(), w->lcore);
     }
-    spdlog::info("running: {} worker(s) on port {} ({}); admin on {}",
-                 workers.size(), config.ports[0].name, config.ports[0].device,
-                 config.admin.enabled ? config.admin.listen.text : "off");
-    const auto start = std::chrono::steady_clock::now();
-    while (!g_stop.load(std::memory_order_relaxed)) {
+    spdlog::info(
+        "running: {} worker(s), {} handshake thread(s) on port {} ({}); {} "
+        "listener(s); admin on {}",
+        workers.size(), hs.threads(), config.ports[0].name,
+        config.ports[0].device, config.listeners.size(),
+        config.admin.enabled ? config.admin.listen.text : "off");
+    using Clock = std::chrono::steady_clock;
+    const auto start = Clock::now();
+    auto drain_start = Clock::time_point{};
+    auto render = [&] { return render_metrics(workers, hs); };
+    while (!stop.load(std::memory_order_relaxed)) {
       if (config.admin.enabled) {
-        admin.serve(100, workers);
+        admin.serve(100, render);
       } else {
         usleep(100000);
       }
-      if (options.max_seconds > 0 &&
-          std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                        start)
-                  .count() >= options.max_seconds) {
-        g_stop.store(true);
+      const int signals = g_signals.load(std::memory_order_relaxed);
+      const bool timed_out =
+          options.max_seconds > 0 &&
+          std::chrono::duration<double>(Clock::now() - start).count() >=
+              options.max_seconds;
+      if (!drain.load() && (signals > 0 || timed_out)) {
+        spdlog::info("draining: no new connections; open sessions finish");
+        drain.store(true);
+        drain_start = Clock::now();
+      }
+      if (drain.load()) {
+        uint64_t live = 0;
+        for (const auto& w : workers) {
+          live += w->worker->live_sessions();
+        }
+        const double waited =
+            std::chrono::duration<double>(Clock::now() - drain_start).count();
+        if (live == 0 || signals > 1 || waited >= kDrainSeconds) {
+          if (live != 0) {
+            spdlog::warn("stopping with {} session(s) still open", live);
+          }
+          stop.store(true);
+        }
       }
     }
     spdlog::info("stopping");
     rte_eal_mp_wait_lcore();
     rc = 0;
   } while (false);
-  g_stop.store(true);
+  stop.store(true);
   rte_eal_mp_wait_lcore();
+  hs.stop();
   for (auto& w : workers) {
-    w->stack.reset();
+    w->worker.reset();
   }
   if (rte_eth_dev_is_valid_port(port) != 0) {
     rte_eth_dev_stop(port);
     rte_eth_dev_close(port);
   }
   for (auto& w : workers) {
+    rte_mempool_free(w->record_pool);
     rte_mempool_free(w->pool);
   }
   rte_eal_cleanup();

@@ -697,6 +697,21 @@ TcpResult TcpStack::send(ConnHandle h, rte_mbuf* m, uint64_t now) {
   return TcpResult::kOk;
 }
 
+TcpResult TcpStack::want_writable(ConnHandle h) {
+  TcpResult why;
+  TcpConn* c = lookup(h, &why);
+  if (c == nullptr) {
+    return why;
+  }
+  if (c->sq_bytes <= cfg_.snd_buf / 2) {
+    c->events |= kEvWritable;
+    mark_ready(*c);
+  } else {
+    c->set(kFlagWantWritable);
+  }
+  return TcpResult::kOk;
+}
+
 uint32_t TcpStack::send_space(ConnHandle h) const {
   const TcpConn* c = lookup(h);
   if (c == nullptr || c->sq_bytes >= cfg_.snd_buf) {

@@ -274,6 +274,10 @@ class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
   TcpResult send(ConnHandle h, rte_mbuf* m, uint64_t now);
   /// Bytes send() would accept now.
   uint32_t send_space(ConnHandle h) const;
+  /// Asks for a kWritable event once the send queue has drained to half of
+  /// snd_buf (at once if it already has): for a sender that found
+  /// send_space() short and wrote less than it wanted.
+  TcpResult want_writable(ConnHandle h);
   /// Sends FIN after the queued data (RFC 9293 3.10.4 CLOSE, half close):
   /// reading goes on.
   TcpResult shutdown_write(ConnHandle h, uint64_t now);

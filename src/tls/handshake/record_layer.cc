@@ -169,6 +169,16 @@ HsReadStatus HandshakeRecordLayer::read_record(Alert* alert) {
   h.u8(&type);
   h.u16(&version);
   h.u16(&length);
+  // Judged from the header alone, so that a peer speaking another protocol
+  // (plain HTTP, say) is refused at once instead of being waited for until
+  // the bytes of a 'length' it never meant arrive.
+  if (type < static_cast<uint8_t>(ContentType::kChangeCipherSpec) ||
+      type > static_cast<uint8_t>(ContentType::kApplicationData)) {
+    return fail(HsReadStatus::kError, Alert::kUnexpectedMessage, alert);
+  }
+  if ((version >> 8) != 0x03) {
+    return fail(HsReadStatus::kError, Alert::kDecodeError, alert);
+  }
   if (length > kMaxCiphertext13) {
     return fail(HsReadStatus::kError, Alert::kRecordOverflow, alert);
   }

@@ -372,6 +372,8 @@ struct ServerHandshake::State {
   bool ccs_sent = false;
   std::array<uint8_t, 32> session_id{};
   size_t session_id_len = 0;
+  // ClientHello.random, for the key log only.
+  std::array<uint8_t, 32> client_random{};
   std::vector<uint8_t> cookie;
   // The resumption PSK selected (empty: none) and its index in the
   // client's list (RFC 8446 section 4.2.11).
@@ -737,6 +739,9 @@ bool ServerHandshake::State::on_client_hello() {
     return false;
   }
   server_name = ascii_lower(ch.server_name);
+  if (ch.random.size() == client_random.size()) {
+    std::copy(ch.random.begin(), ch.random.end(), client_random.begin());
+  }
   // RFC 8449: answer a client's record_size_limit with ours; each bounds
   // the protected records sent towards its owner.
   if (ch.has(ExtensionType::kRecordSizeLimit)) {
@@ -1022,6 +1027,12 @@ bool ServerHandshake::State::write_server_hello() {
   if (!ok) {
     return fail(Alert::kInternalError);
   }
+  if (cfg.keylog) {
+    cfg.keylog("CLIENT_HANDSHAKE_TRAFFIC_SECRET", client_random,
+               client_hs.span());
+    cfg.keylog("SERVER_HANDSHAKE_TRAFFIC_SECRET", client_random,
+               server_hs.span());
+  }
   if (early_data_offered) {
     records.skip_early_data(EarlyDataSkip::kUndecryptable,
                             cfg.max_early_data_skip);
@@ -1107,6 +1118,16 @@ bool ServerHandshake::State::write_server_finished() {
                       &server_ap) != KdfStatus::kOk ||
       !records.set_write_secret(*suite, server_ap.span())) {
     return fail(Alert::kInternalError);
+  }
+  if (cfg.keylog) {
+    cfg.keylog("CLIENT_TRAFFIC_SECRET_0", client_random, client_ap.span());
+    cfg.keylog("SERVER_TRAFFIC_SECRET_0", client_random, server_ap.span());
+    Secret exporter;  // wiped by its destructor
+    if (schedule.derive(SecretLabel::kExporterMaster,
+                        server_finished_hash.span(),
+                        &exporter) == KdfStatus::kOk) {
+      cfg.keylog("EXPORTER_SECRET", client_random, exporter.span());
+    }
   }
   // From here on the server writes under its application key (RFC 8446
   // section 4.4.4: it may send data before the client's Finished): an

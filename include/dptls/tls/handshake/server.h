@@ -128,6 +128,18 @@ struct ServerConfig {
   // Optional PEM CRLs for the client chains (with any, every certificate
   // of the chain needs its issuer's CRL).
   std::string client_crl_pem;
+
+  // Key logging for debugging with Wireshark (SSLKEYLOGFILE): when set,
+  // called on the handshake thread with each secret as it is derived, under
+  // its NSS key log label (CLIENT_HANDSHAKE_TRAFFIC_SECRET,
+  // SERVER_HANDSHAKE_TRAFFIC_SECRET, CLIENT_TRAFFIC_SECRET_0,
+  // SERVER_TRAFFIC_SECRET_0, EXPORTER_SECRET) with the ClientHello.random.
+  // The spans are valid during the call only. Empty: off (no exporter
+  // secret is derived then).
+  std::function<void(std::string_view label,
+                     std::span<const uint8_t> client_random,
+                     std::span<const uint8_t> secret)>
+      keylog;
 };
 
 // A validated configuration with its certificates: immutable, shared by
@@ -236,8 +248,9 @@ struct HandshakeResult {
   // (bounds what we accept); 0 when the extension was not negotiated.
   uint16_t peer_record_size_limit = 0;
   uint16_t own_record_size_limit = 0;
-  // Raw record bytes received after the client's Finished, to be fed to
-  // the record engine before anything else.
+  // Raw record bytes received after the peer's Finished (the client's, or
+  // on a client the server's), to be fed to the record engine before
+  // anything else.
   std::vector<uint8_t> post_finished;
 
   // For diagnostics and tests.
@@ -252,10 +265,21 @@ struct HandshakeResult {
   // too small for a ticket and split it.
   uint8_t tickets_sent = 0;
 
-  // The directions as RecordEngine::install takes them; valid as long as
-  // this result is unchanged.
-  DirectionSecret rx() const { return {client_secret.span(), client_next_seq}; }
-  DirectionSecret tx() const { return {server_secret.span(), server_next_seq}; }
+  // Which side produced the result: false for ServerHandshake, true for
+  // ClientHandshake (client.h). It decides which secret each direction
+  // uses; the fields above keep their RFC names on both sides.
+  bool is_client = false;
+
+  // The directions as RecordEngine::install takes them (what this side
+  // reads and writes); valid as long as this result is unchanged.
+  DirectionSecret rx() const {
+    return is_client ? DirectionSecret{server_secret.span(), server_next_seq}
+                     : DirectionSecret{client_secret.span(), client_next_seq};
+  }
+  DirectionSecret tx() const {
+    return is_client ? DirectionSecret{client_secret.span(), client_next_seq}
+                     : DirectionSecret{server_secret.span(), server_next_seq};
+  }
   void wipe() noexcept {
     client_secret.wipe();
     server_secret.wipe();

@@ -1,0 +1,130 @@
+// The HTTP/1.1 application: a keep-alive responder for load generators
+// (curl, wrk, h2load --h1). Every request gets the same response, a fixed
+// body of HttpConfig::body_bytes bytes:
+//
+//   HTTP/1.1 200 OK\r\n
+//   Server: dptls\r\n
+//   Content-Type: application/octet-stream\r\n
+//   Content-Length: <body_bytes>\r\n
+//   [Connection: close | keep-alive\r\n]
+//   \r\n
+//   <body>
+//
+// Body byte i (counted from 0 within each response) is
+// kHttpBodyPattern[i % kHttpBodyPattern.size()] (http_body_byte(i)), so a
+// client can check every byte it downloads. HEAD gets the headers only.
+// "Connection: close" is sent on the response after which the connection
+// closes; "Connection: keep-alive" answers an HTTP/1.0 request that asked
+// for it (HTTP/1.0 clients close otherwise).
+//
+// Requests: `METHOD SP target SP HTTP/1.x CRLF`, header lines, an empty
+// line; bare LF line ends are accepted and empty lines before a request are
+// skipped (RFC 9112 2.2). Recognised headers (names case-insensitive):
+//   Content-Length     that many body bytes follow and are skipped
+//   Connection         tokens `close` / `keep-alive` (case-insensitive)
+//   Transfer-Encoding  any value: 501 Not Implemented (AppError::kUnsupported)
+// HTTP/1.1 keeps the connection open unless `Connection: close`; HTTP/1.0
+// closes unless `Connection: keep-alive`. A malformed request line or header
+// line (missing colon, whitespace before the colon, obs-fold, control bytes,
+// a version other than HTTP/1.x, a bad, over-long (more than 19 digits) or
+// conflicting Content-Length) gets 400 Bad Request (kBadRequest); a request
+// head (request line, headers and leading empty lines) longer than
+// max_header_bytes gets 431 Request Header Fields Too Large (kTooLarge).
+// After an error response, or once a close is decided, further input is
+// ignored: the responses owed are written, then shutdown().
+//
+// Pipelining: requests are answered in order. The connection state keeps a
+// count of responses owed, as runs of responses of one kind (GET or HEAD,
+// HTTP/1.0 keep-alive or not); when a client pipelines more than kMaxRuns
+// changes of kind while its responses are held up, the requests that do not
+// fit get no response and the connection closes after the ones that do (a
+// server may close a pipelined connection; RFC 9112 9.3.2 has the client
+// retry).
+//
+// Responses are streamed: never more than write_space() is written, the
+// position in the current response is kept in the connection state and
+// on_writable() continues it, so bodies of any size stream through a small
+// send queue.
+//
+// Per-connection state fits in kAppStateBytes; no callback allocates,
+// throws, locks or makes a syscall.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "dptls/app/app.h"
+
+namespace dptls::app {
+
+// The body pattern: 37 bytes, repeated.
+inline constexpr std::string_view kHttpBodyPattern =
+    "abcdefghijklmnopqrstuvwxyz0123456789\n";
+
+// Byte i of every response body.
+constexpr uint8_t http_body_byte(uint64_t i) {
+  return static_cast<uint8_t>(kHttpBodyPattern[i % kHttpBodyPattern.size()]);
+}
+
+struct HttpConfig {
+  // Body bytes of every 200 response (capped at UINT64_MAX - 160).
+  uint64_t body_bytes = 1024;
+  // Longest request head (request line through the empty line) accepted.
+  uint32_t max_header_bytes = 8192;
+};
+
+class HttpApp final : public Application {
+ public:
+  // The shortest request that can complete ("A / HTTP/1.1\n\n"): bounds
+  // how many requests `pending` bytes can hold.
+  static constexpr size_t kMinRequestBytes = 14;
+  // Responses a connection may owe at once.
+  static constexpr uint32_t kMaxOwed = UINT32_MAX;
+  // Runs of owed responses of one kind a connection can hold.
+  static constexpr size_t kMaxRuns = 8;
+
+  explicit HttpApp(const HttpConfig& config = {});
+
+  const HttpConfig& config() const { return config_; }
+
+  void on_open(AppConn& conn) override;
+  // True unless the connection is closing (an error, Connection: close,
+  // HTTP/1.0, peer closed) or `pending` bytes of requests could make the
+  // count of owed responses overflow. Does not look at write_space().
+  bool wants_data(AppConn& conn, size_t pending) override;
+  void on_data(AppConn& conn, std::span<const crypto::IoSegment> data) override;
+  void on_writable(AppConn& conn) override;
+  // Finishes the owed responses (a partial request is dropped), then
+  // shutdown().
+  void on_peer_closed(AppConn& conn) override;
+  void on_close(AppConn& conn) override;
+  bool idle(AppConn& conn) override;
+
+ private:
+  struct ConnState;
+
+  // The response heads: indexed by the response variant (http.cc).
+  static constexpr size_t kHeadCapacity = 160;
+  static constexpr size_t kOkHeads = 3;
+
+  void parse(ConnState& s, const uint8_t* p, size_t n);
+  // One byte of a request head; false when the request is malformed.
+  bool step(ConnState& s, uint8_t c);
+  bool end_header_line(ConnState& s);
+  void end_request_head(ConnState& s);
+  void fail(ConnState& s, AppError error);
+  bool start_next_response(ConnState& s);
+  std::string_view response_head(uint8_t variant) const;
+  // Writes owed responses while write_space() allows; shutdown() when all
+  // are written and the connection is closing.
+  void pump(AppConn& conn, ConnState& s);
+
+  HttpConfig config_;
+  std::array<std::array<char, kHeadCapacity>, kOkHeads> heads_{};
+  std::array<uint8_t, kOkHeads> head_lens_{};
+};
+
+}  // namespace dptls::app

@@ -1,0 +1,102 @@
+// The handshake threads (architecture.md, "Threads and data flow"): N
+// std::threads, each with its own HandshakeService, and one request ring and
+// one response ring per (worker, handshake thread) carrying the protocol of
+// hs_channel.h.
+//
+//   HandshakeThreads hs;
+//   if (!hs.start(n_workers, n_threads, 1024, contexts, keylog_path,
+//                 handshake_timeout_ms, &err)) { ... }
+//   // worker w, connection h:
+//   const size_t t = hs.thread_for(h);
+//   HsRequest* q = hs.requests(w, t).claim();  ... publish();
+//   while (HsResponse* r = hs.responses(w, t).peek()) { ...; pop(); }
+//   hs.stop();
+//
+// A thread loops over its workers' request rings (peek, handle, pop) and
+// answers into that worker's response ring; when that ring is full it waits
+// (never drops) until the worker makes room or stop() is called. An idle
+// thread sleeps (50 us, doubling to 1 ms) so it does not burn a core.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dptls/engine/handshake_service.h"
+#include "dptls/engine/hs_channel.h"
+
+namespace dptls::engine {
+
+class HandshakeThreads {
+ public:
+  HandshakeThreads() = default;
+  ~HandshakeThreads() { stop(); }
+  HandshakeThreads(const HandshakeThreads&) = delete;
+  HandshakeThreads& operator=(const HandshakeThreads&) = delete;
+
+  // Creates the rings (`ring_capacity` messages each, rounded up to a power
+  // of two) and starts `n_threads` threads ("dptls-hs0", ...) serving
+  // `contexts` (one per listener, build_server_contexts()). `keylog_path`
+  // non-empty: the secrets go there (KeylogFile, opened here once).
+  // States older than `handshake_timeout_ms` are swept (0: never). Returns
+  // false with *error set (nothing started) on failure or when already
+  // started.
+  bool start(size_t n_workers, size_t n_threads, size_t ring_capacity,
+             ServerContexts contexts, const std::string& keylog_path,
+             uint64_t handshake_timeout_ms, std::string* error);
+  // Stops and joins the threads (idempotent). The rings stay readable.
+  void stop();
+  bool running() const { return started_; }
+
+  size_t workers() const { return n_workers_; }
+  size_t threads() const { return n_threads_; }
+  // Worker `worker` produces into requests(worker, t) and consumes
+  // responses(worker, t); thread t the other way round.
+  SpscRing<HsRequest>& requests(size_t worker, size_t thread) {
+    return *requests_[worker * n_threads_ + thread];
+  }
+  SpscRing<HsResponse>& responses(size_t worker, size_t thread) {
+    return *responses_[worker * n_threads_ + thread];
+  }
+  // The thread serving a connection, for its whole life: slot % threads.
+  size_t thread_for(net::ConnHandle h) const {
+    return n_threads_ == 0 ? 0 : h.slot() % n_threads_;
+  }
+
+  // Every thread's counters added up (the key log lines once).
+  HandshakeCounters counters() const;
+  // Appends counters() plus the per-thread gauges as Prometheus text:
+  // dptls_hs_thread_busy_ratio{thread="0"} (fraction of wall time spent
+  // handling requests since start) and
+  // dptls_hs_response_ring_full_waits_total{thread="0"}.
+  void render_prometheus(std::string* out) const;
+  // Fraction of thread `t`'s time since start spent handling requests.
+  double busy_ratio(size_t t) const;
+  // Times thread `t` found a response ring full and waited.
+  uint64_t ring_full_waits(size_t t) const;
+
+ private:
+  struct PerThread {
+    std::unique_ptr<HandshakeService> service;
+    std::atomic<uint64_t> busy_ns{0};
+    std::atomic<uint64_t> total_ns{0};
+    std::atomic<uint64_t> full_waits{0};
+    std::thread thread;
+  };
+  void run(size_t t);
+
+  size_t n_workers_ = 0;
+  size_t n_threads_ = 0;
+  std::vector<std::unique_ptr<SpscRing<HsRequest>>> requests_;
+  std::vector<std::unique_ptr<SpscRing<HsResponse>>> responses_;
+  std::vector<std::unique_ptr<PerThread>> per_thread_;
+  bool started_ = false;
+  std::shared_ptr<KeylogFile> keylog_;
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace dptls::engine

@@ -1,0 +1,616 @@
+#include "dptls/app/http.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <iterator>
+#include <new>
+#include <type_traits>
+
+namespace dptls::app {
+
+namespace {
+
+// The body is written from a buffer holding the pattern repeated, so one
+// write() covers up to ~16 KB (a TLS record's worth) whatever the offset.
+constexpr size_t kPatternPeriod = kHttpBodyPattern.size();
+constexpr size_t kPatternBufBytes = kPatternPeriod * 443;
+constexpr std::array<uint8_t, kPatternBufBytes> kPatternBuf = [] {
+  std::array<uint8_t, kPatternBufBytes> buf{};
+  for (size_t i = 0; i < buf.size(); ++i) {
+    buf[i] = http_body_byte(i);
+  }
+  return buf;
+}();
+
+// Where the request parser is.
+enum ParseState : uint8_t {
+  kReqStart = 0,  // before the method; empty lines are skipped here
+  kMethod,
+  kTarget,
+  kVersion,       // matching "HTTP/1." (pos = bytes matched)
+  kVersionMinor,  // the x of HTTP/1.x
+  kReqLineEnd,    // CR or LF after the version
+  kReqLineLf,     // LF after the request line's CR
+  kLineStart,     // start of a header line, or the empty line
+  kName,
+  kValueLead,  // optional whitespace after the colon
+  kValue,
+  kValueLf,    // LF after a header line's CR
+  kHeadEndLf,  // LF after the empty line's CR
+  kBody,       // skipping Content-Length bytes (num = bytes left)
+};
+
+// Response variants: the three 200 heads (HttpApp::heads_), then the error
+// responses. An error response always closes the connection.
+enum Variant : uint8_t {
+  kOkPlain = 0,
+  kOkKeepAlive,  // HTTP/1.0 request with Connection: keep-alive
+  kOkClose,
+  kErr400,
+  kErr431,
+  kErr501,
+};
+
+constexpr std::string_view kErrorHeads[] = {
+    "HTTP/1.1 400 Bad Request\r\nServer: dptls\r\nContent-Length: 0\r\n"
+    "Connection: close\r\n\r\n",
+    "HTTP/1.1 431 Request Header Fields Too Large\r\nServer: dptls\r\n"
+    "Content-Length: 0\r\nConnection: close\r\n\r\n",
+    "HTTP/1.1 501 Not Implemented\r\nServer: dptls\r\nContent-Length: 0\r\n"
+    "Connection: close\r\n\r\n",
+};
+
+constexpr std::string_view kOkHeadStart =
+    "HTTP/1.1 200 OK\r\nServer: dptls\r\n"
+    "Content-Type: application/octet-stream\r\nContent-Length: ";
+
+// Kind of an owed response (bits).
+constexpr uint8_t kKindHead = 1;
+constexpr uint8_t kKindKeepAlive10 = 2;
+
+// Per-request flags.
+constexpr uint8_t kReqHttp10 = 1;
+constexpr uint8_t kReqHead = 2;
+constexpr uint8_t kReqConnClose = 4;
+constexpr uint8_t kReqConnKeepAlive = 8;
+constexpr uint8_t kReqChunked = 16;  // any Transfer-Encoding
+constexpr uint8_t kReqHaveLength = 32;
+
+// Per-connection flags.
+constexpr uint8_t kConnClosing = 1;  // input ignored; close after owed
+constexpr uint8_t kConnDone = 2;     // shutdown() called
+
+// Headers and tokens recognised, lowercase; a candidate's bit in the match
+// mask is its index.
+constexpr std::string_view kHeaderNames[] = {"content-length", "connection",
+                                             "transfer-encoding"};
+enum Header : uint8_t {
+  kHdrContentLength = 0,
+  kHdrConnection,
+  kHdrTransferEncoding,
+  kHdrOther,
+};
+constexpr std::string_view kConnTokens[] = {"close", "keep-alive"};
+constexpr std::string_view kHeadMethod = "HEAD";
+constexpr std::string_view kVersionPrefix = "HTTP/1.";
+
+// 19 digits always fit in uint64_t.
+constexpr uint8_t kMaxLengthDigits = 19;
+
+constexpr bool is_tchar(uint8_t c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+      (c >= '0' && c <= '9')) {
+    return true;
+  }
+  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
+         std::string_view::npos;
+}
+
+constexpr uint8_t to_lower(uint8_t c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<uint8_t>(c + ('a' - 'A')) : c;
+}
+
+constexpr uint8_t saturating_inc(uint8_t v) {
+  return v == UINT8_MAX ? v : static_cast<uint8_t>(v + 1);
+}
+
+// Keeps the candidates whose byte `pos` is `c`.
+template <size_t N>
+uint8_t narrow(uint8_t match, const std::string_view (&cands)[N], uint8_t pos,
+               uint8_t c) {
+  for (size_t k = 0; k < N; ++k) {
+    if (pos >= cands[k].size() || static_cast<uint8_t>(cands[k][pos]) != c) {
+      match = static_cast<uint8_t>(match & ~(1u << k));
+    }
+  }
+  return match;
+}
+
+// The candidate matched whole by `len` bytes, else N.
+template <size_t N>
+size_t matched(uint8_t match, const std::string_view (&cands)[N], uint8_t len) {
+  for (size_t k = 0; k < N; ++k) {
+    if ((match & (1u << k)) != 0 && cands[k].size() == len) {
+      return k;
+    }
+  }
+  return N;
+}
+
+}  // namespace
+
+// What the parser and the response writer keep per connection. Zero is the
+// state of a new connection.
+struct HttpApp::ConnState {
+  // Response side.
+  uint64_t resp_pos;  // bytes of the current response written
+  uint64_t resp_len;  // its length; 0 when none is in progress
+  // Request side.
+  uint64_t num;             // Content-Length digits so far; body bytes left
+  uint64_t content_length;  // the request's Content-Length
+  uint32_t owed;            // responses owed and not started
+  uint32_t head_bytes;      // bytes of the current request head so far
+  // Owed responses as runs of one kind, a ring.
+  uint32_t run_count[kMaxRuns];
+  uint8_t run_kind[kMaxRuns];
+  uint8_t run_first;
+  uint8_t run_len;
+  uint8_t resp_variant;  // Variant of the current response
+  uint8_t error;         // Variant of the error response owed after, or 0
+  uint8_t parse;         // ParseState
+  uint8_t pos;           // bytes of the current token (saturating)
+  uint8_t match;         // candidates the current token still matches
+  uint8_t header;        // Header whose value is being read
+  uint8_t digits;        // Content-Length digits
+  uint8_t req_flags;
+  uint8_t conn_flags;
+};
+
+HttpApp::HttpApp(const HttpConfig& config) : config_(config) {
+  // A response's length (head + body) must fit in uint64_t.
+  config_.body_bytes = std::min(config_.body_bytes, UINT64_MAX - kHeadCapacity);
+  // 20 digits at most; the longest Connection line is 24 bytes.
+  static_assert(kOkHeadStart.size() + 20 + 2 + 24 + 2 <= kHeadCapacity);
+  char digits[24];
+  const auto res =
+      std::to_chars(digits, digits + sizeof(digits), config_.body_bytes);
+  const std::string_view length(digits, static_cast<size_t>(res.ptr - digits));
+  const std::string_view connection[kOkHeads] = {
+      "", "Connection: keep-alive\r\n", "Connection: close\r\n"};
+  for (size_t v = 0; v < kOkHeads; ++v) {
+    const std::string_view parts[] = {kOkHeadStart, length, "\r\n",
+                                      connection[v], "\r\n"};
+    size_t len = 0;
+    for (std::string_view part : parts) {
+      std::memcpy(heads_[v].data() + len, part.data(), part.size());
+      len += part.size();
+    }
+    head_lens_[v] = static_cast<uint8_t>(len);
+  }
+}
+
+std::string_view HttpApp::response_head(uint8_t variant) const {
+  if (variant < kOkHeads) {
+    return {heads_[variant].data(), head_lens_[variant]};
+  }
+  return kErrorHeads[variant - kErr400];
+}
+
+void HttpApp::on_open(AppConn& conn) {
+  // The slot is reused without a destructor call and may be copied.
+  static_assert(sizeof(ConnState) <= kAppStateBytes);
+  static_assert(std::is_trivially_destructible_v<ConnState>);
+  static_assert(std::is_trivially_copyable_v<ConnState>);
+  new (conn.state()) ConnState{};
+}
+
+bool HttpApp::wants_data(AppConn& conn, size_t pending) {
+  const ConnState& s = conn.state_as<ConnState>();
+  if ((s.conn_flags & (kConnClosing | kConnDone)) != 0) {
+    return false;
+  }
+  // A request already begun can complete with one byte, so `pending` bytes
+  // complete at most pending / kMinRequestBytes + 1 requests.
+  const uint64_t could_owe = pending / kMinRequestBytes + 1;
+  return could_owe <= kMaxOwed - s.owed;
+}
+
+void HttpApp::on_data(AppConn& conn, std::span<const crypto::IoSegment> data) {
+  ConnState& s = conn.state_as<ConnState>();
+  for (const crypto::IoSegment& seg : data) {
+    parse(s, seg.data, seg.len);
+  }
+  pump(conn, s);
+}
+
+void HttpApp::on_writable(AppConn& conn) {
+  pump(conn, conn.state_as<ConnState>());
+}
+
+void HttpApp::on_peer_closed(AppConn& conn) {
+  ConnState& s = conn.state_as<ConnState>();
+  s.conn_flags |= kConnClosing;
+  pump(conn, s);
+}
+
+void HttpApp::on_close(AppConn& conn) {
+  conn.state_as<ConnState>().conn_flags |= kConnClosing | kConnDone;
+}
+
+bool HttpApp::idle(AppConn& conn) {
+  const ConnState& s = conn.state_as<ConnState>();
+  // Between requests: nothing owed or being written, and no request head
+  // or body partly read.
+  return s.resp_len == 0 && s.owed == 0 && s.parse == kReqStart &&
+         s.head_bytes == 0 && s.error == 0;
+}
+
+void HttpApp::parse(ConnState& s, const uint8_t* p, size_t n) {
+  size_t i = 0;
+  while (i < n && (s.conn_flags & kConnClosing) == 0) {
+    if (s.parse == kBody) {
+      const size_t skip = static_cast<size_t>(std::min<uint64_t>(s.num, n - i));
+      s.num -= skip;
+      i += skip;
+      if (s.num == 0) {
+        s.parse = kReqStart;
+      }
+      continue;
+    }
+    // Counted before parsing so an endless line is cut at the limit.
+    if (s.head_bytes >= config_.max_header_bytes) {
+      fail(s, AppError::kTooLarge);
+      return;
+    }
+    ++s.head_bytes;
+    if (!step(s, p[i++])) {
+      fail(s, AppError::kBadRequest);
+      return;
+    }
+  }
+}
+
+bool HttpApp::step(ConnState& s, uint8_t c) {
+  switch (s.parse) {
+    case kReqStart:
+      if (c == '\r' || c == '\n') {
+        return true;
+      }
+      s.parse = kMethod;
+      s.pos = 0;
+      s.match = 1;
+      [[fallthrough]];
+    case kMethod:
+      if (c == ' ') {
+        if (s.pos == 0) {
+          return false;
+        }
+        if (s.match != 0 && s.pos == kHeadMethod.size()) {
+          s.req_flags |= kReqHead;
+        }
+        s.parse = kTarget;
+        s.pos = 0;
+        return true;
+      }
+      if (!is_tchar(c)) {
+        return false;
+      }
+      // Methods are case-sensitive (RFC 9110 9.1).
+      if (s.pos >= kHeadMethod.size() ||
+          static_cast<uint8_t>(kHeadMethod[s.pos]) != c) {
+        s.match = 0;
+      }
+      s.pos = saturating_inc(s.pos);
+      return true;
+    case kTarget:
+      if (c == ' ') {
+        if (s.pos == 0) {
+          return false;
+        }
+        s.parse = kVersion;
+        s.pos = 0;
+        return true;
+      }
+      if (c < 0x21 || c == 0x7f) {
+        return false;
+      }
+      s.pos = 1;
+      return true;
+    case kVersion:
+      if (c != static_cast<uint8_t>(kVersionPrefix[s.pos])) {
+        return false;
+      }
+      if (++s.pos == kVersionPrefix.size()) {
+        s.parse = kVersionMinor;
+      }
+      return true;
+    case kVersionMinor:
+      if (c < '0' || c > '9') {
+        return false;
+      }
+      if (c == '0') {
+        s.req_flags |= kReqHttp10;
+      }
+      s.parse = kReqLineEnd;
+      return true;
+    case kReqLineEnd:
+      if (c == '\r') {
+        s.parse = kReqLineLf;
+        return true;
+      }
+      if (c == '\n') {
+        s.parse = kLineStart;
+        return true;
+      }
+      return false;
+    case kReqLineLf:
+      if (c != '\n') {
+        return false;
+      }
+      s.parse = kLineStart;
+      return true;
+    case kLineStart:
+      if (c == '\r') {
+        s.parse = kHeadEndLf;
+        return true;
+      }
+      if (c == '\n') {
+        end_request_head(s);
+        return true;
+      }
+      // Also refuses obs-fold (a line starting with whitespace) and an
+      // empty name.
+      if (!is_tchar(c)) {
+        return false;
+      }
+      s.parse = kName;
+      s.pos = 0;
+      s.match = (1u << std::size(kHeaderNames)) - 1;
+      [[fallthrough]];
+    case kName:
+      if (c == ':') {
+        const size_t h = matched(s.match, kHeaderNames, s.pos);
+        s.header = static_cast<uint8_t>(h);
+        if (h == kHdrTransferEncoding) {
+          s.req_flags |= kReqChunked;
+        }
+        s.parse = kValueLead;
+        s.pos = 0;
+        s.match = (1u << std::size(kConnTokens)) - 1;
+        s.num = 0;
+        s.digits = 0;
+        return true;
+      }
+      // Whitespace before the colon is refused too (RFC 9112 5.1).
+      if (!is_tchar(c)) {
+        return false;
+      }
+      s.match = narrow(s.match, kHeaderNames, s.pos, to_lower(c));
+      s.pos = saturating_inc(s.pos);
+      return true;
+    case kValueLead:
+      if (c == ' ' || c == '\t') {
+        return true;
+      }
+      s.parse = kValue;
+      [[fallthrough]];
+    case kValue:
+      if (c == '\r') {
+        s.parse = kValueLf;
+        return true;
+      }
+      if (c == '\n') {
+        return end_header_line(s);
+      }
+      if ((c < 0x20 && c != '\t') || c == 0x7f) {
+        return false;
+      }
+      if (s.header == kHdrContentLength) {
+        // pos: whitespace seen after the digits.
+        if (c >= '0' && c <= '9') {
+          if (s.pos != 0 || s.digits == kMaxLengthDigits) {
+            return false;
+          }
+          s.num = s.num * 10 + (c - '0');
+          ++s.digits;
+          return true;
+        }
+        if (c == ' ' || c == '\t') {
+          s.pos = 1;
+          return true;
+        }
+        return false;
+      }
+      if (s.header == kHdrConnection) {
+        if (c == ',' || c == ' ' || c == '\t') {
+          const size_t t = s.pos == 0 ? std::size(kConnTokens)
+                                      : matched(s.match, kConnTokens, s.pos);
+          if (t == 0) {
+            s.req_flags |= kReqConnClose;
+          } else if (t == 1) {
+            s.req_flags |= kReqConnKeepAlive;
+          }
+          s.pos = 0;
+          s.match = (1u << std::size(kConnTokens)) - 1;
+          return true;
+        }
+        s.match = narrow(s.match, kConnTokens, s.pos, to_lower(c));
+        s.pos = saturating_inc(s.pos);
+      }
+      return true;
+    case kValueLf:
+      if (c != '\n') {
+        return false;
+      }
+      return end_header_line(s);
+    case kHeadEndLf:
+      if (c != '\n') {
+        return false;
+      }
+      end_request_head(s);
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool HttpApp::end_header_line(ConnState& s) {
+  s.parse = kLineStart;
+  if (s.header == kHdrContentLength) {
+    if (s.digits == 0) {
+      return false;
+    }
+    // A repeated Content-Length must repeat the value (RFC 9112 6.3).
+    if ((s.req_flags & kReqHaveLength) != 0 && s.content_length != s.num) {
+      return false;
+    }
+    s.content_length = s.num;
+    s.req_flags |= kReqHaveLength;
+  } else if (s.header == kHdrConnection && s.pos != 0) {
+    const size_t t = matched(s.match, kConnTokens, s.pos);
+    if (t == 0) {
+      s.req_flags |= kReqConnClose;
+    } else if (t == 1) {
+      s.req_flags |= kReqConnKeepAlive;
+    }
+  }
+  return true;
+}
+
+void HttpApp::end_request_head(ConnState& s) {
+  const uint8_t req = s.req_flags;
+  const uint64_t body = s.content_length;
+  s.req_flags = 0;
+  s.content_length = 0;
+  s.head_bytes = 0;
+  s.parse = kReqStart;
+  if ((req & kReqChunked) != 0) {
+    fail(s, AppError::kUnsupported);
+    return;
+  }
+  const bool http10 = (req & kReqHttp10) != 0;
+  const bool keep_alive =
+      (req & kReqConnClose) == 0 && (!http10 || (req & kReqConnKeepAlive) != 0);
+  uint8_t kind = (req & kReqHead) != 0 ? kKindHead : 0;
+  if (http10 && keep_alive) {
+    kind |= kKindKeepAlive10;
+  }
+  // Append to the last run, or open a new one.
+  const size_t last = (s.run_first + s.run_len + kMaxRuns - 1) % kMaxRuns;
+  if (s.owed == kMaxOwed) {
+    // wants_data() keeps this from happening; answer what is owed and close.
+    s.conn_flags |= kConnClosing;
+    return;
+  }
+  if (s.run_len != 0 && s.run_kind[last] == kind) {
+    ++s.run_count[last];
+  } else if (s.run_len < kMaxRuns) {
+    const size_t next = (s.run_first + s.run_len) % kMaxRuns;
+    s.run_kind[next] = kind;
+    s.run_count[next] = 1;
+    ++s.run_len;
+  } else {
+    // No room to remember this request's kind: it gets no response and the
+    // connection closes after the ones owed (see http.h).
+    s.conn_flags |= kConnClosing;
+    return;
+  }
+  ++s.owed;
+  if (!keep_alive) {
+    s.conn_flags |= kConnClosing;
+  } else if (body != 0) {
+    s.num = body;
+    s.parse = kBody;
+  }
+}
+
+void HttpApp::fail(ConnState& s, AppError error) {
+  s.conn_flags |= kConnClosing;
+  switch (error) {
+    case AppError::kBadRequest:
+      s.error = kErr400;
+      break;
+    case AppError::kTooLarge:
+      s.error = kErr431;
+      break;
+    case AppError::kUnsupported:
+      s.error = kErr501;
+      break;
+  }
+  ++stats_.errors[static_cast<size_t>(error)];
+}
+
+bool HttpApp::start_next_response(ConnState& s) {
+  if (s.owed != 0) {
+    const uint8_t kind = s.run_kind[s.run_first];
+    if (--s.run_count[s.run_first] == 0) {
+      s.run_first = static_cast<uint8_t>((s.run_first + 1) % kMaxRuns);
+      --s.run_len;
+    }
+    --s.owed;
+    // Whether this is the last response is known now: input stops once a
+    // close is decided.
+    const bool last =
+        s.owed == 0 && s.error == 0 && (s.conn_flags & kConnClosing) != 0;
+    if (last) {
+      s.resp_variant = kOkClose;
+    } else if ((kind & kKindKeepAlive10) != 0) {
+      s.resp_variant = kOkKeepAlive;
+    } else {
+      s.resp_variant = kOkPlain;
+    }
+    s.resp_len = head_lens_[s.resp_variant] +
+                 ((kind & kKindHead) != 0 ? 0 : config_.body_bytes);
+  } else if (s.error != 0) {
+    s.resp_variant = s.error;
+    s.error = 0;
+    s.resp_len = response_head(s.resp_variant).size();
+  } else {
+    return false;
+  }
+  s.resp_pos = 0;
+  ++stats_.requests;
+  return true;
+}
+
+void HttpApp::pump(AppConn& conn, ConnState& s) {
+  while ((s.conn_flags & kConnDone) == 0) {
+    if (s.resp_len == 0 && !start_next_response(s)) {
+      if ((s.conn_flags & kConnClosing) != 0) {
+        s.conn_flags |= kConnDone;
+        conn.shutdown();
+      }
+      return;
+    }
+    const size_t space = conn.write_space();
+    if (space == 0) {
+      return;
+    }
+    const std::string_view head = response_head(s.resp_variant);
+    std::span<const uint8_t> chunk;
+    if (s.resp_pos < head.size()) {
+      const size_t off = static_cast<size_t>(s.resp_pos);
+      chunk = {reinterpret_cast<const uint8_t*>(head.data()) + off,
+               std::min(head.size() - off, space)};
+    } else {
+      const uint64_t body_off = s.resp_pos - head.size();
+      const size_t start = static_cast<size_t>(body_off % kPatternPeriod);
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(
+          {s.resp_len - s.resp_pos, kPatternBufBytes - start, space}));
+      chunk = {kPatternBuf.data() + start, n};
+    }
+    const size_t took = conn.write(chunk);
+    s.resp_pos += took;
+    stats_.responses_bytes += took;
+    if (s.resp_pos == s.resp_len) {
+      s.resp_len = 0;
+    } else if (took < chunk.size()) {
+      // The send queue is fuller than write_space() said: on_writable()
+      // resumes.
+      return;
+    }
+  }
+}
+
+}  // namespace dptls::app

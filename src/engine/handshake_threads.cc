@@ -1,0 +1,212 @@
+// The handshake threads: rings per (worker, thread), one HandshakeService
+// per thread, the polling loop with its idle backoff and its waits on full
+// response rings.
+#include "dptls/engine/handshake_threads.h"
+
+#include <pthread.h>
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace dptls::engine {
+
+namespace {
+
+uint64_t mono_ns() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
+
+void sleep_ns(uint64_t ns) {
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(ns / 1000000000u);
+  ts.tv_nsec = static_cast<long>(ns % 1000000000u);
+  nanosleep(&ts, nullptr);
+}
+
+// Requests taken from one ring before moving to the next worker's.
+constexpr size_t kBudget = 64;
+constexpr uint64_t kIdleMinNs = 50'000;
+constexpr uint64_t kIdleMaxNs = 1'000'000;
+constexpr uint64_t kFullWaitNs = 20'000;
+constexpr uint64_t kSweepEveryMs = 100;
+
+}  // namespace
+
+bool HandshakeThreads::start(size_t n_workers, size_t n_threads,
+                             size_t ring_capacity, ServerContexts contexts,
+                             const std::string& keylog_path,
+                             uint64_t handshake_timeout_ms,
+                             std::string* error) {
+  if (started_) {
+    *error = "handshake threads already started";
+    return false;
+  }
+  if (n_workers == 0 || n_threads == 0 || ring_capacity == 0) {
+    *error =
+        "handshake threads: workers, threads and ring capacity must be "
+        "positive";
+    return false;
+  }
+  if (n_workers > 65536 || n_threads > 256) {
+    *error = "handshake threads: too many workers or threads";
+    return false;
+  }
+  std::shared_ptr<KeylogFile> keylog;
+  if (!keylog_path.empty()) {
+    keylog = KeylogFile::open(keylog_path, error);
+    if (keylog == nullptr) {
+      return false;
+    }
+  }
+  std::vector<std::unique_ptr<PerThread>> per_thread;
+  for (size_t t = 0; t < n_threads; ++t) {
+    HandshakeServiceOptions o;
+    o.handshake_timeout_ms = handshake_timeout_ms;
+    o.keylog = keylog;
+    auto pt = std::make_unique<PerThread>();
+    pt->service = std::make_unique<HandshakeService>(contexts, std::move(o));
+    if (!pt->service->ok()) {
+      *error =
+          "handshake thread " + std::to_string(t) + ": " + pt->service->error();
+      return false;
+    }
+    per_thread.push_back(std::move(pt));
+  }
+  requests_.clear();
+  responses_.clear();
+  for (size_t i = 0; i < n_workers * n_threads; ++i) {
+    requests_.push_back(std::make_unique<SpscRing<HsRequest>>(ring_capacity));
+    responses_.push_back(std::make_unique<SpscRing<HsResponse>>(ring_capacity));
+  }
+  n_workers_ = n_workers;
+  n_threads_ = n_threads;
+  keylog_ = std::move(keylog);
+  per_thread_ = std::move(per_thread);
+  stop_.store(false, std::memory_order_relaxed);
+  for (size_t t = 0; t < n_threads; ++t) {
+    per_thread_[t]->thread = std::thread([this, t] { run(t); });
+    const std::string name = "dptls-hs" + std::to_string(t);
+    pthread_setname_np(per_thread_[t]->thread.native_handle(), name.c_str());
+  }
+  started_ = true;
+  return true;
+}
+
+void HandshakeThreads::stop() {
+  if (!started_) {
+    return;
+  }
+  stop_.store(true, std::memory_order_release);
+  for (auto& pt : per_thread_) {
+    if (pt->thread.joinable()) {
+      pt->thread.join();
+    }
+  }
+  started_ = false;
+}
+
+void HandshakeThreads::run(size_t t) {
+  PerThread& pt = *per_thread_[t];
+  HandshakeService& svc = *pt.service;
+  const uint64_t start_ns = mono_ns();
+  uint64_t idle_ns = kIdleMinNs;
+  uint64_t last_sweep_ms = svc.now_ms();
+  bool stopping = false;
+  while (!stopping && !stop_.load(std::memory_order_acquire)) {
+    const uint64_t round_start = mono_ns();
+    bool any = false;
+    for (size_t w = 0; w < n_workers_ && !stopping; ++w) {
+      SpscRing<HsRequest>& in = *requests_[w * n_threads_ + t];
+      SpscRing<HsResponse>& out = *responses_[w * n_threads_ + t];
+      auto emit = [&](const HsResponse& r) -> bool {
+        for (;;) {
+          if (HsResponse* slot = out.claim()) {
+            *slot = r;
+            out.publish();
+            return true;
+          }
+          if (stop_.load(std::memory_order_acquire)) {
+            return false;
+          }
+          pt.full_waits.fetch_add(1, std::memory_order_relaxed);
+          sleep_ns(kFullWaitNs);
+        }
+      };
+      for (size_t i = 0; i < kBudget; ++i) {
+        const HsRequest* req = in.peek();
+        if (req == nullptr) {
+          break;
+        }
+        any = true;
+        const bool ok = svc.handle(*req, emit);
+        in.pop();
+        if (!ok) {
+          stopping = true;  // only when stop() was called
+          break;
+        }
+      }
+    }
+    const uint64_t now_ms = svc.now_ms();
+    if (now_ms - last_sweep_ms >= kSweepEveryMs) {
+      svc.sweep(now_ms);
+      last_sweep_ms = now_ms;
+    }
+    const uint64_t end = mono_ns();
+    if (any) {
+      pt.busy_ns.fetch_add(end - round_start, std::memory_order_relaxed);
+      idle_ns = kIdleMinNs;
+    } else {
+      sleep_ns(idle_ns);
+      idle_ns = std::min(idle_ns * 2, kIdleMaxNs);
+    }
+    pt.total_ns.store(mono_ns() - start_ns, std::memory_order_relaxed);
+  }
+}
+
+HandshakeCounters HandshakeThreads::counters() const {
+  HandshakeCounters c;
+  for (const auto& pt : per_thread_) {
+    c += pt->service->stats().snapshot();
+  }
+  if (keylog_ != nullptr) {
+    c.keylog_lines = keylog_->lines();
+  }
+  return c;
+}
+
+double HandshakeThreads::busy_ratio(size_t t) const {
+  if (t >= per_thread_.size()) {
+    return 0;
+  }
+  const uint64_t total =
+      per_thread_[t]->total_ns.load(std::memory_order_relaxed);
+  const uint64_t busy = per_thread_[t]->busy_ns.load(std::memory_order_relaxed);
+  return total == 0 ? 0.0 : std::min(1.0, double(busy) / double(total));
+}
+
+uint64_t HandshakeThreads::ring_full_waits(size_t t) const {
+  return t < per_thread_.size()
+             ? per_thread_[t]->full_waits.load(std::memory_order_relaxed)
+             : 0;
+}
+
+void HandshakeThreads::render_prometheus(std::string* out) const {
+  counters().render_prometheus(out);
+  *out += "# TYPE dptls_hs_thread_busy_ratio gauge\n";
+  for (size_t t = 0; t < per_thread_.size(); ++t) {
+    *out += "dptls_hs_thread_busy_ratio{thread=\"" + std::to_string(t) +
+            "\"} " + std::to_string(busy_ratio(t)) + "\n";
+  }
+  *out += "# TYPE dptls_hs_response_ring_full_waits_total counter\n";
+  for (size_t t = 0; t < per_thread_.size(); ++t) {
+    *out += "dptls_hs_response_ring_full_waits_total{thread=\"" +
+            std::to_string(t) + "\"} " + std::to_string(ring_full_waits(t)) +
+            "\n";
+  }
+}
+
+}  // namespace dptls::engine

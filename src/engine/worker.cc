@@ -1,0 +1,1246 @@
+#include "engine/worker.h"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_random.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string_view>
+
+#include "dptls/app/echo.h"
+#include "dptls/app/http.h"
+#include "dptls/tls/cipher_suite.h"
+
+namespace dptls::engine {
+
+namespace {
+
+constexpr uint16_t kBurst = 32;
+constexpr uint32_t kNone = UINT32_MAX;
+// Sealed records held before they are handed to TCP in one go.
+constexpr size_t kMaxSealed = 1024;
+// Responses taken from one ring per loop, so one busy handshake thread
+// cannot starve the packets.
+constexpr int kResponsesPerLoop = 64;
+// A record is sized for the dynamic policy's small records; write_space()
+// reserves one record's overhead per this many plaintext bytes.
+constexpr size_t kSpaceRecordEstimate = 1024;
+
+// write_space() below this asks TCP for a kWritable event.
+constexpr size_t kWakeSpace = size_t{16} * 1024;
+
+enum class Phase : uint8_t { kFree, kHandshake, kOpen, kClosing };
+
+}  // namespace
+
+// One connection's session: its TLS state, the application's slot and the
+// worker's bookkeeping. Indexed by the TCP handle's slot.
+struct Worker::Session final : app::AppConn {
+  Worker::Impl* w = nullptr;
+  net::ConnHandle h{};
+  uint32_t slot = 0;
+  uint16_t listener = 0;
+  Phase phase = Phase::kFree;
+  bool hs_inflight = false;   // a batch is at the handshake thread
+  bool in_dirty = false;      // on the list to collect records from
+  bool in_consume = false;    // on the list to report consumed bytes
+  bool in_tx = false;         // on the list to finish records / shut down
+  bool in_retry = false;      // waits for room in a handshake ring
+  bool app_open = false;      // on_open called, on_close not yet
+  bool shutdown_req = false;  // the app asked for close_notify
+  mutable bool want_writable = false;  // a kWritable event was asked for
+  bool abort_pending = false;  // abort asked for while records were open
+  uint32_t consume_bytes = 0;
+  uint32_t live_prev = kNone;
+  uint32_t live_next = kNone;
+  uint64_t deadline = 0;  // TSC: handshake deadline or idle expiry
+  // The record being filled by write(): plaintext at kRecordHeaderLen.
+  rte_mbuf* rec_m = nullptr;
+  uint32_t rec_len = 0;
+  uint32_t rec_cap = 0;
+  // Wire bytes of this round's records not yet handed to TCP.
+  uint32_t round_wire = 0;
+  uint8_t alpn_len = 0;
+  uint8_t sni_len = 0;
+  uint8_t id_len = 0;
+  char alpn_buf[32] = {};
+  char sni_buf[128] = {};
+  char id_buf[128] = {};
+  tls::RecordConn rec;
+
+  size_t write_space() const override;
+  size_t write(std::span<const uint8_t> bytes) override;
+  void shutdown() override;
+  void abort() override;
+  std::string_view alpn() const override { return {alpn_buf, alpn_len}; }
+  std::string_view server_name() const override { return {sni_buf, sni_len}; }
+  std::string_view peer_identity() const override { return {id_buf, id_len}; }
+  void zero_app_state() { std::memset(state_, 0, sizeof(state_)); }
+};
+
+struct Worker::Impl final : tls::RecordSink {
+  explicit Impl(const WorkerSetup& s) : setup(s) {}
+
+  const WorkerSetup& setup;
+  const config::Config& cfg() const { return *setup.config; }
+
+  std::unique_ptr<net::NetStack> net;
+  std::unique_ptr<net::TcpStack> tcp;
+  std::unique_ptr<crypto::AeadBackend> backend;
+  std::unique_ptr<tls::RecordEngine> engine;
+  std::unique_ptr<net::FaultInjector> fault_rx;
+  std::unique_ptr<net::FaultInjector> fault_tx;
+  std::vector<std::unique_ptr<app::Application>> apps;  // per listener
+  std::vector<Session> sessions;
+  uint32_t live_head = kNone;
+  uint32_t live = 0;
+  uint32_t in_handshake = 0;
+  std::vector<uint32_t> dirty, consume, tx, retry, deferred_aborts;
+  // Sessions that want a kWritable event; asked of TCP once the round's
+  // records are in its queue (else the event would fire at once, forever).
+  std::vector<uint32_t> wake;
+  // Inside RecordEngine::open_flush: a session cannot end (its records
+  // are still being delivered); aborts wait for the flush to return.
+  bool in_open_flush = false;
+  struct Sealed {
+    net::ConnHandle h;
+    rte_mbuf* m;
+  };
+  std::vector<Sealed> sealed;
+  WorkerCounters c;
+
+  uint64_t now = 0;     // TSC of this loop
+  uint64_t now_ns = 0;  // the same in ns, for the record size policy
+  uint64_t hz = 1;
+  uint64_t hs_timeout = 0;    // TSC ticks
+  uint64_t idle_timeout = 0;  // TSC ticks
+  bool draining = false;
+  uint64_t busy = 0, idle = 0;
+  uint64_t window_busy = 0, window_idle = 0, busy_ppm = 0;
+
+  // ---- helpers ----
+  Session* session_of(net::ConnHandle h) {
+    if (h.slot() >= sessions.size()) {
+      return nullptr;
+    }
+    Session& s = sessions[h.slot()];
+    return s.phase != Phase::kFree && s.h == h ? &s : nullptr;
+  }
+  static void mark(std::vector<uint32_t>& list, bool& flag, uint32_t slot) {
+    if (!flag) {
+      flag = true;
+      list.push_back(slot);
+    }
+  }
+  void mark_dirty(Session& s) { mark(dirty, s.in_dirty, s.slot); }
+  void mark_tx(Session& s) { mark(tx, s.in_tx, s.slot); }
+  SpscRing<HsRequest>& request_ring(net::ConnHandle h) {
+    return *setup.requests[h.slot() % setup.requests.size()];
+  }
+
+  rte_mbuf* alloc_packet() {
+    rte_mbuf* m = rte_pktmbuf_alloc(setup.pool);
+    if (m == nullptr) {
+      ++c.packet_pool_empty;
+    }
+    return m;
+  }
+
+  // The RxStream's release callback: frees one segment; bytes that came
+  // from TCP are reported consumed (after the flush, per session).
+  static void release(void* ctx, void* owner) {
+    auto* self = static_cast<Impl*>(ctx);
+    auto* m = static_cast<rte_mbuf*>(owner);
+    const uint32_t tag = m->hash.usr;
+    if (tag != 0 && tag - 1 < self->sessions.size()) {
+      Session& s = self->sessions[tag - 1];
+      if (s.phase != Phase::kFree) {
+        s.consume_bytes += m->data_len;
+        mark(self->consume, s.in_consume, s.slot);
+      }
+    }
+    rte_pktmbuf_free_seg(m);
+  }
+
+  // ---- session lifetime ----
+  void link_live(Session& s) {
+    s.live_prev = kNone;
+    s.live_next = live_head;
+    if (live_head != kNone) {
+      sessions[live_head].live_prev = s.slot;
+    }
+    live_head = s.slot;
+    ++live;
+  }
+  void unlink_live(Session& s) {
+    if (s.live_prev != kNone) {
+      sessions[s.live_prev].live_next = s.live_next;
+    } else {
+      live_head = s.live_next;
+    }
+    if (s.live_next != kNone) {
+      sessions[s.live_next].live_prev = s.live_prev;
+    }
+    --live;
+  }
+
+  void on_accepted(const net::TcpEvent& e) {
+    const uint16_t listener = static_cast<uint16_t>(e.user);
+    if (draining) {
+      ++c.refused_draining;
+      tcp->abort(e.conn, now);
+      return;
+    }
+    if (in_handshake >= cfg().limits.handshake_queue) {
+      ++c.refused_handshake_queue;
+      tcp->abort(e.conn, now);
+      return;
+    }
+    Session& s = sessions[e.conn.slot()];
+    s.h = e.conn;
+    s.listener = listener;
+    s.phase = Phase::kHandshake;
+    s.hs_inflight = false;
+    s.app_open = false;
+    s.shutdown_req = false;
+    s.want_writable = false;
+    s.abort_pending = false;
+    s.consume_bytes = 0;
+    s.round_wire = 0;
+    s.alpn_len = s.sni_len = s.id_len = 0;
+    s.deadline = now + hs_timeout;
+    s.rec.user = &s;
+    ++in_handshake;
+    link_live(s);
+    ++c.connections_accepted;
+  }
+
+  // Tells the handshake thread a connection is gone (best effort: a full
+  // ring leaves the state to its timeout sweep).
+  void send_hs_closed(Session& s) {
+    HsRequest* r = request_ring(s.h).claim();
+    if (r == nullptr) {
+      ++c.handshake_ring_full;
+      return;
+    }
+    r->conn = s.h;
+    r->listener = s.listener;
+    r->kind = HsRequestKind::kClosed;
+    r->end = true;
+    r->len = 0;
+    request_ring(s.h).publish();
+    ++c.handshake_requests;
+  }
+
+  void end_session(Session& s) {
+    if (s.phase == Phase::kHandshake) {
+      --in_handshake;
+      send_hs_closed(s);
+    }
+    if (s.app_open) {
+      s.app_open = false;
+      apps[s.listener]->on_close(s);
+    }
+    if (s.rec_m != nullptr) {
+      rte_pktmbuf_free(s.rec_m);
+      s.rec_m = nullptr;
+    }
+    s.phase = Phase::kFree;
+    s.rec.reset(&Impl::release, this);
+    unlink_live(s);
+    s.h = {};
+    ++c.connections_closed;
+  }
+
+  // Resets the connection now; its session ends at once (abort() raises no
+  // event).
+  void abort_session(Session& s) {
+    if (in_open_flush) {
+      if (!s.abort_pending) {
+        s.abort_pending = true;
+        deferred_aborts.push_back(s.slot);
+      }
+      return;
+    }
+    const net::ConnHandle h = s.h;
+    end_session(s);
+    tcp->abort(h, now);
+  }
+
+  // ---- handshake hand-off ----
+  void forward_handshake(Session& s, rte_mbuf* chain) {
+    const uint32_t len = chain->pkt_len;
+    SpscRing<HsRequest>& ring = request_ring(s.h);
+    const size_t chunks = (len + kHsChunk - 1) / kHsChunk;
+    if (s.hs_inflight || ring.free_slots() < chunks) {
+      // Keep the bytes in TCP (its window closes) until the answer comes
+      // or the ring has room.
+      if (!s.hs_inflight) {
+        ++c.handshake_ring_full;
+        mark(retry, s.in_retry, s.slot);
+      }
+      if (tcp->unread(s.h, chain) != net::TcpResult::kOk) {
+        rte_pktmbuf_free(chain);
+        abort_session(s);
+      }
+      return;
+    }
+    const rte_mbuf* seg = chain;
+    uint32_t seg_off = 0;
+    for (size_t i = 0; i < chunks; ++i) {
+      HsRequest* r = ring.claim();
+      r->conn = s.h;
+      r->listener = s.listener;
+      r->kind = HsRequestKind::kData;
+      r->end = i + 1 == chunks;
+      uint16_t n = 0;
+      while (n < kHsChunk && seg != nullptr) {
+        const uint32_t take =
+            std::min<uint32_t>(kHsChunk - n, seg->data_len - seg_off);
+        std::memcpy(r->data + n,
+                    rte_pktmbuf_mtod_offset(seg, const uint8_t*, seg_off),
+                    take);
+        n = static_cast<uint16_t>(n + take);
+        seg_off += take;
+        if (seg_off == seg->data_len) {
+          seg = seg->next;
+          seg_off = 0;
+        }
+      }
+      r->len = n;
+      ring.publish();
+      ++c.handshake_requests;
+    }
+    rte_pktmbuf_free(chain);
+    tcp->consumed(s.h, len, now);
+    s.hs_inflight = true;
+  }
+
+  // Bytes the handshake thread wants sent.
+  bool send_bytes(Session& s, const uint8_t* data, uint16_t len) {
+    rte_mbuf* m = alloc_packet();
+    if (m == nullptr) {
+      return false;
+    }
+    auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, len));
+    if (p == nullptr) {
+      rte_pktmbuf_free(m);
+      return false;
+    }
+    std::memcpy(p, data, len);
+    if (tcp->send(s.h, m, now) != net::TcpResult::kOk) {
+      rte_pktmbuf_free(m);
+      return false;
+    }
+    return true;
+  }
+
+  // Raw record bytes after the client's Finished: fed to the record engine
+  // before anything TCP delivers later.
+  bool push_post_finished(Session& s, const uint8_t* data, uint16_t len) {
+    rte_mbuf* m = alloc_packet();
+    if (m == nullptr) {
+      return false;
+    }
+    auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, len));
+    if (p == nullptr) {
+      rte_pktmbuf_free(m);
+      return false;
+    }
+    std::memcpy(p, data, len);
+    m->hash.usr = 0;  // already reported consumed to TCP
+    if (!s.rec.rx.push(tls::RxChunk{p, len, m})) {
+      rte_pktmbuf_free(m);
+      return false;
+    }
+    return true;
+  }
+
+  void install(Session& s, HsKeys& k) {
+    const tls::DirectionSecret rx{{k.client_secret, k.secret_len},
+                                  k.client_next_seq};
+    const tls::DirectionSecret txs{{k.server_secret, k.secret_len},
+                                   k.server_next_seq};
+    const bool ok =
+        engine->install(s.rec, static_cast<tls::CipherSuite>(k.suite), rx, txs,
+                        k.peer_record_size_limit, k.own_record_size_limit);
+    k.wipe();
+    --in_handshake;
+    s.hs_inflight = false;
+    if (!ok) {
+      ++c.install_failures;
+      s.phase = Phase::kClosing;  // not counted in in_handshake any more
+      abort_session(s);
+      return;
+    }
+    s.alpn_len = std::min<uint8_t>(k.alpn_len, sizeof(s.alpn_buf));
+    std::memcpy(s.alpn_buf, k.alpn, s.alpn_len);
+    s.sni_len = std::min<uint8_t>(k.sni_len, sizeof(s.sni_buf));
+    std::memcpy(s.sni_buf, k.sni, s.sni_len);
+    s.id_len = static_cast<uint8_t>(
+        std::min<size_t>(k.identity_len, sizeof(s.id_buf)));
+    std::memcpy(s.id_buf, k.identity, s.id_len);
+    s.phase = Phase::kOpen;
+    s.deadline = now + idle_timeout;
+    ++c.handshakes_completed;
+    s.zero_app_state();
+    s.app_open = true;
+    apps[s.listener]->on_open(s);
+    if (s.phase == Phase::kOpen) {
+      mark_dirty(s);
+      tcp->consumed(s.h, 0, now);  // resume delivery
+    }
+  }
+
+  void poll_responses() {
+    for (SpscRing<HsResponse>* ring : setup.responses) {
+      for (int i = 0; i < kResponsesPerLoop; ++i) {
+        HsResponse* r = ring->peek();
+        if (r == nullptr) {
+          break;
+        }
+        ++c.handshake_responses;
+        Session* s = session_of(r->conn);
+        if (s == nullptr || s->phase != Phase::kHandshake) {
+          ++c.handshake_stale_responses;
+          if (r->kind == HsResponseKind::kDone) {
+            r->keys.wipe();
+          }
+          ring->pop();
+          continue;
+        }
+        switch (r->kind) {
+          case HsResponseKind::kSend:
+            if (!send_bytes(*s, r->data, r->len)) {
+              abort_session(*s);
+            }
+            break;
+          case HsResponseKind::kPostFinished:
+            if (!push_post_finished(*s, r->data, r->len)) {
+              abort_session(*s);
+            }
+            break;
+          case HsResponseKind::kNeedMore:
+            s->hs_inflight = false;
+            tcp->consumed(s->h, 0, now);  // resume delivery
+            break;
+          case HsResponseKind::kDone:
+            install(*s, r->keys);
+            break;
+          case HsResponseKind::kFailed:
+            ++c.handshakes_failed;
+            --in_handshake;
+            s->phase = Phase::kClosing;
+            s->hs_inflight = false;
+            // The alert went out with the kSend before; the handshake
+            // thread dropped its state.
+            tcp->close(s->h, now);
+            break;
+        }
+        ring->pop();
+      }
+    }
+  }
+
+  void run_retries() {
+    for (uint32_t slot : retry) {
+      Session& s = sessions[slot];
+      s.in_retry = false;
+      if (s.phase == Phase::kHandshake && !s.hs_inflight) {
+        tcp->consumed(s.h, 0, now);  // deliver the held bytes again
+      }
+    }
+    retry.clear();
+  }
+
+  // ---- received data on an open session ----
+  void push_data(Session& s, rte_mbuf* chain) {
+    const auto tag = static_cast<uint32_t>(s.slot + 1);
+    rte_mbuf* m = chain;
+    while (m != nullptr) {
+      rte_mbuf* next = m->next;
+      if (s.rec.rx.full()) {
+        // Give the rest back: TCP holds it until bytes are consumed.
+        uint32_t bytes = 0;
+        uint16_t segs = 0;
+        for (rte_mbuf* p = m; p != nullptr; p = p->next) {
+          bytes += p->data_len;
+          ++segs;
+        }
+        m->pkt_len = bytes;
+        m->nb_segs = segs;
+        if (tcp->unread(s.h, m) != net::TcpResult::kOk) {
+          rte_pktmbuf_free(m);
+          abort_session(s);
+        }
+        break;
+      }
+      m->next = nullptr;
+      m->nb_segs = 1;
+      m->pkt_len = m->data_len;
+      if (m->data_len == 0) {
+        rte_pktmbuf_free_seg(m);
+      } else {
+        m->hash.usr = tag;
+        s.rec.rx.push(
+            tls::RxChunk{rte_pktmbuf_mtod(m, uint8_t*), m->data_len, m});
+      }
+      m = next;
+    }
+    if (s.phase == Phase::kOpen) {
+      mark_dirty(s);
+    }
+  }
+
+  void on_data_event(const net::TcpEvent& e) {
+    Session* s = session_of(e.conn);
+    if (s == nullptr) {
+      rte_pktmbuf_free(e.data);
+      return;
+    }
+    switch (s->phase) {
+      case Phase::kHandshake:
+        forward_handshake(*s, e.data);
+        break;
+      case Phase::kOpen:
+        s->deadline = now + idle_timeout;
+        push_data(*s, e.data);
+        break;
+      default:
+        tcp->consumed(s->h, e.data->pkt_len, now);
+        rte_pktmbuf_free(e.data);
+        break;
+    }
+  }
+
+  void on_peer_closed_event(Session& s) {
+    if (s.phase == Phase::kHandshake) {
+      abort_session(s);
+      return;
+    }
+    if (s.phase == Phase::kOpen && !s.rec.rx_closed() && s.app_open) {
+      // A FIN without close_notify: a truncation (RFC 8446 6.1); the
+      // application may still answer what it has.
+      apps[s.listener]->on_peer_closed(s);
+    }
+    if (s.phase == Phase::kOpen) {
+      mark_tx(s);
+    } else if (s.phase == Phase::kClosing) {
+      tcp->close(s.h, now);
+    }
+  }
+
+  void poll_tcp_events() {
+    net::TcpEvent ev[kBurst];
+    // Bounded, so that a stream of events cannot starve the port.
+    uint16_t n = 0;
+    for (int round = 0; round < 8 && (n = tcp->poll_events(ev, kBurst)) != 0;
+         ++round) {
+      for (uint16_t i = 0; i < n; ++i) {
+        const net::TcpEvent& e = ev[i];
+        switch (e.type) {
+          case net::TcpEventType::kAccepted:
+            on_accepted(e);
+            break;
+          case net::TcpEventType::kConnected:
+            tcp->abort(e.conn, now);  // no active opens yet
+            break;
+          case net::TcpEventType::kData:
+            on_data_event(e);
+            break;
+          case net::TcpEventType::kWritable:
+            if (Session* s = session_of(e.conn);
+                s != nullptr && s->phase == Phase::kOpen && s->app_open) {
+              s->want_writable = false;
+              mark_dirty(*s);
+              apps[s->listener]->on_writable(*s);
+            }
+            break;
+          case net::TcpEventType::kPeerClosed:
+            if (Session* s = session_of(e.conn); s != nullptr) {
+              on_peer_closed_event(*s);
+            }
+            break;
+          case net::TcpEventType::kClosed:
+          case net::TcpEventType::kReset:
+            if (Session* s = session_of(e.conn); s != nullptr) {
+              end_session(*s);
+            }
+            break;
+        }
+      }
+    }
+  }
+
+  // ---- records ----
+  void open_records() {
+    for (size_t i = 0; i < dirty.size(); ++i) {
+      Session& s = sessions[dirty[i]];
+      s.in_dirty = false;
+      if (s.phase != Phase::kOpen || !s.rec.established() ||
+          s.rec.rx_closed() || s.rec.rx.uncut() == 0) {
+        continue;
+      }
+      if (!apps[s.listener]->wants_data(s, s.rec.rx.uncut())) {
+        // Woken again when its send queue drains.
+        if (!s.want_writable) {
+          s.want_writable = true;
+          wake.push_back(s.slot);
+        }
+        continue;
+      }
+      for (;;) {
+        const size_t added = engine->collect(s.rec);
+        if (engine->open_batch_full()) {
+          open_flush();
+          continue;
+        }
+        if (added == 0 && s.rec.rx.full()) {
+          // 32 pieces and not one whole record: only a peer that sends
+          // tiny segments slowly does this.
+          ++c.rx_stream_stuck;
+          abort_session(s);
+        }
+        break;
+      }
+    }
+    dirty.clear();
+    if (engine->open_batch_size() != 0) {
+      open_flush();
+    }
+    for (uint32_t slot : consume) {
+      Session& s = sessions[slot];
+      s.in_consume = false;
+      if (s.phase != Phase::kFree && s.consume_bytes != 0) {
+        tcp->consumed(s.h, s.consume_bytes, now);
+      }
+      s.consume_bytes = 0;
+    }
+    consume.clear();
+  }
+
+  // Opens the batch; sessions whose abort was asked for meanwhile end
+  // after it.
+  void open_flush() {
+    in_open_flush = true;
+    engine->open_flush(*this, &Impl::release, this);
+    in_open_flush = false;
+    for (uint32_t slot : deferred_aborts) {
+      Session& s = sessions[slot];
+      if (s.abort_pending && s.phase != Phase::kFree) {
+        s.abort_pending = false;
+        abort_session(s);
+      }
+    }
+    deferred_aborts.clear();
+  }
+
+  // RecordSink.
+  void on_data(tls::RecordConn& conn,
+               std::span<const crypto::IoSegment> data) override {
+    Session& s = *static_cast<Session*>(conn.user);
+    if (!s.app_open || s.phase != Phase::kOpen) {
+      return;
+    }
+    for (const crypto::IoSegment& seg : data) {
+      c.app_bytes_rx += seg.len;
+    }
+    apps[s.listener]->on_data(s, data);
+  }
+  void on_post_handshake(tls::RecordConn& conn,
+                         std::span<const uint8_t> /*message*/) override {
+    // We never send a post-handshake CertificateRequest, so a client has
+    // nothing else to say here (RFC 8446 4.6).
+    Session& s = *static_cast<Session*>(conn.user);
+    fail_with_alert(s, tls::Alert::kUnexpectedMessage);
+  }
+  void on_key_update(tls::RecordConn& conn, bool respond) override {
+    Session& s = *static_cast<Session*>(conn.user);
+    if (respond) {
+      send_key_update(s);
+    }
+  }
+  void on_close_notify(tls::RecordConn& conn) override {
+    Session& s = *static_cast<Session*>(conn.user);
+    if (s.app_open && s.phase == Phase::kOpen) {
+      apps[s.listener]->on_peer_closed(s);
+    }
+    mark_tx(s);
+  }
+  void on_error(tls::RecordConn& conn, tls::Alert alert,
+                bool from_peer) override {
+    Session& s = *static_cast<Session*>(conn.user);
+    if (from_peer) {
+      ++c.peer_alerts;
+      s.phase = Phase::kClosing;
+      tcp->close(s.h, now);
+      return;
+    }
+    ++c.record_errors;
+    fail_with_alert(s, alert);
+  }
+
+  // Sends an alert after everything already written and closes.
+  void fail_with_alert(Session& s, tls::Alert alert) {
+    if (s.phase != Phase::kOpen) {
+      return;
+    }
+    finish_and_flush(s);
+    send_control_record(s, [&](uint8_t* buf, size_t cap) {
+      return engine->write_alert(s.rec, alert, buf, cap);
+    });
+    s.phase = Phase::kClosing;
+    tcp->close(s.h, now);
+  }
+
+  void send_key_update(Session& s) {
+    finish_and_flush(s);
+    send_control_record(s, [&](uint8_t* buf, size_t cap) {
+      return engine->write_key_update(s.rec, buf, cap, false);
+    });
+  }
+
+  template <typename Write>
+  void send_control_record(Session& s, Write&& write) {
+    rte_mbuf* m = alloc_packet();
+    if (m == nullptr) {
+      abort_session(s);
+      return;
+    }
+    const size_t len =
+        write(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_tailroom(m));
+    if (len == 0) {
+      rte_pktmbuf_free(m);
+      return;
+    }
+    m->data_len = static_cast<uint16_t>(len);
+    m->pkt_len = static_cast<uint32_t>(len);
+    if (tcp->send(s.h, m, now) != net::TcpResult::kOk) {
+      rte_pktmbuf_free(m);
+      ++c.tcp_send_refused;
+      abort_session(s);
+    }
+  }
+
+  // ---- sending ----
+  size_t write_space(const Session& s) const {
+    if (s.phase != Phase::kOpen || s.shutdown_req || s.rec.tx_closed()) {
+      return 0;
+    }
+    const uint32_t space = tcp->send_space(s.h);
+    if (space <= s.round_wire + tls::RecordEngine::kSealOverhead) {
+      return 0;
+    }
+    const size_t avail = space - s.round_wire;
+    const size_t reserve =
+        (avail / kSpaceRecordEstimate + 1) * tls::RecordEngine::kSealOverhead;
+    return avail > reserve ? avail - reserve : 0;
+  }
+
+  bool start_record(Session& s) {
+    rte_mbuf* m = rte_pktmbuf_alloc(setup.record_pool);
+    if (m == nullptr) {
+      ++c.record_pool_empty;
+      return false;
+    }
+    const size_t room = rte_pktmbuf_tailroom(m);
+    size_t cap = engine->next_record_size(s.rec, now_ns);
+    cap = std::min(cap, room - tls::RecordEngine::kSealOverhead);
+    s.rec_m = m;
+    s.rec_len = 0;
+    s.rec_cap = static_cast<uint32_t>(cap);
+    s.round_wire += tls::RecordEngine::kSealOverhead;
+    mark_tx(s);
+    return true;
+  }
+
+  void finish_record(Session& s) {
+    rte_mbuf* m = s.rec_m;
+    s.rec_m = nullptr;
+    if (m == nullptr) {
+      return;
+    }
+    if (engine->needs_key_update(s.rec)) {
+      flush_sealed();
+      send_key_update(s);
+      if (s.phase != Phase::kOpen) {
+        rte_pktmbuf_free(m);
+        return;
+      }
+    }
+    const size_t len = engine->queue_seal(
+        s.rec, tls::ContentType::kApplicationData,
+        rte_pktmbuf_mtod(m, uint8_t*), s.rec_len, rte_pktmbuf_tailroom(m));
+    if (len == 0) {
+      rte_pktmbuf_free(m);
+      s.round_wire = 0;
+      abort_session(s);
+      return;
+    }
+    m->data_len = static_cast<uint16_t>(len);
+    m->pkt_len = static_cast<uint32_t>(len);
+    sealed.push_back(Sealed{s.h, m});
+    if (sealed.size() == kMaxSealed) {
+      flush_sealed();
+    }
+  }
+
+  // Seals every queued record (one AEAD call) and hands them to TCP in
+  // the order they were written.
+  void flush_sealed() {
+    if (sealed.empty()) {
+      return;
+    }
+    engine->seal_flush();
+    for (const Sealed& r : sealed) {
+      Session* s = session_of(r.h);
+      if (s == nullptr) {
+        rte_pktmbuf_free(r.m);
+        continue;
+      }
+      s->round_wire -= std::min<uint32_t>(s->round_wire, r.m->pkt_len);
+      if (tcp->send(s->h, r.m, now) != net::TcpResult::kOk) {
+        rte_pktmbuf_free(r.m);
+        ++c.tcp_send_refused;
+        abort_session(*s);
+      }
+    }
+    sealed.clear();
+  }
+
+  void finish_and_flush(Session& s) {
+    finish_record(s);
+    flush_sealed();
+  }
+
+  size_t write(Session& s, std::span<const uint8_t> bytes) {
+    const size_t n = std::min(bytes.size(), write_space(s));
+    size_t off = 0;
+    while (off < n) {
+      if (s.rec_m == nullptr && !start_record(s)) {
+        break;
+      }
+      const size_t take = std::min<size_t>(n - off, s.rec_cap - s.rec_len);
+      std::memcpy(rte_pktmbuf_mtod_offset(s.rec_m, uint8_t*,
+                                          tls::kRecordHeaderLen + s.rec_len),
+                  bytes.data() + off, take);
+      s.rec_len += static_cast<uint32_t>(take);
+      s.round_wire += static_cast<uint32_t>(take);
+      off += take;
+      if (s.rec_len == s.rec_cap) {
+        finish_record(s);
+        if (s.phase != Phase::kOpen) {
+          return off;
+        }
+      }
+    }
+    if (off < bytes.size() && !s.want_writable) {
+      s.want_writable = true;
+      wake.push_back(s.slot);
+    }
+    c.app_bytes_tx += off;
+    s.deadline = now + idle_timeout;
+    return off;
+  }
+
+  void do_shutdown(Session& s) {
+    finish_and_flush(s);
+    if (s.phase != Phase::kOpen) {
+      return;
+    }
+    send_control_record(s, [&](uint8_t* buf, size_t cap) {
+      return engine->write_alert(s.rec, tls::Alert::kCloseNotify, buf, cap);
+    });
+    if (s.phase != Phase::kOpen) {
+      return;
+    }
+    ++c.close_notify_sent;
+    s.phase = Phase::kClosing;
+    tcp->close(s.h, now);
+  }
+
+  // The end of a round: every record written is sealed in one batch and
+  // handed to TCP; shutdowns follow their data.
+  void flush_round() {
+    for (uint32_t slot : tx) {
+      Session& s = sessions[slot];
+      if (s.phase == Phase::kOpen) {
+        finish_record(s);
+      }
+    }
+    flush_sealed();
+    for (uint32_t slot : tx) {
+      Session& s = sessions[slot];
+      s.in_tx = false;
+      if (s.phase == Phase::kOpen && s.shutdown_req) {
+        do_shutdown(s);
+      }
+    }
+    tx.clear();
+    for (uint32_t slot : wake) {
+      Session& s = sessions[slot];
+      if (s.phase == Phase::kOpen && s.want_writable) {
+        tcp->want_writable(s.h);
+      }
+    }
+    wake.clear();
+  }
+
+  // Every 100 ms: handshake and idle timeouts, and the drain.
+  void sweep() {
+    for (uint32_t slot = live_head; slot != kNone;) {
+      Session& s = sessions[slot];
+      slot = s.live_next;
+      if (s.phase == Phase::kHandshake && now >= s.deadline) {
+        ++c.handshake_timeouts;
+        abort_session(s);
+      } else if (s.phase == Phase::kOpen && !s.shutdown_req) {
+        if (now >= s.deadline) {
+          ++c.idle_timeouts;
+          s.shutdown_req = true;
+          mark_tx(s);
+        } else if (draining && apps[s.listener]->idle(s)) {
+          s.shutdown_req = true;
+          mark_tx(s);
+        }
+      }
+    }
+  }
+};
+
+size_t Worker::Session::write_space() const {
+  const size_t space = w->write_space(*this);
+  // An application that finds little room waits for on_writable().
+  if (space < kWakeSpace && !want_writable && phase == Phase::kOpen) {
+    want_writable = true;
+    w->wake.push_back(slot);
+  }
+  return space;
+}
+size_t Worker::Session::write(std::span<const uint8_t> bytes) {
+  if (phase != Phase::kOpen || shutdown_req) {
+    return 0;
+  }
+  return w->write(*this, bytes);
+}
+void Worker::Session::shutdown() {
+  if (phase == Phase::kOpen && !shutdown_req) {
+    shutdown_req = true;
+    w->mark_tx(*this);
+  }
+}
+void Worker::Session::abort() {
+  if (phase != Phase::kFree) {
+    w->abort_session(*this);
+  }
+}
+
+Worker::Worker(const WorkerSetup& setup) : setup_(setup) {}
+Worker::~Worker() {
+  if (impl_ != nullptr) {
+    for (Session& s : impl_->sessions) {
+      if (s.rec_m != nullptr) {
+        rte_pktmbuf_free(s.rec_m);
+      }
+      s.rec.reset(&Impl::release, impl_.get());
+    }
+    for (auto& r : impl_->sealed) {
+      rte_pktmbuf_free(r.m);
+    }
+  }
+}
+
+std::unique_ptr<Worker> Worker::create(const WorkerSetup& setup,
+                                       std::string* error) {
+  std::unique_ptr<Worker> w(new Worker(setup));
+  if (!w->init(error)) {
+    return nullptr;
+  }
+  return w;
+}
+
+bool Worker::init(std::string* error) {
+  impl_ = std::make_unique<Impl>(setup_);
+  Impl& I = *impl_;
+  const config::Config& cfg = *setup_.config;
+  I.hz = rte_get_tsc_hz();
+  I.hs_timeout = I.hz * cfg.timeouts.handshake_ms / 1000;
+  I.idle_timeout = I.hz * cfg.timeouts.idle_ms / 1000;
+  I.net = net::NetStack::create(setup_.net, setup_.pool, error);
+  if (I.net == nullptr) {
+    return false;
+  }
+  I.tcp = net::TcpStack::create(setup_.tcp, I.net.get(), setup_.pool, error);
+  if (I.tcp == nullptr) {
+    return false;
+  }
+  I.backend = crypto::make_backend(crypto::BackendKind::kIpsecMb, {}, error);
+  if (I.backend == nullptr) {
+    I.backend = crypto::make_backend(crypto::BackendKind::kOpenSsl, {}, error);
+    if (I.backend == nullptr) {
+      return false;
+    }
+  }
+  I.engine =
+      std::make_unique<tls::RecordEngine>(*I.backend, tls::RecordConfig{});
+  if (cfg.fault.enabled()) {
+    net::FaultConfig f;
+    f.drop = cfg.fault.drop;
+    f.duplicate = cfg.fault.duplicate;
+    f.reorder = cfg.fault.reorder;
+    f.corrupt = cfg.fault.corrupt;
+    f.reorder_ticks = I.hz / 1000;  // 1 ms
+    f.corrupt_skip = 14;
+    f.seed = cfg.fault.seed * 2 + uint64_t{setup_.index} * 1000;
+    I.fault_rx = std::make_unique<net::FaultInjector>(f, setup_.pool);
+    f.seed += 1;
+    I.fault_tx = std::make_unique<net::FaultInjector>(f, setup_.pool);
+  }
+  for (size_t i = 0; i < cfg.listeners.size(); ++i) {
+    const config::ListenerSection& l = cfg.listeners[i];
+    if (l.app == config::AppKind::kEcho) {
+      I.apps.push_back(std::make_unique<app::EchoApp>());
+    } else if (l.app == config::AppKind::kHttp) {
+      app::HttpConfig hc;
+      hc.body_bytes = l.http_body_bytes;
+      I.apps.push_back(std::make_unique<app::HttpApp>(hc));
+    } else {
+      *error = "listener " + l.address.text +
+               ": the proxy application is not implemented yet";
+      return false;
+    }
+    net::TcpListen tl;
+    tl.family = l.address.v6 ? net::L3Family::kIpv6 : net::L3Family::kIpv4;
+    if (l.address.v6) {
+      std::memcpy(tl.addr6.b.data(), l.address.bytes, 16);
+    } else {
+      tl.addr4 = net::Ipv4Addr::of(l.address.bytes[0], l.address.bytes[1],
+                                   l.address.bytes[2], l.address.bytes[3]);
+    }
+    tl.port = l.address.port;
+    tl.user = i;
+    const net::TcpResult r = I.tcp->listen(tl);
+    if (r != net::TcpResult::kOk) {
+      *error = "listener " + l.address.text + ": " + net::tcp_result_name(r);
+      return false;
+    }
+  }
+  const size_t n = setup_.tcp.max_connections;
+  I.sessions = std::vector<Session>(n);
+  for (size_t i = 0; i < n; ++i) {
+    I.sessions[i].w = &I;
+    I.sessions[i].slot = static_cast<uint32_t>(i);
+  }
+  I.dirty.reserve(n);
+  I.consume.reserve(n);
+  I.tx.reserve(n);
+  I.retry.reserve(n);
+  I.deferred_aborts.reserve(n);
+  I.wake.reserve(n);
+  I.sealed.reserve(kMaxSealed);
+
+  // The metric names, in the order publish() writes their values.
+  const std::string w = "worker=\"" + std::to_string(setup_.index) + "\"";
+  auto add = [&](std::string name, const std::string& labels, std::string help,
+                 bool gauge = false) {
+    names_.push_back(
+        MetricSample{std::move(name), w + labels, std::move(help), gauge});
+  };
+  I.net->stats().for_each([&](std::string_view name, uint64_t) {
+    add("dptls_net_events_total", ",event=\"" + std::string(name) + "\"",
+        "Network stack (L2/L3) events and drops by reason.");
+  });
+  I.tcp->stats().for_each([&](std::string_view name, uint64_t) {
+    add("dptls_tcp_events_total", ",event=\"" + std::string(name) + "\"",
+        "TCP events and drops by reason.");
+  });
+#define DPTLS_X(name)                                    \
+  add("dptls_tls_records_total", ",event=\"" #name "\"", \
+      "TLS record layer events on the worker.");
+  DPTLS_RECORD_COUNTERS(DPTLS_X)
+#undef DPTLS_X
+#define DPTLS_X(name, help) \
+  add("dptls_worker_events_total", ",event=\"" #name "\"", help);
+  DPTLS_WORKER_COUNTERS(DPTLS_X)
+#undef DPTLS_X
+  for (size_t i = 0; i < cfg.listeners.size(); ++i) {
+    const std::string l = ",listener=\"" + cfg.listeners[i].address.text + "\"";
+    add("dptls_app_requests_total", l,
+        "Requests answered (http) or records echoed (echo).");
+    add("dptls_app_bytes_written_total", l,
+        "Plaintext bytes the application wrote.");
+#define DPTLS_X(e, name)                                    \
+  add("dptls_app_errors_total", l + ",reason=\"" name "\"", \
+      "Connections an application ended, by reason.");
+    DPTLS_APP_ERRORS(DPTLS_X)
+#undef DPTLS_X
+  }
+  if (I.fault_rx != nullptr) {
+#define DPTLS_X(name)                                                \
+  add("dptls_fault_events_total", ",dir=\"rx\",event=\"" #name "\"", \
+      "Fault injector actions (tests).");                            \
+  add("dptls_fault_events_total", ",dir=\"tx\",event=\"" #name "\"", \
+      "Fault injector actions (tests).");
+    DPTLS_FAULT_COUNTERS(DPTLS_X)
+#undef DPTLS_X
+  }
+  add("dptls_sessions", "", "Sessions (handshaking or open) on the worker.",
+      true);
+  add("dptls_sessions_handshaking", "", "Sessions waiting for a handshake.",
+      true);
+  add("dptls_worker_busy_cycles_total", "",
+      "TSC cycles of polls that found work.");
+  add("dptls_worker_idle_cycles_total", "", "TSC cycles of empty polls.");
+  add("dptls_worker_busy_ratio", "",
+      "Share of the last second's polling time spent on work.", true);
+  names_.back().scale = 1e-6;  // published in parts per million
+  values_ = std::make_unique<std::atomic<uint64_t>[]>(names_.size());
+  return true;
+}
+
+void Worker::publish() {
+  Impl& I = *impl_;
+  size_t i = 0;
+  auto put = [&](uint64_t v) {
+    values_[i++].store(v, std::memory_order_relaxed);
+  };
+  I.net->stats().for_each([&](std::string_view, uint64_t v) { put(v); });
+  I.tcp->stats().for_each([&](std::string_view, uint64_t v) { put(v); });
+  const tls::RecordStats& rs = I.engine->stats();
+#define DPTLS_X(name) put(rs.name);
+  DPTLS_RECORD_COUNTERS(DPTLS_X)
+#undef DPTLS_X
+#define DPTLS_X(name, help) put(I.c.name);
+  DPTLS_WORKER_COUNTERS(DPTLS_X)
+#undef DPTLS_X
+  for (const auto& a : I.apps) {
+    put(a->stats().requests);
+    put(a->stats().responses_bytes);
+    for (uint64_t e : a->stats().errors) {
+      put(e);
+    }
+  }
+  if (I.fault_rx != nullptr) {
+    const net::FaultStats& rx = I.fault_rx->stats();
+    const net::FaultStats& tx = I.fault_tx->stats();
+#define DPTLS_X(name) \
+  put(rx.name);       \
+  put(tx.name);
+    DPTLS_FAULT_COUNTERS(DPTLS_X)
+#undef DPTLS_X
+  }
+  put(I.live);
+  put(I.in_handshake);
+  put(I.busy);
+  put(I.idle);
+  put(I.busy_ppm);
+  live_pub_.store(I.live, std::memory_order_relaxed);
+}
+
+void Worker::run(const std::atomic<bool>& stop,
+                 const std::atomic<bool>& drain) {
+  Impl& I = *impl_;
+  rte_mbuf* pkts[kBurst];
+  net::L4Packet segs[kBurst];
+  const uint64_t tick_every = I.hz / 1000;    // timers: 1 ms
+  const uint64_t sweep_every = I.hz / 10;     // timeouts: 100 ms
+  const uint64_t publish_every = I.hz / 100;  // metrics: 10 ms
+  const uint64_t window_every = I.hz;         // busy ratio: 1 s
+  uint64_t last_tick = rte_rdtsc(), last_sweep = last_tick,
+           last_publish = last_tick, last_window = last_tick;
+  const uint16_t port = setup_.port, queue = setup_.queue;
+  while (!stop.load(std::memory_order_relaxed)) {
+    const uint64_t t0 = rte_rdtsc();
+    I.now = t0;
+    I.now_ns = static_cast<uint64_t>(static_cast<unsigned __int128>(t0) *
+                                     1'000'000'000u / I.hz);
+    bool worked = false;
+    uint16_t n = rte_eth_rx_burst(port, queue, pkts, kBurst);
+    if (I.fault_rx != nullptr) {
+      if (n != 0) {
+        I.fault_rx->push(pkts, n, t0);
+      }
+      n = I.fault_rx->pull(pkts, kBurst, t0);
+    }
+    if (n != 0) {
+      worked = true;
+      I.net->rx(pkts, n, t0);
+    }
+    for (uint16_t k; (k = I.net->poll_deliveries(segs, kBurst)) != 0;) {
+      I.tcp->rx(segs, k, t0);
+    }
+    if (t0 - last_tick >= tick_every) {
+      I.net->tick(t0);
+      I.tcp->timers(t0);
+      last_tick = t0;
+    }
+    if (!I.retry.empty()) {
+      I.run_retries();
+    }
+    I.poll_responses();
+    I.poll_tcp_events();
+    if (!I.dirty.empty()) {
+      worked = true;
+      I.open_records();
+    }
+    if (!I.tx.empty() || !I.wake.empty()) {
+      worked = true;
+      I.flush_round();
+    }
+    if (t0 - last_sweep >= sweep_every) {
+      I.draining = drain.load(std::memory_order_relaxed);
+      I.sweep();
+      if (!I.tx.empty()) {
+        I.flush_round();
+      }
+      last_sweep = t0;
+    }
+    for (uint16_t t; (t = I.net->drain_tx(pkts, kBurst)) != 0;) {
+      worked = true;
+      if (I.fault_tx != nullptr) {
+        I.fault_tx->push(pkts, t, t0);
+        t = I.fault_tx->pull(pkts, kBurst, t0);
+        if (t == 0) {
+          continue;
+        }
+      }
+      const uint16_t sent = rte_eth_tx_burst(port, queue, pkts, t);
+      for (uint16_t i = sent; i < t; ++i) {
+        rte_pktmbuf_free(pkts[i]);
+      }
+      I.c.tx_dropped += t - sent;
+      if (sent < t) {
+        break;  // the queue is full: the rest next loop
+      }
+    }
+    if (I.fault_tx != nullptr) {
+      // Frames held back (reorder, delay) leave when their time comes.
+      for (uint16_t t; (t = I.fault_tx->pull(pkts, kBurst, t0)) != 0;) {
+        const uint16_t sent = rte_eth_tx_burst(port, queue, pkts, t);
+        for (uint16_t i = sent; i < t; ++i) {
+          rte_pktmbuf_free(pkts[i]);
+        }
+        I.c.tx_dropped += t - sent;
+      }
+    }
+    const uint64_t t1 = rte_rdtsc();
+    (worked ? I.busy : I.idle) += t1 - t0;
+    if (t1 - last_window >= window_every) {
+      const uint64_t b = I.busy - I.window_busy, d = I.idle - I.window_idle;
+      I.busy_ppm = b + d == 0 ? 0 : b * 1'000'000 / (b + d);
+      I.window_busy = I.busy;
+      I.window_idle = I.idle;
+      last_window = t1;
+    }
+    if (t1 - last_publish >= publish_every) {
+      publish();
+      last_publish = t1;
+    }
+  }
+  publish();
+}
+
+}  // namespace dptls::engine

@@ -1,0 +1,648 @@
+// HttpApp: the request parser across every split of its input, pipelining,
+// HEAD, bodies skipped, keep-alive and close, the error responses, and
+// responses streamed through a small send queue byte for byte.
+#include "dptls/app/http.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fake_conn.h"
+
+namespace dptls::app {
+namespace {
+
+constexpr std::string_view kGet = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+constexpr std::string_view kHead = "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n";
+
+constexpr std::string_view k400 =
+    "HTTP/1.1 400 Bad Request\r\nServer: dptls\r\nContent-Length: 0\r\n"
+    "Connection: close\r\n\r\n";
+constexpr std::string_view k431 =
+    "HTTP/1.1 431 Request Header Fields Too Large\r\nServer: dptls\r\n"
+    "Content-Length: 0\r\nConnection: close\r\n\r\n";
+constexpr std::string_view k501 =
+    "HTTP/1.1 501 Not Implemented\r\nServer: dptls\r\nContent-Length: 0\r\n"
+    "Connection: close\r\n\r\n";
+
+enum class Conn { kNone, kKeepAlive, kClose };
+
+// The 200 response head for a body of `n` bytes, written out by hand.
+std::string OkHead(uint64_t n, Conn conn = Conn::kNone) {
+  std::string h =
+      "HTTP/1.1 200 OK\r\nServer: dptls\r\nContent-Type: "
+      "application/octet-stream\r\nContent-Length: " +
+      std::to_string(n) + "\r\n";
+  if (conn == Conn::kKeepAlive) {
+    h += "Connection: keep-alive\r\n";
+  } else if (conn == Conn::kClose) {
+    h += "Connection: close\r\n";
+  }
+  return h + "\r\n";
+}
+
+// The body pattern spelled out independently of http.h.
+std::string Body(uint64_t n) {
+  const std::string pattern = "abcdefghijklmnopqrstuvwxyz0123456789\n";
+  std::string b;
+  for (uint64_t i = 0; i < n; ++i) {
+    b.push_back(pattern[i % pattern.size()]);
+  }
+  return b;
+}
+
+std::string Ok(uint64_t n, Conn conn = Conn::kNone) {
+  return OkHead(n, conn) + Body(n);
+}
+
+std::string Repeat(std::string_view s, size_t times) {
+  std::string out;
+  for (size_t i = 0; i < times; ++i) {
+    out += s;
+  }
+  return out;
+}
+
+size_t ErrorCount(const HttpApp& app, AppError e) {
+  return app.stats().errors[static_cast<size_t>(e)];
+}
+
+class HttpTest : public ::testing::Test {
+ protected:
+  explicit HttpTest(HttpConfig config = {}) : app_(config) {}
+
+  void SetUp() override { open(); }
+
+  void open() {
+    conn_.reset();
+    app_.on_open(conn_);
+  }
+
+  void feed(std::string_view text) {
+    const Segments segs({std::string(text)});
+    app_.on_data(conn_, segs.span());
+  }
+
+  void feed_split(std::string_view text, size_t size) {
+    const Segments segs = Segments::split(text, size);
+    app_.on_data(conn_, segs.span());
+  }
+
+  // Opens write space `step` bytes at a time until nothing more comes.
+  void drain(size_t step) {
+    for (;;) {
+      const size_t before = conn_.out.size();
+      conn_.space = step;
+      app_.on_writable(conn_);
+      if (conn_.out.size() == before) {
+        return;
+      }
+    }
+  }
+
+  // The connection ended cleanly with `errors` counted against `error`.
+  void expect_shut(AppError error, size_t errors) {
+    EXPECT_EQ(conn_.shutdowns, 1u);
+    EXPECT_EQ(conn_.aborts, 0u);
+    EXPECT_FALSE(app_.wants_data(conn_, 0));
+    EXPECT_EQ(ErrorCount(app_, error), errors);
+  }
+
+  HttpApp app_;
+  FakeConn conn_;
+};
+
+TEST_F(HttpTest, SimpleGet) {
+  EXPECT_TRUE(app_.wants_data(conn_, 16384));
+  feed(kGet);
+  EXPECT_EQ(conn_.out, Ok(1024));
+  EXPECT_EQ(conn_.shutdowns, 0u);
+  EXPECT_TRUE(app_.wants_data(conn_, 16384));
+  EXPECT_EQ(app_.stats().requests, 1u);
+  EXPECT_EQ(app_.stats().responses_bytes, conn_.out.size());
+  // Keep-alive: the next request on the same connection.
+  feed("GET /again HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(conn_.out, Ok(1024) + Ok(1024));
+  EXPECT_EQ(app_.stats().requests, 2u);
+}
+
+TEST_F(HttpTest, BodyPatternHelperMatchesTheDocumentedPattern) {
+  const std::string body = Body(100);
+  for (size_t i = 0; i < body.size(); ++i) {
+    ASSERT_EQ(http_body_byte(i), static_cast<uint8_t>(body[i])) << i;
+  }
+  EXPECT_EQ(kHttpBodyPattern.size(), 37u);
+}
+
+TEST_F(HttpTest, PipelinedGetsInOneSegment) {
+  feed(Repeat(kGet, 5));
+  EXPECT_EQ(conn_.out, Repeat(Ok(1024), 5));
+  EXPECT_EQ(app_.stats().requests, 5u);
+  EXPECT_EQ(conn_.shutdowns, 0u);
+}
+
+TEST_F(HttpTest, PipelinedRequestsHeldUpByWriteSpace) {
+  conn_.space = 0;
+  feed(Repeat(kGet, 3));
+  EXPECT_EQ(conn_.out, "");
+  EXPECT_TRUE(app_.wants_data(conn_, 16384)) << "must not gate on space";
+  feed(Repeat(kGet, 2));
+  drain(100);
+  EXPECT_EQ(conn_.out, Repeat(Ok(1024), 5));
+  EXPECT_EQ(conn_.over_space, 0u);
+}
+
+TEST_F(HttpTest, RequestInOneByteSegments) {
+  const std::string req =
+      "GET /index.html HTTP/1.1\r\nHost: example.com\r\nUser-Agent: "
+      "curl/8\r\nAccept: */*\r\n\r\n";
+  feed_split(req + req, 1);
+  EXPECT_EQ(conn_.out, Ok(1024) + Ok(1024));
+  // And one byte per record.
+  for (char c : req) {
+    feed(std::string_view(&c, 1));
+  }
+  EXPECT_EQ(conn_.out, Repeat(Ok(1024), 3));
+}
+
+// Two pipelined requests (the first with a body) cut at every point, the
+// pieces delivered as separate records and as segments of one record.
+TEST_F(HttpTest, EverySplitPoint) {
+  const std::string text =
+      "POST /up HTTP/1.1\r\nContent-Length: 5\r\nConnection: keep-alive\r\n"
+      "\r\nhelloHEAD /x HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+  const std::string want = Ok(1024) + OkHead(1024) + Ok(1024);
+  for (size_t cut = 0; cut <= text.size(); ++cut) {
+    open();
+    feed(std::string_view(text).substr(0, cut));
+    feed(std::string_view(text).substr(cut));
+    ASSERT_EQ(conn_.out, want) << "records cut at " << cut;
+    open();
+    const Segments segs({text.substr(0, cut), text.substr(cut)});
+    app_.on_data(conn_, segs.span());
+    ASSERT_EQ(conn_.out, want) << "segments cut at " << cut;
+  }
+}
+
+TEST_F(HttpTest, EveryPairOfSplitPoints) {
+  const std::string text =
+      "GET /a HTTP/1.1\r\nContent-Length: 3\r\n\r\nxyzHEAD /b HTTP/1.0\r\n"
+      "Connection: Keep-Alive\r\n\r\n";
+  const std::string want = Ok(1024) + OkHead(1024, Conn::kKeepAlive);
+  for (size_t a = 0; a <= text.size(); ++a) {
+    for (size_t b = a; b <= text.size(); ++b) {
+      open();
+      feed(std::string_view(text).substr(0, a));
+      feed(std::string_view(text).substr(a, b - a));
+      feed(std::string_view(text).substr(b));
+      ASSERT_EQ(conn_.out, want) << a << " " << b;
+    }
+  }
+}
+
+TEST_F(HttpTest, HeadGetsHeadersOnly) {
+  feed(kHead);
+  EXPECT_EQ(conn_.out, OkHead(1024));
+  EXPECT_EQ(app_.stats().requests, 1u);
+  // "head" is not HEAD: methods are case-sensitive.
+  feed("head / HTTP/1.1\r\n\r\nHEADER / HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(conn_.out, OkHead(1024) + Ok(1024) + Ok(1024));
+}
+
+TEST_F(HttpTest, PipelinedHeadAndGetKeepTheirOrder) {
+  conn_.space = 0;
+  const std::string text = std::string(kGet) + std::string(kHead) +
+                           std::string(kHead) + std::string(kGet) +
+                           std::string(kHead) + std::string(kGet);
+  feed(text);
+  drain(7);
+  EXPECT_EQ(conn_.out, Ok(1024) + OkHead(1024) + OkHead(1024) + Ok(1024) +
+                           OkHead(1024) + Ok(1024));
+  EXPECT_EQ(conn_.shutdowns, 0u);
+}
+
+// More changes of kind than the state can remember while responses are
+// held up: the ones remembered are answered, the last with
+// Connection: close, and the connection closes.
+TEST_F(HttpTest, TooManyPipelinedKindChangesCloseAfterTheFirstRuns) {
+  conn_.space = 0;
+  std::string text;
+  for (size_t i = 0; i < HttpApp::kMaxRuns + 3; ++i) {
+    text += i % 2 == 0 ? kGet : kHead;
+  }
+  feed(text);
+  EXPECT_FALSE(app_.wants_data(conn_, 0));
+  drain(1000);
+  std::string want;
+  for (size_t i = 0; i < HttpApp::kMaxRuns; ++i) {
+    const Conn c = i + 1 == HttpApp::kMaxRuns ? Conn::kClose : Conn::kNone;
+    want += i % 2 == 0 ? Ok(1024, c) : OkHead(1024, c);
+  }
+  EXPECT_EQ(conn_.out, want);
+  EXPECT_EQ(conn_.shutdowns, 1u);
+}
+
+TEST_F(HttpTest, ContentLengthBodyIsSkipped) {
+  // The body looks like a request: parsed as one it would get a response.
+  const std::string body = std::string(kGet) + std::string(kGet);
+  feed("POST /form HTTP/1.1\r\ncontent-LENGTH:   " +
+       std::to_string(body.size()) + " \r\n\r\n" + body);
+  EXPECT_EQ(conn_.out, Ok(1024));
+  feed(kHead);
+  EXPECT_EQ(conn_.out, Ok(1024) + OkHead(1024));
+}
+
+TEST_F(HttpTest, LargeContentLengthBodyAcrossRecords) {
+  feed("PUT /big HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n");
+  EXPECT_EQ(conn_.out, Ok(1024));
+  const std::string chunk(16384, 'G');
+  size_t left = 1000000;
+  while (left != 0) {
+    const size_t n = std::min(left, chunk.size());
+    feed(std::string_view(chunk).substr(0, n));
+    left -= n;
+  }
+  EXPECT_EQ(conn_.out, Ok(1024));
+  feed(kGet);
+  EXPECT_EQ(conn_.out, Ok(1024) + Ok(1024));
+}
+
+TEST_F(HttpTest, RepeatedEqualContentLengthIsAccepted) {
+  feed("POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab");
+  feed(kGet);
+  EXPECT_EQ(conn_.out, Ok(1024) + Ok(1024));
+}
+
+TEST_F(HttpTest, Http10ClosesByDefault) {
+  feed("GET / HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(conn_.out, Ok(1024, Conn::kClose));
+  expect_shut(AppError::kBadRequest, 0);
+  EXPECT_EQ(app_.stats().requests, 1u);
+}
+
+TEST_F(HttpTest, Http10KeepAlive) {
+  feed("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_EQ(conn_.out, Ok(1024, Conn::kKeepAlive));
+  EXPECT_EQ(conn_.shutdowns, 0u);
+  EXPECT_TRUE(app_.wants_data(conn_, 100));
+  // The next one does not ask: it is the last.
+  feed("HEAD / HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(conn_.out, Ok(1024, Conn::kKeepAlive) + OkHead(1024, Conn::kClose));
+  EXPECT_EQ(conn_.shutdowns, 1u);
+}
+
+TEST_F(HttpTest, ConnectionCloseIgnoresLaterRequests) {
+  feed(std::string(kGet) + "GET / HTTP/1.1\r\nConnection: close\r\n\r\n" +
+       std::string(kGet));
+  EXPECT_EQ(conn_.out, Ok(1024) + Ok(1024, Conn::kClose));
+  expect_shut(AppError::kBadRequest, 0);
+  feed(kGet);
+  EXPECT_EQ(conn_.out, Ok(1024) + Ok(1024, Conn::kClose));
+  EXPECT_EQ(conn_.shutdowns, 1u);
+}
+
+TEST_F(HttpTest, ConnectionTokensAreCaseInsensitiveAndListed) {
+  feed("GET / HTTP/1.1\r\nconnection: Upgrade,  CLOSE\r\n\r\n");
+  EXPECT_EQ(conn_.out, Ok(1024, Conn::kClose));
+  EXPECT_EQ(conn_.shutdowns, 1u);
+
+  // Not the token: "closed", "close-ish", a header merely named like it.
+  open();
+  feed(
+      "GET / HTTP/1.1\r\nConnection: closed, close-ish, xclose\r\n"
+      "Connections: close\r\nX-Connection: close\r\n\r\n");
+  EXPECT_EQ(conn_.out, Ok(1024));
+  EXPECT_EQ(conn_.shutdowns, 0u);
+
+  // close wins over keep-alive.
+  open();
+  feed("GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n");
+  EXPECT_EQ(conn_.out, Ok(1024, Conn::kClose));
+}
+
+TEST_F(HttpTest, BareLfLineEnds) {
+  feed("GET / HTTP/1.1\nHost: x\n\nHEAD / HTTP/1.1\n\n");
+  EXPECT_EQ(conn_.out, Ok(1024) + OkHead(1024));
+}
+
+TEST_F(HttpTest, EmptyLinesBeforeARequestAreSkipped) {
+  feed("\r\n\r\n\nGET / HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(conn_.out, Ok(1024));
+}
+
+TEST_F(HttpTest, OtherMinorVersionsAreHttp11) {
+  feed("GET / HTTP/1.9\r\n\r\n");
+  EXPECT_EQ(conn_.out, Ok(1024));
+  EXPECT_EQ(conn_.shutdowns, 0u);
+}
+
+TEST_F(HttpTest, PeerClosedWithNothingOwedShutsDown) {
+  feed("GET / HTTP/1.1\r\nHost");  // a partial request is dropped
+  app_.on_peer_closed(conn_);
+  EXPECT_EQ(conn_.out, "");
+  EXPECT_EQ(conn_.shutdowns, 1u);
+  app_.on_writable(conn_);
+  app_.on_close(conn_);
+  EXPECT_EQ(conn_.shutdowns, 1u);
+}
+
+TEST_F(HttpTest, PeerClosedFinishesOwedResponsesFirst) {
+  conn_.space = 0;
+  feed(Repeat(kGet, 2));
+  app_.on_peer_closed(conn_);
+  EXPECT_EQ(conn_.shutdowns, 0u);
+  EXPECT_FALSE(app_.wants_data(conn_, 0));
+  drain(500);
+  // The last response began after the close was known.
+  EXPECT_EQ(conn_.out, Ok(1024) + Ok(1024, Conn::kClose));
+  EXPECT_EQ(conn_.shutdowns, 1u);
+  EXPECT_EQ(conn_.over_space, 0u);
+}
+
+TEST_F(HttpTest, WriteSpaceZeroMakesNoProgress) {
+  conn_.space = 0;
+  feed(kGet);
+  for (int i = 0; i < 3; ++i) {
+    app_.on_writable(conn_);
+  }
+  EXPECT_EQ(conn_.out, "");
+  EXPECT_EQ(conn_.writes, 0u);
+  conn_.space = 10;
+  app_.on_writable(conn_);
+  EXPECT_EQ(conn_.out, Ok(1024).substr(0, 10));
+  app_.on_writable(conn_);  // no new space
+  EXPECT_EQ(conn_.out, Ok(1024).substr(0, 10));
+  drain(FakeConn::kUnlimited);
+  EXPECT_EQ(conn_.out, Ok(1024));
+}
+
+TEST_F(HttpTest, AShortWriteIsResumed) {
+  // A connection that takes less than write_space() promised.
+  conn_.short_by = 3;
+  conn_.space = 50;
+  feed(kGet);
+  conn_.short_by = 0;
+  drain(50);
+  EXPECT_EQ(conn_.out, Ok(1024));
+}
+
+TEST_F(HttpTest, WantsDataGuardsTheOwedCounter) {
+  EXPECT_TRUE(app_.wants_data(conn_, 0));
+  EXPECT_TRUE(app_.wants_data(conn_, size_t{1} << 32));
+  // More bytes than could hold kMaxOwed requests.
+  EXPECT_FALSE(app_.wants_data(
+      conn_, size_t{HttpApp::kMaxOwed} * HttpApp::kMinRequestBytes));
+  EXPECT_FALSE(app_.wants_data(conn_, SIZE_MAX));
+}
+
+TEST_F(HttpTest, CountsErrorsAndBytes) {
+  feed(std::string(kGet) + "BAD\r\n\r\n");
+  EXPECT_EQ(conn_.out, Ok(1024) + std::string(k400));
+  EXPECT_EQ(app_.stats().requests, 2u);
+  EXPECT_EQ(app_.stats().responses_bytes, conn_.out.size());
+  EXPECT_EQ(ErrorCount(app_, AppError::kBadRequest), 1u);
+  EXPECT_EQ(ErrorCount(app_, AppError::kTooLarge), 0u);
+  EXPECT_EQ(ErrorCount(app_, AppError::kUnsupported), 0u);
+}
+
+// Each of these gets 400 after the good request before it, then shutdown.
+class HttpBadRequestTest : public HttpTest,
+                           public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(HttpBadRequestTest, Gets400ThenShutdown) {
+  const std::string bad = GetParam();
+  // Whole, and byte by byte.
+  for (size_t split : {bad.size() + 1, size_t{1}}) {
+    open();
+    const uint64_t before = ErrorCount(app_, AppError::kBadRequest);
+    feed(std::string(kGet) + bad);
+    feed_split(kGet, split);  // ignored
+    EXPECT_EQ(conn_.out, Ok(1024) + std::string(k400)) << split;
+    expect_shut(AppError::kBadRequest, before + 1);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Malformed, HttpBadRequestTest,
+    ::testing::Values(
+        "GET /\r\n\r\n",                              // no version
+        "GET / HTTP/2.0\r\n\r\n",                     // not 1.x
+        "GET / HTTP/1.10\r\n\r\n",                    // two-digit minor
+        "GET / HTTP/1.\r\n\r\n",                      // no minor
+        "GET / http/1.1\r\n\r\n",                     // case-sensitive
+        "GET / HTTX/1.1\r\n\r\n",                     //
+        "GET  / HTTP/1.1\r\n\r\n",                    // empty target
+        " GET / HTTP/1.1\r\n\r\n",                    // empty method
+        "G(T / HTTP/1.1\r\n\r\n",                     // not a token
+        "GET /a\x01 HTTP/1.1\r\n\r\n",                // control byte in target
+        "GET / HTTP/1.1 \r\n\r\n",                    // trailing space
+        "GET / HTTP/1.1\rX\r\n\r\n",                  // CR without LF
+        "GET / HTTP/1.1\r\nNoColon\r\n\r\n",          //
+        "GET / HTTP/1.1\r\nName : v\r\n\r\n",         // space before colon
+        "GET / HTTP/1.1\r\n: v\r\n\r\n",              // empty name
+        "GET / HTTP/1.1\r\nA: 1\r\n folded\r\n\r\n",  // obs-fold
+        "GET / HTTP/1.1\r\nX: a\x01z\r\n\r\n",        // control in value
+        "GET / HTTP/1.1\r\nX: a\x7fz\r\n\r\n",        // DEL in value
+        "GET / HTTP/1.1\r\nX: a\rz\r\n\r\n",          // bare CR in value
+        "GET / HTTP/1.1\r\nX: v\r\n\rX",              // CR X at the end
+        "GET / HTTP/1.1\r\nContent-Length: 12a\r\n\r\n",
+        "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+        "GET / HTTP/1.1\r\nContent-Length:\r\n\r\n",
+        "GET / HTTP/1.1\r\nContent-Length: 1 2\r\n\r\n",
+        "GET / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n",
+        "GET / HTTP/1.1\r\nContent-Length: 12345678901234567890\r\n\r\n",
+        "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"));
+
+TEST_F(HttpTest, NineteenDigitContentLengthIsAccepted) {
+  feed("GET / HTTP/1.1\r\nContent-Length: 0000000000000000000\r\n\r\n");
+  feed("GET / HTTP/1.1\r\nContent-Length: 0000000000000000003\r\n\r\nabc");
+  feed(kHead);
+  EXPECT_EQ(conn_.out, Ok(1024) + Ok(1024) + OkHead(1024));
+  EXPECT_EQ(conn_.shutdowns, 0u);
+}
+
+class HttpSmallLimitTest : public HttpTest {
+ protected:
+  HttpSmallLimitTest() : HttpTest({.body_bytes = 10, .max_header_bytes = 64}) {}
+};
+
+// Request line + headers + the empty line of exactly `n` bytes.
+std::string HeadOfSize(size_t n) {
+  std::string h = "GET / HTTP/1.1\r\nX: ";
+  const size_t fixed = h.size() + 4;  // "\r\n\r\n"
+  h += std::string(n - fixed, 'v');
+  return h + "\r\n\r\n";
+}
+
+TEST_F(HttpSmallLimitTest, HeadAtTheLimitIsAccepted) {
+  ASSERT_EQ(HeadOfSize(64).size(), 64u);
+  feed(HeadOfSize(64));
+  feed(HeadOfSize(64));
+  EXPECT_EQ(conn_.out, Ok(10) + Ok(10));
+  EXPECT_EQ(conn_.shutdowns, 0u);
+}
+
+TEST_F(HttpSmallLimitTest, HeadOverTheLimitGets431) {
+  feed(HeadOfSize(64));
+  feed_split(HeadOfSize(65), 1);
+  EXPECT_EQ(conn_.out, Ok(10) + std::string(k431));
+  expect_shut(AppError::kTooLarge, 1);
+  EXPECT_EQ(ErrorCount(app_, AppError::kBadRequest), 0u);
+}
+
+TEST_F(HttpSmallLimitTest, EndlessLineGets431) {
+  feed("GET /" + std::string(1000, 'a'));
+  EXPECT_EQ(conn_.out, std::string(k431));
+  expect_shut(AppError::kTooLarge, 1);
+}
+
+TEST_F(HttpSmallLimitTest, EmptyLinesCountTowardsTheLimit) {
+  feed(std::string(70, '\n'));
+  EXPECT_EQ(conn_.out, std::string(k431));
+  expect_shut(AppError::kTooLarge, 1);
+}
+
+TEST_F(HttpSmallLimitTest, BodyBytesDoNotCount) {
+  feed("POST / HTTP/1.1\r\nContent-Length: 1000\r\n\r\n" +
+       std::string(1000, 'b') + std::string(kGet));
+  EXPECT_EQ(conn_.out, Ok(10) + Ok(10));
+  EXPECT_EQ(conn_.shutdowns, 0u);
+}
+
+TEST_F(HttpTest, DefaultLimitIs8192) {
+  feed(HeadOfSize(8192));
+  EXPECT_EQ(conn_.out, Ok(1024));
+  feed(HeadOfSize(8193));
+  EXPECT_EQ(conn_.out, Ok(1024) + std::string(k431));
+  expect_shut(AppError::kTooLarge, 1);
+}
+
+TEST_F(HttpTest, TransferEncodingGets501) {
+  feed(std::string(kGet) +
+       "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+       "0\r\n\r\n");
+  EXPECT_EQ(conn_.out, Ok(1024) + std::string(k501));
+  expect_shut(AppError::kUnsupported, 1);
+  EXPECT_EQ(ErrorCount(app_, AppError::kBadRequest), 0u);
+
+  // Any value, any case.
+  open();
+  feed("GET / HTTP/1.1\r\ntransfer-encoding: identity\r\n\r\n");
+  EXPECT_EQ(conn_.out, std::string(k501));
+  expect_shut(AppError::kUnsupported, 2);
+}
+
+TEST_F(HttpTest, ErrorResponseWaitsForOwedResponses) {
+  conn_.space = 0;
+  feed(std::string(kGet) + std::string(kHead) + "GET / HTTP/3\r\n\r\n");
+  EXPECT_EQ(conn_.shutdowns, 0u);
+  drain(33);
+  EXPECT_EQ(conn_.out, Ok(1024) + OkHead(1024) + std::string(k400));
+  EXPECT_EQ(conn_.shutdowns, 1u);
+  EXPECT_EQ(conn_.over_space, 0u);
+}
+
+class HttpLargeBodyTest : public HttpTest {
+ protected:
+  static constexpr uint64_t kBody = 10'000'000;
+  HttpLargeBodyTest() : HttpTest({.body_bytes = kBody}) {}
+};
+
+TEST_F(HttpLargeBodyTest, StreamsTenMegabytesThroughASmallWindow) {
+  conn_.space = 1000;
+  feed(std::string(kGet) + std::string(kHead) + std::string(kGet));
+  EXPECT_EQ(conn_.out.size(), 1000u);
+  size_t rounds = 0;
+  for (;;) {
+    const size_t before = conn_.out.size();
+    conn_.space = 1000;
+    app_.on_writable(conn_);
+    if (conn_.out.size() == before) {
+      break;
+    }
+    ++rounds;
+    ASSERT_LE(conn_.out.size() - before, 1000u);
+  }
+  EXPECT_EQ(conn_.over_space, 0u);
+  EXPECT_LE(conn_.largest_write, 1000u);
+  const std::string head = OkHead(kBody);
+  const size_t expect_size = 3 * head.size() + 2 * kBody;
+  ASSERT_EQ(conn_.out.size(), expect_size);
+  EXPECT_EQ(rounds, (expect_size + 999) / 1000 - 1);
+  // Byte for byte: GET, HEAD, GET.
+  size_t at = 0;
+  for (int r = 0; r < 3; ++r) {
+    ASSERT_EQ(conn_.out.compare(at, head.size(), head), 0) << r;
+    at += head.size();
+    if (r == 1) {
+      continue;
+    }
+    for (uint64_t i = 0; i < kBody; ++i) {
+      if (static_cast<uint8_t>(conn_.out[at + i]) != http_body_byte(i)) {
+        FAIL() << "response " << r << " body byte " << i;
+      }
+    }
+    at += kBody;
+  }
+  EXPECT_EQ(app_.stats().requests, 3u);
+  EXPECT_EQ(app_.stats().responses_bytes, expect_size);
+}
+
+TEST_F(HttpLargeBodyTest, UnlimitedSpaceWritesInLargeChunks) {
+  feed(kGet);
+  ASSERT_EQ(conn_.out.size(), OkHead(kBody).size() + kBody);
+  EXPECT_EQ(conn_.out.substr(OkHead(kBody).size(), 100000), Body(100000));
+  // ~16 KB at a time, not a byte or a pattern period.
+  EXPECT_LT(conn_.writes, kBody / 16000 + 10);
+}
+
+class HttpEmptyBodyTest : public HttpTest {
+ protected:
+  HttpEmptyBodyTest() : HttpTest({.body_bytes = 0}) {}
+};
+
+TEST_F(HttpEmptyBodyTest, ZeroLengthBody) {
+  feed(std::string(kGet) + std::string(kHead) +
+       "GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(conn_.out, Ok(0) + OkHead(0) + Ok(0, Conn::kClose));
+  EXPECT_EQ(conn_.shutdowns, 1u);
+}
+
+TEST_F(HttpTest, ConnectionsAreIndependent) {
+  FakeConn other;
+  other.reset();
+  app_.on_open(other);
+  conn_.space = 0;
+  feed("GET / HTTP/1.1\r\nHo");
+  const Segments segs({std::string(kHead)});
+  app_.on_data(other, segs.span());
+  feed("st: x\r\n\r\n");
+  drain(FakeConn::kUnlimited);
+  EXPECT_EQ(conn_.out, Ok(1024));
+  EXPECT_EQ(other.out, OkHead(1024));
+}
+
+// What the engine's drain asks: idle only between requests.
+TEST_F(HttpTest, IdleOnlyBetweenRequests) {
+  EXPECT_TRUE(app_.idle(conn_));
+  feed("GET / HT");  // a request head partly read
+  EXPECT_FALSE(app_.idle(conn_));
+  conn_.space = 100;  // the response cannot be written whole
+  feed("TP/1.1\r\n\r\n");
+  EXPECT_FALSE(app_.idle(conn_));
+  drain(100);
+  EXPECT_EQ(conn_.out, Ok(1024));
+  EXPECT_TRUE(app_.idle(conn_));
+  // A request body still to come is not idle either.
+  feed("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n12345");
+  drain(100000);
+  EXPECT_FALSE(app_.idle(conn_));
+  feed("67890");
+  EXPECT_TRUE(app_.idle(conn_));
+}
+
+}  // namespace
+}  // namespace dptls::app

@@ -1,0 +1,866 @@
+// The control plane's handshake side (HandshakeService, HandshakeThreads,
+// build_server_contexts) driven as a worker drives it: an OpenSSL libssl
+// client in memory, its bytes chunked into HsRequests through the real SPSC
+// rings to handshake threads running on real threads, the answers collected
+// until kDone, then the HsKeys installed in a tls::RecordEngine that
+// exchanges application data with the client both ways (including what
+// the client sent right after its Finished). Also failures, kClosed,
+// timeouts, stale listener indexes, a tiny response ring drained slowly,
+// resumption across threads, mTLS, the key log against libssl's, and two
+// workers with two threads.
+#include "dptls/engine/handshake_service.h"
+
+#include <gtest/gtest.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dptls/engine/handshake_threads.h"
+#include "dptls/engine/hs_channel.h"
+#include "tls/handshake/handshake_test_support.h"
+#include "tls/handshake/worker_test_support.h"
+
+namespace dptls::engine {
+namespace {
+
+using tls::testing::Bytes;
+using tls::testing::ClientOptions;
+using tls::testing::ClientRead;
+using tls::testing::ClientWrite;
+using tls::testing::Identity;
+using tls::testing::Pattern;
+using tls::testing::Pki;
+using tls::testing::Ptr;
+using tls::testing::TestClient;
+using tls::testing::Worker;
+using Clock = std::chrono::steady_clock;
+
+// ---- files and configuration ----
+
+std::string MakeTempDir() {
+  std::string tmpl = ::testing::TempDir() + "dptls_hs_XXXXXX";
+  char* d = mkdtemp(tmpl.data());
+  EXPECT_NE(d, nullptr);
+  return tmpl;
+}
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << text;
+}
+
+std::string ReadFileText(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// A configuration whose listeners serve the test PKI's ECDSA leaf for
+// server.test.
+struct TestConfig {
+  TestConfig() : dir(MakeTempDir()) {
+    const tls::testing::TestPki::Leaf& leaf = Pki().leaves.at("ec");
+    WriteFile(dir + "/chain.pem", leaf.chain_pem);
+    WriteFile(dir + "/key.pem", leaf.key_pem);
+    WriteFile(dir + "/ca.pem", tls::testing::CertPem(Pki().root.cert.get()));
+  }
+  config::ListenerSection& AddListener(std::vector<std::string> alpn = {}) {
+    config::ListenerSection l;
+    l.address.text = "0.0.0.0:" + std::to_string(443 + cfg.listeners.size());
+    l.alpn = std::move(alpn);
+    config::CertificateSection c;
+    c.chain_file = dir + "/chain.pem";
+    c.key_file = dir + "/key.pem";
+    l.certificates.push_back(c);
+    cfg.listeners.push_back(l);
+    return cfg.listeners.back();
+  }
+  ServerContexts Build() {
+    std::string err;
+    ServerContexts ctx = build_server_contexts(cfg, &err);
+    EXPECT_EQ(ctx.size(), cfg.listeners.size()) << err;
+    return ctx;
+  }
+
+  std::string dir;
+  config::Config cfg;
+};
+
+// ---- the worker's side of the rings ----
+
+// Everything answered to one batch.
+struct Answer {
+  bool complete = false;
+  HsResponseKind last = HsResponseKind::kSend;
+  Bytes send;
+  Bytes post;
+  HsKeys keys{};
+  uint8_t alert = 0;
+  bool alert_from_peer = false;
+  size_t messages = 0;
+};
+
+class WorkerSide {
+ public:
+  WorkerSide(HandshakeThreads& hs, uint16_t worker)
+      : hs_(hs), worker_(worker) {}
+
+  // Forwards a batch as kData chunks of at most `chunk` bytes.
+  void Send(net::ConnHandle h, uint16_t listener, const Bytes& b,
+            size_t chunk = kHsChunk) {
+    SpscRing<HsRequest>& ring = hs_.requests(worker_, hs_.thread_for(h));
+    size_t off = 0;
+    do {
+      const size_t n = std::min(chunk, b.size() - off);
+      HsRequest* q = Claim(ring);
+      q->conn = h;
+      q->listener = listener;
+      q->kind = HsRequestKind::kData;
+      q->len = static_cast<uint16_t>(n);
+      std::memcpy(q->data, b.data() + off, n);
+      off += n;
+      q->end = off == b.size();
+      ring.publish();
+    } while (off < b.size());
+  }
+
+  void Close(net::ConnHandle h) {
+    SpscRing<HsRequest>& ring = hs_.requests(worker_, hs_.thread_for(h));
+    HsRequest* q = Claim(ring);
+    q->conn = h;
+    q->kind = HsRequestKind::kClosed;
+    q->end = true;
+    q->len = 0;
+    ring.publish();
+  }
+
+  // Takes every response waiting in this worker's rings (at most `max`,
+  // sleeping `delay` after each).
+  size_t Poll(size_t max = SIZE_MAX,
+              std::chrono::microseconds delay = std::chrono::microseconds(0)) {
+    size_t n = 0;
+    for (size_t t = 0; t < hs_.threads() && n < max; ++t) {
+      SpscRing<HsResponse>& ring = hs_.responses(worker_, t);
+      while (n < max) {
+        HsResponse* r = ring.peek();
+        if (r == nullptr) {
+          break;
+        }
+        EXPECT_EQ(r->conn.worker(), worker_);
+        EXPECT_EQ(hs_.thread_for(r->conn), t);
+        Answer& a = answers_[r->conn.v];
+        EXPECT_FALSE(a.complete) << "response after the batch's answer";
+        ++a.messages;
+        a.last = r->kind;
+        switch (r->kind) {
+          case HsResponseKind::kSend:
+            EXPECT_TRUE(a.post.empty()) << "kSend after kPostFinished";
+            a.send.insert(a.send.end(), r->data, r->data + r->len);
+            break;
+          case HsResponseKind::kPostFinished:
+            a.post.insert(a.post.end(), r->data, r->data + r->len);
+            break;
+          case HsResponseKind::kNeedMore:
+            a.complete = true;
+            break;
+          case HsResponseKind::kDone:
+            a.keys = r->keys;
+            r->keys.wipe();
+            a.complete = true;
+            break;
+          case HsResponseKind::kFailed:
+            a.alert = r->alert;
+            a.alert_from_peer = r->alert_from_peer;
+            a.complete = true;
+            break;
+        }
+        ring.pop();
+        ++n;
+        if (delay.count() != 0) {
+          std::this_thread::sleep_for(delay);
+        }
+      }
+    }
+    return n;
+  }
+
+  // Waits for the answer to the last batch of `h`.
+  Answer Await(net::ConnHandle h,
+               std::chrono::microseconds delay = std::chrono::microseconds(0)) {
+    const auto deadline = Clock::now() + std::chrono::seconds(20);
+    while (Clock::now() < deadline) {
+      auto it = answers_.find(h.v);
+      if (it != answers_.end() && it->second.complete) {
+        Answer a = it->second;
+        answers_.erase(it);
+        return a;
+      }
+      if (Poll(delay.count() != 0 ? 1 : SIZE_MAX, delay) == 0) {
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+      }
+    }
+    ADD_FAILURE() << "no answer for connection " << h.v;
+    return Answer{};
+  }
+
+  bool Pending(net::ConnHandle h) const { return answers_.count(h.v) != 0; }
+
+ private:
+  // A worker never blocks on a full request ring: it keeps taking the
+  // answers (the handshake thread may be waiting for room in the response
+  // ring) until a slot frees.
+  HsRequest* Claim(SpscRing<HsRequest>& ring) {
+    for (;;) {
+      if (HsRequest* q = ring.claim()) {
+        return q;
+      }
+      if (Poll() == 0) {
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
+      }
+    }
+  }
+
+  HandshakeThreads& hs_;
+  uint16_t worker_;
+  std::map<uint64_t, Answer> answers_;
+};
+
+// The worker's view of a finished handshake.
+struct Outcome {
+  bool done = false;
+  bool failed = false;
+  Answer last;  // the kDone / kFailed answer
+  Bytes server_wire;
+};
+
+// Runs `client` against the handshake threads through `ws` as connection
+// `h` on `listener`. `after_finished`, when non-empty, is written by the
+// client right after its Finished and goes in the same batch.
+Outcome Drive(TestClient& client, WorkerSide& ws, net::ConnHandle h,
+              uint16_t listener, const Bytes& after_finished = {},
+              size_t chunk = kHsChunk) {
+  Outcome o;
+  for (int i = 0; i < 16; ++i) {
+    Bytes c = client.Step();
+    if (client.handshake_done() && !after_finished.empty()) {
+      const Bytes app = ClientWrite(client, after_finished);
+      c.insert(c.end(), app.begin(), app.end());
+    }
+    if (c.empty()) {
+      break;
+    }
+    ws.Send(h, listener, c, chunk);
+    Answer a = ws.Await(h);
+    o.server_wire.insert(o.server_wire.end(), a.send.begin(), a.send.end());
+    client.Deliver(a.send);
+    if (a.last == HsResponseKind::kDone) {
+      o.done = true;
+      o.last = a;
+      break;
+    }
+    if (a.last == HsResponseKind::kFailed || !a.complete) {
+      o.failed = true;
+      o.last = a;
+      client.Step();  // let the client read the alert
+      break;
+    }
+  }
+  return o;
+}
+
+// The HandshakeResult a worker rebuilds from HsKeys for RecordEngine.
+tls::HandshakeResult ResultOf(const HsKeys& k) {
+  tls::HandshakeResult r;
+  r.version = k.version;
+  r.suite = static_cast<tls::CipherSuite>(k.suite);
+  EXPECT_TRUE(r.client_secret.assign({k.client_secret, k.secret_len}));
+  EXPECT_TRUE(r.server_secret.assign({k.server_secret, k.secret_len}));
+  r.client_next_seq = k.client_next_seq;
+  r.server_next_seq = k.server_next_seq;
+  r.peer_record_size_limit = k.peer_record_size_limit;
+  r.own_record_size_limit = k.own_record_size_limit;
+  return r;
+}
+
+// Installs the keys and moves data both ways; `post` is what came in
+// kPostFinished and `early` what the client had written after its
+// Finished.
+void ExchangeData(TestClient& client, const Outcome& o, const Bytes& early,
+                  uint8_t seed) {
+  ASSERT_TRUE(o.done);
+  Worker w;
+  tls::HandshakeResult r = ResultOf(o.last.keys);
+  ASSERT_TRUE(w.Install(r));
+  r.wipe();
+  w.Receive(o.last.post);
+  EXPECT_EQ(w.data, early);
+  w.data.clear();
+  const Bytes up = Pattern(5000, seed);
+  w.Receive(ClientWrite(client, up));
+  EXPECT_EQ(w.data, up);
+  // The client reads the tickets first, then our records at the sequence
+  // numbers the keys gave.
+  const Bytes down = Pattern(20000, static_cast<uint8_t>(seed + 1));
+  client.Deliver(w.Send(down));
+  EXPECT_EQ(ClientRead(client, down.size()), down);
+  EXPECT_FALSE(w.error);
+}
+
+ClientOptions DefaultClient() {
+  ClientOptions o;
+  o.sni = "server.test";
+  return o;
+}
+
+class HandshakeThreadsTest : public ::testing::Test {
+ protected:
+  void Start(size_t workers, size_t threads, size_t ring,
+             const std::string& keylog = "", uint64_t timeout_ms = 10000) {
+    std::string err;
+    ASSERT_TRUE(hs_.start(workers, threads, ring, tc_.Build(), keylog,
+                          timeout_ms, &err))
+        << err;
+  }
+  // Waits until `pred` holds on the counters.
+  template <typename P>
+  bool WaitFor(P pred) {
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (Clock::now() < deadline) {
+      if (pred(hs_.counters())) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return false;
+  }
+
+  TestConfig tc_;
+  HandshakeThreads hs_;
+};
+
+// ---- tests ----
+
+TEST_F(HandshakeThreadsTest, FullHandshakeThenDataBothWays) {
+  tc_.AddListener({"h2", "http/1.1"});
+  Start(1, 1, 64);
+  WorkerSide ws(hs_, 0);
+  ClientOptions co = DefaultClient();
+  co.alpn = {"http/1.1"};
+  TestClient client(co);
+  const net::ConnHandle h = net::ConnHandle::of(0, 7, 1);
+  const Bytes early = Pattern(3000, 42);
+  // 300-byte chunks: the service gathers them until `end`.
+  Outcome o = Drive(client, ws, h, 0, early, 300);
+  ASSERT_TRUE(o.done) << int(o.last.alert);
+  EXPECT_TRUE(client.handshake_done());
+  const HsKeys& k = o.last.keys;
+  EXPECT_EQ(k.version, 0x0304);
+  EXPECT_EQ(k.kind, static_cast<uint8_t>(tls::HandshakeKind::kFull));
+  EXPECT_EQ(std::string(k.alpn, k.alpn_len), "http/1.1");
+  EXPECT_EQ(std::string(k.sni, k.sni_len), "server.test");
+  EXPECT_EQ(k.identity_len, 0);
+  EXPECT_EQ(k.server_next_seq, 2u);  // two NewSessionTickets
+  EXPECT_FALSE(o.last.post.empty());
+  ExchangeData(client, o, early, 3);
+
+  EXPECT_TRUE(WaitFor([](const HandshakeCounters& c) {
+    return c.completed[static_cast<size_t>(tls::HandshakeKind::kFull)] == 1;
+  }));
+  const HandshakeCounters c = hs_.counters();
+  EXPECT_EQ(c.started, 1u);
+  EXPECT_EQ(c.states, 0u);
+  EXPECT_GT(c.requests, 2u);
+  EXPECT_GT(c.bytes_in, early.size());
+  EXPECT_GT(c.bytes_out, 1000u);
+  std::string prom;
+  hs_.render_prometheus(&prom);
+  EXPECT_NE(prom.find("dptls_hs_completed_total{kind=\"full\"} 1\n"),
+            std::string::npos)
+      << prom;
+  EXPECT_NE(prom.find("dptls_hs_started_total 1\n"), std::string::npos);
+  EXPECT_NE(prom.find("# TYPE dptls_hs_states gauge\n"), std::string::npos);
+  EXPECT_NE(prom.find("dptls_hs_thread_busy_ratio{thread=\"0\"}"),
+            std::string::npos);
+  hs_.stop();
+  EXPECT_FALSE(hs_.running());
+}
+
+TEST_F(HandshakeThreadsTest, CorruptedClientHelloFails) {
+  tc_.AddListener();
+  Start(1, 1, 64);
+  WorkerSide ws(hs_, 0);
+  TestClient client(DefaultClient());
+  Bytes ch = client.Step();
+  ASSERT_GT(ch.size(), 60u);
+  // Break the cipher_suites length (after header 5 + 4, version 2,
+  // random 32, session id 1 + 32).
+  const size_t off = 5 + 4 + 2 + 32 + 1 + ch[5 + 4 + 2 + 32];
+  ch[off] = 0xff;
+  ch[off + 1] = 0xff;
+  const net::ConnHandle h = net::ConnHandle::of(0, 1, 1);
+  ws.Send(h, 0, ch);
+  const Answer a = ws.Await(h);
+  ASSERT_EQ(a.last, HsResponseKind::kFailed);
+  EXPECT_FALSE(a.alert_from_peer);
+  EXPECT_TRUE(a.alert == static_cast<uint8_t>(tls::Alert::kDecodeError) ||
+              a.alert == static_cast<uint8_t>(tls::Alert::kIllegalParameter))
+      << int(a.alert);
+  EXPECT_EQ(tls::testing::TrailingPlaintextAlert(a.send), int(a.alert));
+  EXPECT_TRUE(WaitFor([&](const HandshakeCounters& c) {
+    return c.failed[0][a.alert] == 1 && c.states == 0;
+  }));
+  std::string prom;
+  hs_.counters().render_prometheus(&prom);
+  EXPECT_NE(
+      prom.find("dptls_hs_failed_total{alert=\"" +
+                std::string(tls::alert_name(static_cast<tls::Alert>(a.alert))) +
+                "\",from=\"local\"} 1\n"),
+      std::string::npos)
+      << prom;
+}
+
+TEST_F(HandshakeThreadsTest, ClosedMidHandshakeFreesState) {
+  tc_.AddListener();
+  Start(1, 1, 64);
+  WorkerSide ws(hs_, 0);
+  TestClient client(DefaultClient());
+  const net::ConnHandle h = net::ConnHandle::of(0, 3, 9);
+  ws.Send(h, 0, client.Step());
+  const Answer a = ws.Await(h);
+  ASSERT_EQ(a.last, HsResponseKind::kNeedMore);
+  EXPECT_FALSE(a.send.empty());
+  EXPECT_EQ(hs_.counters().states, 1u);
+  ws.Close(h);
+  EXPECT_TRUE(WaitFor([](const HandshakeCounters& c) {
+    return c.states == 0 && c.closed == 1;
+  }));
+  // A second kClosed for it is stale and unanswered.
+  ws.Close(h);
+  EXPECT_TRUE(WaitFor([](const HandshakeCounters& c) { return c.stale == 1; }));
+  EXPECT_EQ(ws.Poll(), 0u);
+}
+
+TEST_F(HandshakeThreadsTest, StaleListenerIndexFails) {
+  tc_.AddListener();
+  Start(1, 1, 64);
+  WorkerSide ws(hs_, 0);
+  TestClient client(DefaultClient());
+  const net::ConnHandle h = net::ConnHandle::of(0, 4, 1);
+  ws.Send(h, 5, client.Step(), 200);
+  const Answer a = ws.Await(h);
+  ASSERT_EQ(a.last, HsResponseKind::kFailed);
+  EXPECT_EQ(a.alert, static_cast<uint8_t>(tls::Alert::kInternalError));
+  EXPECT_EQ(tls::testing::TrailingPlaintextAlert(a.send),
+            int(tls::Alert::kInternalError));
+  const HandshakeCounters c = hs_.counters();
+  EXPECT_GE(c.bad_listener, 1u);
+  EXPECT_EQ(c.started, 0u);
+  EXPECT_EQ(c.states, 0u);
+}
+
+TEST_F(HandshakeThreadsTest, TimedOutStatesAreSwept) {
+  tc_.AddListener();
+  Start(1, 1, 64, "", /*timeout_ms=*/50);
+  WorkerSide ws(hs_, 0);
+  TestClient client(DefaultClient());
+  const net::ConnHandle h = net::ConnHandle::of(0, 2, 1);
+  ws.Send(h, 0, client.Step());
+  ASSERT_EQ(ws.Await(h).last, HsResponseKind::kNeedMore);
+  EXPECT_TRUE(WaitFor([](const HandshakeCounters& c) {
+    return c.timed_out == 1 && c.states == 0;
+  }));
+}
+
+TEST(HandshakeServiceTest, SweepUsesTheTimeout) {
+  TestConfig tc;
+  tc.AddListener();
+  uint64_t now = 1000;
+  HandshakeServiceOptions opt;
+  opt.handshake_timeout_ms = 500;
+  opt.clock_ms = [&now] { return now; };
+  HandshakeService svc(tc.Build(), opt);
+  ASSERT_TRUE(svc.ok()) << svc.error();
+  TestClient client(DefaultClient());
+  const Bytes ch = client.Step();
+  auto req = std::make_unique<HsRequest>();
+  req->conn = net::ConnHandle::of(0, 1, 1);
+  req->len = static_cast<uint16_t>(ch.size());
+  std::memcpy(req->data, ch.data(), ch.size());
+  req->end = true;
+  std::vector<HsResponseKind> kinds;
+  ASSERT_TRUE(svc.handle(*req, [&](const HsResponse& r) {
+    kinds.push_back(r.kind);
+    return true;
+  }));
+  ASSERT_FALSE(kinds.empty());
+  EXPECT_EQ(kinds.back(), HsResponseKind::kNeedMore);
+  EXPECT_EQ(svc.states(), 1u);
+  now = 1499;
+  EXPECT_EQ(svc.sweep(now), 0u);
+  EXPECT_EQ(svc.states(), 1u);
+  now = 1500;
+  EXPECT_EQ(svc.sweep(now), 1u);
+  EXPECT_EQ(svc.states(), 0u);
+  EXPECT_EQ(svc.counters().timed_out, 1u);
+  EXPECT_EQ(svc.counters().states, 0u);
+}
+
+TEST(HandshakeServiceTest, RefusingEmitterDropsTheState) {
+  TestConfig tc;
+  tc.AddListener();
+  HandshakeService svc(tc.Build(), {});
+  ASSERT_TRUE(svc.ok());
+  TestClient client(DefaultClient());
+  const Bytes ch = client.Step();
+  auto req = std::make_unique<HsRequest>();
+  req->conn = net::ConnHandle::of(0, 1, 1);
+  req->len = static_cast<uint16_t>(ch.size());
+  std::memcpy(req->data, ch.data(), ch.size());
+  req->end = true;
+  EXPECT_FALSE(svc.handle(*req, [](const HsResponse&) { return false; }));
+  EXPECT_EQ(svc.states(), 0u);
+}
+
+TEST_F(HandshakeThreadsTest, TinyResponseRingDrainedSlowlyLosesNothing) {
+  tc_.AddListener();
+  Start(1, 1, 2);  // two slots each way
+  WorkerSide ws(hs_, 0);
+  constexpr int kConns = 6;
+  std::vector<std::unique_ptr<TestClient>> clients;
+  std::vector<net::ConnHandle> handles;
+  std::vector<Bytes> wire(kConns);
+  // Every ClientHello first, so the answers pile up in the tiny ring.
+  for (int i = 0; i < kConns; ++i) {
+    clients.push_back(std::make_unique<TestClient>(DefaultClient()));
+    handles.push_back(net::ConnHandle::of(0, 10 + i, 1));
+    ws.Send(handles[i], 0, clients[i]->Step(), 512);
+  }
+  for (int i = 0; i < kConns; ++i) {
+    const Answer a = ws.Await(handles[i], std::chrono::microseconds(2000));
+    ASSERT_EQ(a.last, HsResponseKind::kNeedMore);
+    clients[i]->Deliver(a.send);
+  }
+  EXPECT_GT(hs_.ring_full_waits(0), 0u);
+  for (int i = 0; i < kConns; ++i) {
+    const Bytes fin = clients[i]->Step();
+    ASSERT_TRUE(clients[i]->handshake_done());
+    ws.Send(handles[i], 0, fin);
+  }
+  for (int i = 0; i < kConns; ++i) {
+    Outcome o;
+    o.last = ws.Await(handles[i], std::chrono::microseconds(500));
+    ASSERT_EQ(o.last.last, HsResponseKind::kDone);
+    o.done = true;
+    clients[i]->Deliver(o.last.send);
+    ExchangeData(*clients[i], o, {}, static_cast<uint8_t>(i));
+  }
+  EXPECT_TRUE(WaitFor([](const HandshakeCounters& c) {
+    return c.completed[static_cast<size_t>(tls::HandshakeKind::kFull)] ==
+               kConns &&
+           c.states == 0;
+  }));
+}
+
+TEST_F(HandshakeThreadsTest, ResumptionAcrossThreadsWithSharedTicketKeys) {
+  tc_.AddListener();
+  Start(1, 2, 64);
+  WorkerSide ws(hs_, 0);
+  // Slots 0 and 1: threads 0 and 1.
+  const net::ConnHandle h1 = net::ConnHandle::of(0, 0, 1);
+  const net::ConnHandle h2 = net::ConnHandle::of(0, 1, 1);
+  ASSERT_NE(hs_.thread_for(h1), hs_.thread_for(h2));
+  Ptr<SSL_SESSION> session;
+  {
+    TestClient client(DefaultClient());
+    Outcome o = Drive(client, ws, h1, 0);
+    ASSERT_TRUE(o.done);
+    EXPECT_EQ(o.last.keys.kind,
+              static_cast<uint8_t>(tls::HandshakeKind::kFull));
+    ExchangeData(client, o, {}, 1);
+    session.reset(SSL_get1_session(client.ssl()));
+    SSL_set_shutdown(client.ssl(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  }
+  ASSERT_NE(session, nullptr);
+  ClientOptions co = DefaultClient();
+  co.session = session.get();
+  TestClient client(co);
+  Outcome o = Drive(client, ws, h2, 0);
+  ASSERT_TRUE(o.done);
+  EXPECT_EQ(SSL_session_reused(client.ssl()), 1);
+  EXPECT_EQ(o.last.keys.kind, static_cast<uint8_t>(tls::HandshakeKind::kPsk));
+  ExchangeData(client, o, {}, 2);
+  EXPECT_TRUE(WaitFor([](const HandshakeCounters& c) {
+    return c.completed[static_cast<size_t>(tls::HandshakeKind::kPsk)] == 1;
+  }));
+}
+
+// A TLS client certificate under the test intermediate.
+Ptr<X509> ClientCert(EVP_PKEY* key, const std::string& cn) {
+  const Identity& issuer = Pki().intermediate;
+  Ptr<X509> cert(X509_new());
+  X509* x = cert.get();
+  X509_set_version(x, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 4242);
+  X509_gmtime_adj(X509_getm_notBefore(x), -60);
+  X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+  X509_set_pubkey(x, key);
+  X509_NAME* name = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const uint8_t*>(cn.c_str()), -1,
+                             -1, 0);
+  X509_set_issuer_name(x, X509_get_subject_name(issuer.cert.get()));
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, issuer.cert.get(), x, nullptr, nullptr, 0);
+  for (const auto& [nid, value] : std::vector<std::pair<int, std::string>>{
+           {NID_basic_constraints, "critical,CA:FALSE"},
+           {NID_key_usage, "critical,digitalSignature"},
+           {NID_ext_key_usage, "clientAuth"}}) {
+    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid,
+                                              const_cast<char*>(value.c_str()));
+    EXPECT_NE(ext, nullptr);
+    X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+  }
+  EXPECT_GT(X509_sign(x, issuer.key.get(), EVP_sha256()), 0);
+  return cert;
+}
+
+TEST_F(HandshakeThreadsTest, MutualTlsIdentityReachesKeys) {
+  tc_.AddListener();
+  config::ListenerSection& l = tc_.AddListener();
+  l.client_ca_file = tc_.dir + "/ca.pem";
+  Start(1, 1, 64);
+  WorkerSide ws(hs_, 0);
+  Ptr<EVP_PKEY> key = tls::testing::MakeKey("ec");
+  Ptr<X509> cert = ClientCert(key.get(), "alice");
+  ClientOptions co = DefaultClient();
+  co.client_cert = cert.get();
+  co.client_key = key.get();
+  co.client_chain = {Pki().intermediate.cert.get()};
+  TestClient client(co);
+  Outcome o = Drive(client, ws, net::ConnHandle::of(0, 5, 1), 1);
+  ASSERT_TRUE(o.done) << int(o.last.alert);
+  EXPECT_EQ(o.last.keys.kind,
+            static_cast<uint8_t>(tls::HandshakeKind::kFullClientAuth));
+  const std::string identity(o.last.keys.identity, o.last.keys.identity_len);
+  EXPECT_NE(identity.find("CN=alice"), std::string::npos) << identity;
+  ExchangeData(client, o, {}, 9);
+
+  // Without a certificate: certificate_required.
+  TestClient anonymous(DefaultClient());
+  Outcome bad = Drive(anonymous, ws, net::ConnHandle::of(0, 6, 1), 1);
+  ASSERT_TRUE(bad.failed);
+  EXPECT_EQ(bad.last.alert,
+            static_cast<uint8_t>(tls::Alert::kCertificateRequired));
+}
+
+// libssl's key log lines, captured by overriding TestClient's callback.
+std::vector<std::string>* g_keylog_lines = nullptr;
+void CaptureKeylog(const SSL*, const char* line) {
+  if (g_keylog_lines != nullptr) {
+    g_keylog_lines->push_back(line);
+  }
+}
+
+TEST_F(HandshakeThreadsTest, KeylogEqualsLibssl) {
+  tc_.AddListener();
+  const std::string path = tc_.dir + "/keylog.txt";
+  Start(1, 1, 64, path);
+  WorkerSide ws(hs_, 0);
+  std::set<std::string> expected;
+  for (int i = 0; i < 2; ++i) {
+    std::vector<std::string> lines;
+    g_keylog_lines = &lines;
+    ClientOptions co = DefaultClient();
+    co.ciphersuites =
+        i == 0 ? "TLS_AES_128_GCM_SHA256" : "TLS_AES_256_GCM_SHA384";
+    TestClient client(co);
+    SSL_CTX_set_keylog_callback(SSL_get_SSL_CTX(client.ssl()), CaptureKeylog);
+    Outcome o = Drive(client, ws, net::ConnHandle::of(0, 20 + i, 1), 0);
+    g_keylog_lines = nullptr;
+    ASSERT_TRUE(o.done);
+    EXPECT_EQ(lines.size(), 5u);
+    expected.insert(lines.begin(), lines.end());
+  }
+  EXPECT_TRUE(
+      WaitFor([](const HandshakeCounters& c) { return c.keylog_lines == 10; }));
+  std::set<std::string> got;
+  std::istringstream in(ReadFileText(path));
+  for (std::string line; std::getline(in, line);) {
+    got.insert(line);
+  }
+  EXPECT_EQ(got, expected);
+  for (const char* label :
+       {"CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+        "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0",
+        "EXPORTER_SECRET"}) {
+    EXPECT_EQ(std::count_if(got.begin(), got.end(),
+                            [&](const std::string& s) {
+                              return s.rfind(std::string(label) + " ", 0) == 0;
+                            }),
+              2)
+        << label;
+  }
+}
+
+TEST_F(HandshakeThreadsTest, TwoWorkersTwoThreads) {
+  tc_.AddListener();
+  Start(2, 2, 8);
+  constexpr int kPerWorker = 4;
+  std::vector<std::thread> workers;
+  for (uint16_t w = 0; w < 2; ++w) {
+    workers.emplace_back([this, w] {
+      WorkerSide ws(hs_, w);
+      std::vector<std::unique_ptr<TestClient>> clients;
+      std::vector<net::ConnHandle> handles;
+      for (int i = 0; i < kPerWorker; ++i) {
+        clients.push_back(std::make_unique<TestClient>(DefaultClient()));
+        handles.push_back(net::ConnHandle::of(w, i, 1));
+        ws.Send(handles[i], 0, clients[i]->Step());
+      }
+      for (int i = 0; i < kPerWorker; ++i) {
+        const Answer a = ws.Await(handles[i]);
+        ASSERT_EQ(a.last, HsResponseKind::kNeedMore);
+        clients[i]->Deliver(a.send);
+        const Bytes early = Pattern(100, static_cast<uint8_t>(i));
+        Bytes fin = clients[i]->Step();
+        ASSERT_TRUE(clients[i]->handshake_done());
+        const Bytes app = ClientWrite(*clients[i], early);
+        fin.insert(fin.end(), app.begin(), app.end());
+        ws.Send(handles[i], 0, fin);
+        Outcome o;
+        o.last = ws.Await(handles[i]);
+        ASSERT_EQ(o.last.last, HsResponseKind::kDone);
+        o.done = true;
+        clients[i]->Deliver(o.last.send);
+        ExchangeData(*clients[i], o, early, static_cast<uint8_t>(w * 16 + i));
+      }
+    });
+  }
+  for (std::thread& t : workers) {
+    t.join();
+  }
+  EXPECT_TRUE(WaitFor([](const HandshakeCounters& c) {
+    return c.completed[static_cast<size_t>(tls::HandshakeKind::kFull)] ==
+               2 * kPerWorker &&
+           c.states == 0;
+  }));
+  hs_.stop();
+  EXPECT_GT(hs_.busy_ratio(0) + hs_.busy_ratio(1), 0.0);
+}
+
+// ---- build_server_contexts ----
+
+TEST(BuildServerContextsTest, ErrorsNameTheListener) {
+  TestConfig tc;
+  tc.AddListener();
+  config::ListenerSection& l = tc.AddListener();
+  l.certificates[0].chain_file = tc.dir + "/missing.pem";
+  std::string err;
+  EXPECT_TRUE(build_server_contexts(tc.cfg, &err).empty());
+  EXPECT_NE(err.find("listener[1] (0.0.0.0:444): certificate[0]"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("missing.pem"), std::string::npos) << err;
+
+  l.certificates[0].chain_file = tc.dir + "/chain.pem";
+  l.certificates[0].key_file = tc.dir + "/chain.pem";  // not a key
+  err.clear();
+  EXPECT_TRUE(build_server_contexts(tc.cfg, &err).empty());
+  EXPECT_NE(err.find("listener[1]"), std::string::npos) << err;
+
+  l.certificates[0].key_file = tc.dir + "/key.pem";
+  l.tls_versions = {"1.2"};
+  err.clear();
+  EXPECT_TRUE(build_server_contexts(tc.cfg, &err).empty());
+  EXPECT_NE(err.find("tls_versions"), std::string::npos) << err;
+
+  l.tls_versions = {"1.3"};
+  l.client_ca_file = tc.dir + "/nope.pem";
+  err.clear();
+  EXPECT_TRUE(build_server_contexts(tc.cfg, &err).empty());
+  EXPECT_NE(err.find("client_ca"), std::string::npos) << err;
+
+  l.client_ca_file.clear();
+  tc.cfg.tickets.key_file = tc.dir + "/tickets.bin";
+  WriteFile(tc.cfg.tickets.key_file, "garbage");
+  err.clear();
+  EXPECT_TRUE(build_server_contexts(tc.cfg, &err).empty());
+  EXPECT_NE(err.find("tickets.key_file"), std::string::npos) << err;
+}
+
+TEST(BuildServerContextsTest, PolicyFromTheConfig) {
+  TestConfig tc;
+  config::ListenerSection& l = tc.AddListener({"h2"});
+  l.cipher_suites = {"TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256"};
+  l.server_preference = false;
+  l.groups = {"secp384r1", "secp256r1"};
+  l.client_ca_file = tc.dir + "/ca.pem";
+  tc.cfg.tickets.lifetime_s = 1234;
+  tc.cfg.tickets.key_file = tc.dir + "/tickets.bin";  // created
+  ServerContexts ctx = tc.Build();
+  ASSERT_EQ(ctx.size(), 1u);
+  const tls::ServerConfig& c = ctx[0]->config();
+  EXPECT_EQ(c.cipher_suites, (std::vector<tls::CipherSuite>{
+                                 tls::CipherSuite::kChaCha20Poly1305Sha256,
+                                 tls::CipherSuite::kAes128GcmSha256}));
+  EXPECT_FALSE(c.server_cipher_preference);
+  EXPECT_EQ(c.groups,
+            (std::vector<tls::NamedGroup>{tls::NamedGroup::kSecp384r1,
+                                          tls::NamedGroup::kSecp256r1}));
+  EXPECT_EQ(c.alpn_protocols, std::vector<std::string>{"h2"});
+  EXPECT_EQ(c.ticket_lifetime_s, 1234u);
+  EXPECT_FALSE(c.client_ca_pem.empty());
+  EXPECT_TRUE(c.client_cert_required);
+  EXPECT_NE(ctx[0]->client_verifier(), nullptr);
+  EXPECT_EQ(access(tc.cfg.tickets.key_file.c_str(), R_OK), 0);
+  // A second build loads the same keys from the file.
+  ServerContexts again = tc.Build();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0]->ticket_keys().current_name(),
+            ctx[0]->ticket_keys().current_name());
+}
+
+TEST(BuildServerContextsTest, ListenersShareTicketKeys) {
+  TestConfig tc;
+  tc.AddListener();
+  tc.AddListener();
+  ServerContexts ctx = tc.Build();
+  ASSERT_EQ(ctx.size(), 2u);
+  EXPECT_EQ(&ctx[0]->ticket_keys(), &ctx[1]->ticket_keys());
+}
+
+TEST(HandshakeThreadsStartTest, RefusesBadArguments) {
+  TestConfig tc;
+  tc.AddListener();
+  HandshakeThreads hs;
+  std::string err;
+  EXPECT_FALSE(hs.start(0, 1, 8, tc.Build(), "", 1000, &err));
+  EXPECT_FALSE(err.empty());
+  err.clear();
+  EXPECT_FALSE(hs.start(1, 1, 8, tc.Build(), tc.dir + "/no/such/dir/keylog",
+                        1000, &err));
+  EXPECT_NE(err.find("key log"), std::string::npos) << err;
+  EXPECT_FALSE(hs.running());
+  ASSERT_TRUE(hs.start(1, 1, 8, tc.Build(), "", 1000, &err)) << err;
+  EXPECT_FALSE(hs.start(1, 1, 8, tc.Build(), "", 1000, &err));
+  hs.stop();
+  hs.stop();
+}
+
+}  // namespace
+}  // namespace dptls::engine
