@@ -12,6 +12,7 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_random.h>
+#include <rte_telemetry.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -64,6 +66,99 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerSlot {
 int worker_main(void* arg) {
   auto& w = *static_cast<WorkerSlot*>(arg);
   w.worker->run(*w.stop, *w.drain);
+  return 0;
+}
+
+// DPDK telemetry (/dptls/... commands on the EAL's telemetry socket, e.g.
+// with dpdk-telemetry.py): callbacks have no context argument, so they
+// read the running engine through this pointer, set while it runs. They
+// run on the telemetry thread and only load the workers' relaxed atomics
+// and the handshake threads' counters.
+struct TelemetryView {
+  const std::vector<std::unique_ptr<WorkerSlot>>* workers = nullptr;
+  const HandshakeThreads* hs = nullptr;
+};
+// Guards the pointer against teardown (control plane only; the workers
+// never take it).
+std::mutex g_telemetry_mutex;
+const TelemetryView* g_telemetry = nullptr;
+
+// /dptls/workers: sessions and busy ratio (ppm) per worker.
+int telemetry_workers(const char* /*cmd*/, const char* /*params*/,
+                      rte_tel_data* d) {
+  const std::lock_guard<std::mutex> lock(g_telemetry_mutex);
+  const TelemetryView* v = g_telemetry;
+  rte_tel_data_start_dict(d);
+  if (v == nullptr) {
+    return 0;
+  }
+  rte_tel_data_add_dict_u64(d, "workers", v->workers->size());
+  for (const auto& w : *v->workers) {
+    const auto& names = w->worker->metric_names();
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (names[i].name == "dptls_sessions" ||
+          names[i].name == "dptls_worker_busy_ratio") {
+        const std::string key =
+            "w" + std::to_string(w->index) +
+            (names[i].name == "dptls_sessions" ? "_sessions" : "_busy_ppm");
+        rte_tel_data_add_dict_u64(d, key.c_str(), w->worker->metric(i));
+      }
+    }
+  }
+  return 0;
+}
+
+// /dptls/events: the workers' own counters, summed over workers.
+int telemetry_events(const char* /*cmd*/, const char* /*params*/,
+                     rte_tel_data* d) {
+  const std::lock_guard<std::mutex> lock(g_telemetry_mutex);
+  const TelemetryView* v = g_telemetry;
+  rte_tel_data_start_dict(d);
+  if (v == nullptr || v->workers->empty()) {
+    return 0;
+  }
+  const auto& names = v->workers->front()->worker->metric_names();
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i].name != "dptls_worker_events_total") {
+      continue;
+    }
+    uint64_t sum = 0;
+    for (const auto& w : *v->workers) {
+      sum += w->worker->metric(i);
+    }
+    // labels: worker="0",event="name"
+    const std::string& l = names[i].labels;
+    const size_t at = l.find("event=\"");
+    const std::string key = l.substr(at + 7, l.size() - at - 8);
+    rte_tel_data_add_dict_u64(d, key.c_str(), sum);
+  }
+  return 0;
+}
+
+// /dptls/handshakes: the handshake threads' counters.
+int telemetry_handshakes(const char* /*cmd*/, const char* /*params*/,
+                         rte_tel_data* d) {
+  const std::lock_guard<std::mutex> lock(g_telemetry_mutex);
+  const TelemetryView* v = g_telemetry;
+  rte_tel_data_start_dict(d);
+  if (v == nullptr) {
+    return 0;
+  }
+  const HandshakeCounters c = v->hs->counters();
+  uint64_t completed = 0, failed = 0;
+  for (uint64_t n : c.completed) {
+    completed += n;
+  }
+  for (const auto& side : c.failed) {
+    for (uint64_t n : side) {
+      failed += n;
+    }
+  }
+  rte_tel_data_add_dict_u64(d, "started", c.started);
+  rte_tel_data_add_dict_u64(d, "completed", completed);
+  rte_tel_data_add_dict_u64(d, "failed", failed);
+  rte_tel_data_add_dict_u64(d, "timed_out", c.timed_out);
+  rte_tel_data_add_dict_u64(d, "in_progress", c.states);
   return 0;
 }
 
@@ -224,10 +319,30 @@ bool start_port(uint16_t port, const config::Config& config,
     return false;
   }
   rte_eth_conf conf{};
+  // A Toeplitz key of one repeated 16-bit word hashes (a, b) and (b, a)
+  // alike, so both directions of a flow land on one queue (Woo and Park,
+  // "Scalable TCP session monitoring with symmetric RSS").
+  static uint8_t symmetric_key[52];
   if (queues > 1 && config.ports[0].rss != config::RssMode::kOff) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_hf =
         info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP);
+    if (config.ports[0].rss == config::RssMode::kSymmetric) {
+      if (info.hash_key_size == 0 ||
+          info.hash_key_size > sizeof(symmetric_key)) {
+        spdlog::warn(
+            "port: RSS key size {} unsupported; using the port's "
+            "default key (flows may not be symmetric)",
+            info.hash_key_size);
+      } else {
+        for (size_t i = 0; i < sizeof(symmetric_key); i += 2) {
+          symmetric_key[i] = 0x6d;
+          symmetric_key[i + 1] = 0x5a;
+        }
+        conf.rx_adv_conf.rss_conf.rss_key = symmetric_key;
+        conf.rx_adv_conf.rss_conf.rss_key_len = info.hash_key_size;
+      }
+    }
   }
   if (rte_eth_dev_configure(port, queues, queues, &conf) != 0) {
     *error = "rte_eth_dev_configure failed";
@@ -388,6 +503,18 @@ int run_engine(const config::Config& config, const RunOptions& options) {
     for (const auto& w : workers) {
       rte_eal_remote_launch(worker_main, w.get(), w->lcore);
     }
+    static TelemetryView view;
+    view = TelemetryView{&workers, &hs};
+    {
+      const std::lock_guard<std::mutex> lock(g_telemetry_mutex);
+      g_telemetry = &view;
+    }
+    rte_telemetry_register_cmd("/dptls/workers", telemetry_workers,
+                               "Sessions and busy ratio (ppm) per worker");
+    rte_telemetry_register_cmd("/dptls/events", telemetry_events,
+                               "Worker counters summed over workers");
+    rte_telemetry_register_cmd("/dptls/handshakes", telemetry_handshakes,
+                               "Handshake thread counters");
     spdlog::info(
         "running: {} worker(s), {} handshake thread(s) on port {} ({}); {} "
         "listener(s); admin on {}",
@@ -434,6 +561,10 @@ int run_engine(const config::Config& config, const RunOptions& options) {
     rc = 0;
   } while (false);
   stop.store(true);
+  {
+    const std::lock_guard<std::mutex> lock(g_telemetry_mutex);
+    g_telemetry = nullptr;
+  }
   rte_eal_mp_wait_lcore();
   hs.stop();
   for (auto& w : workers) {
