@@ -153,15 +153,17 @@ class HandshakeStats {
 // ring slot) and returns false when it cannot (shutting down).
 class EmitRef {
  public:
+  // Implicit, like std::function; the requires-clause keeps it from
+  // hiding the copy constructor.
+  // NOLINTBEGIN(google-explicit-constructor,bugprone-forwarding-reference-overload)
   template <typename F>
   requires(!std::is_same_v<std::remove_cvref_t<F>, EmitRef> &&
-           std::is_invocable_r_v<bool, F&, const HsResponse&>)
-      EmitRef(
-          F&& f)  // NOLINT(google-explicit-constructor,bugprone-forwarding-reference-overload)
+           std::is_invocable_r_v<bool, F&, const HsResponse&>) EmitRef(F&& f)
       : obj_(const_cast<void*>(static_cast<const void*>(&f))),
         call_([](void* o, const HsResponse& r) -> bool {
           return (*static_cast<std::remove_reference_t<F>*>(o))(r);
         }) {}
+  // NOLINTEND(google-explicit-constructor,bugprone-forwarding-reference-overload)
   bool operator()(const HsResponse& r) const { return call_(obj_, r); }
 
  private:
