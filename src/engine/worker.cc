@@ -319,18 +319,27 @@ struct Worker::Impl final : tls::RecordSink {
     s.hs_inflight = true;
   }
 
-  // Bytes the handshake thread wants sent.
-  bool send_bytes(Session& s, const uint8_t* data, uint16_t len) {
+  // A packet mbuf holding a copy of `len` bytes (len <= kHsChunk fits).
+  rte_mbuf* copy_to_mbuf(const uint8_t* data, uint16_t len) {
     rte_mbuf* m = alloc_packet();
     if (m == nullptr) {
-      return false;
+      return nullptr;
     }
     auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, len));
     if (p == nullptr) {
       rte_pktmbuf_free(m);
-      return false;
+      return nullptr;
     }
     std::memcpy(p, data, len);
+    return m;
+  }
+
+  // Bytes the handshake thread wants sent.
+  bool send_bytes(Session& s, const uint8_t* data, uint16_t len) {
+    rte_mbuf* m = copy_to_mbuf(data, len);
+    if (m == nullptr) {
+      return false;
+    }
     if (tcp->send(s.h, m, now) != net::TcpResult::kOk) {
       rte_pktmbuf_free(m);
       return false;
@@ -341,18 +350,12 @@ struct Worker::Impl final : tls::RecordSink {
   // Raw record bytes after the client's Finished: fed to the record engine
   // before anything TCP delivers later.
   bool push_post_finished(Session& s, const uint8_t* data, uint16_t len) {
-    rte_mbuf* m = alloc_packet();
+    rte_mbuf* m = copy_to_mbuf(data, len);
     if (m == nullptr) {
       return false;
     }
-    auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, len));
-    if (p == nullptr) {
-      rte_pktmbuf_free(m);
-      return false;
-    }
-    std::memcpy(p, data, len);
     m->hash.usr = 0;  // already reported consumed to TCP
-    if (!s.rec.rx.push(tls::RxChunk{p, len, m})) {
+    if (!s.rec.rx.push(tls::RxChunk{rte_pktmbuf_mtod(m, uint8_t*), len, m})) {
       rte_pktmbuf_free(m);
       return false;
     }
