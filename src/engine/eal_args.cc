@@ -1,9 +1,14 @@
 #include "dptls/engine/eal_args.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
 namespace dptls::engine {
+
+uint32_t record_mbufs_per_worker(const config::Config& config) {
+  return std::max<uint32_t>(1024, config.dpdk.mbufs_per_worker / 4);
+}
 
 bool hugepages_available() {
   std::ifstream meminfo("/proc/meminfo");
@@ -53,9 +58,12 @@ EalPlan plan_eal(const config::Config& config, bool have_hugepages,
     plan.args.push_back("--in-memory");
   } else {
     // Pools sized for the mbufs asked for plus the rings: 2 KiB + overhead
-    // per mbuf, rounded up generously.
-    const uint64_t mb =
-        64 + (uint64_t{config.dpdk.mbufs_per_worker} * workers * 3) / 1024;
+    // per packet mbuf and 17 KiB + overhead per record mbuf, rounded up
+    // generously.
+    const uint64_t kib_per_worker = uint64_t{config.dpdk.mbufs_per_worker} * 3 +
+                                    uint64_t{record_mbufs_per_worker(config)} *
+                                        (kRecordMbufDataRoom / 1024 + 2);
+    const uint64_t mb = 64 + kib_per_worker * workers / 1024;
     plan.args.insert(plan.args.end(),
                      {"--no-huge", "--no-shconf", "-m", std::to_string(mb)});
   }

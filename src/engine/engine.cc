@@ -41,9 +41,7 @@ namespace {
 
 constexpr uint16_t kRxDesc = 1024;
 constexpr uint16_t kTxDesc = 1024;
-// A sealed record per mbuf: 2^14 plaintext plus header, type, padding room
-// and tag.
-constexpr uint16_t kRecordDataRoom = 16384 + 512 + RTE_PKTMBUF_HEADROOM;
+static_assert(kRecordMbufDataRoom == 16384 + 512 + RTE_PKTMBUF_HEADROOM);
 // How long SIGTERM waits for sessions to finish before stopping anyway.
 constexpr double kDrainSeconds = 30;
 
@@ -428,8 +426,7 @@ int run_engine(const config::Config& config, const RunOptions& options) {
     }
     const int socket = rte_eth_dev_socket_id(port);
     unsigned lcore = rte_get_next_lcore(-1, 1, 0);
-    const uint32_t records =
-        std::max<uint32_t>(1024, config.dpdk.mbufs_per_worker / 4);
+    const uint32_t records = record_mbufs_per_worker(config);
     for (uint32_t i = 0; i < config.engine.workers; ++i) {
       auto w = std::make_unique<WorkerSlot>();
       w->index = i;
@@ -442,7 +439,7 @@ int run_engine(const config::Config& config, const RunOptions& options) {
       w->record_pool = w->pool == nullptr ? nullptr
                                           : rte_pktmbuf_pool_create(
                                                 rname.c_str(), records, 128, 0,
-                                                kRecordDataRoom, socket);
+                                                kRecordMbufDataRoom, socket);
       if (w->record_pool == nullptr) {
         error = "cannot create the mbuf pools of worker " + std::to_string(i) +
                 " (" + std::to_string(config.dpdk.mbufs_per_worker) +

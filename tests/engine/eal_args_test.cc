@@ -37,6 +37,25 @@ TEST(EalArgsTest, VdevPortWithoutHugepages) {
   EXPECT_EQ(p.port_names, std::vector<std::string>{"net_af_packet0"});
 }
 
+// Without hugepages -m must cover both pools of every worker: packets
+// (about 3 KiB each) and sealed records (17 KiB + overhead each).
+TEST(EalArgsTest, NoHugeMemoryCoversBothPools) {
+  config::Config c = Base();
+  c.dpdk.hugepages = config::HugepageMode::kOff;
+  c.dpdk.mbufs_per_worker = 16384;
+  EXPECT_EQ(record_mbufs_per_worker(c), 4096u);
+  const EalPlan p = plan_eal(c, false, 2);
+  const auto m = std::find(p.args.begin(), p.args.end(), "-m");
+  ASSERT_NE(m, p.args.end());
+  const uint64_t mb = std::stoull(*(m + 1));
+  const uint64_t packets_mb = 16384ull * 2304 / (1 << 20);
+  const uint64_t records_mb = 4096ull * kRecordMbufDataRoom / (1 << 20);
+  EXPECT_GE(mb, packets_mb + records_mb + 32);
+  // A small pool still gets the 1024-record floor.
+  c.dpdk.mbufs_per_worker = 1024;
+  EXPECT_EQ(record_mbufs_per_worker(c), 1024u);
+}
+
 TEST(EalArgsTest, AutoFollowsWhatTheMachineHas) {
   config::Config c = Base();
   EXPECT_TRUE(plan_eal(c, true, 4).hugepages);

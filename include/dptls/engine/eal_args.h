@@ -17,6 +17,13 @@ struct EalPlan {
   std::vector<std::string> port_names;
 };
 
+// Sealed-record mbufs per worker (16 KB + overhead each): a quarter of the
+// packet mbufs, at least 1024.
+uint32_t record_mbufs_per_worker(const config::Config& config);
+// Data room of one record mbuf: 2^14 plaintext plus header, content type,
+// padding room and tag, after the mbuf headroom.
+inline constexpr uint32_t kRecordMbufDataRoom = 16384 + 512 + 128;
+
 // Whether hugepages are usable here: some free in /proc/meminfo and a
 // hugetlbfs mounted.
 bool hugepages_available();
