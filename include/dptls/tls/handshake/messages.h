@@ -397,6 +397,134 @@ struct NewSessionTicketParams {
 bool write_new_session_ticket(const NewSessionTicketParams& params,
                               ByteWriter* out);
 
+// ---- client side: the ClientHello writer and the server message readers ----
+
+// An extension written as given, right after the extension `after` (tests:
+// RFC 8448's renegotiation_info and session_ticket).
+struct RawExtension {
+  uint16_t type = 0;
+  std::span<const uint8_t> body;
+  ExtensionType after = ExtensionType::kServerName;
+};
+
+// One KeyShareEntry the client offers (RFC 8446 section 4.2.8).
+struct KeyShareOffer {
+  uint16_t group = 0;
+  std::span<const uint8_t> key_exchange;
+};
+
+// A TLS 1.3 ClientHello (RFC 8446 section 4.1.2). Extensions are written in
+// RFC 8448's order: server_name, supported_groups, key_share,
+// supported_versions (0x0304 only), signature_algorithms,
+// psk_key_exchange_modes, record_size_limit, then ALPN, cookie, and
+// pre_shared_key last (4.2.11); each of extra_extensions after the one it
+// names (after server_name even when that is omitted).
+struct ClientHelloParams {
+  std::span<const uint8_t> random;             // 32 bytes
+  std::span<const uint8_t> legacy_session_id;  // 0 to 32 bytes
+  std::span<const uint16_t> cipher_suites;     // non-empty
+  // server_name (RFC 6066 section 3) host_name; omitted when empty.
+  std::string_view server_name;
+  std::span<const RawExtension> extra_extensions;
+  std::span<const uint16_t> supported_groups;  // non-empty
+  std::span<const KeyShareOffer> key_shares;
+  std::span<const uint16_t> signature_algorithms;  // non-empty
+  // psk_key_exchange_modes with psk_dhe_ke (4.2.9): lets the server send
+  // tickets, and is required with pre_shared_key.
+  bool psk_dhe_ke = true;
+  uint16_t record_size_limit = 0;          // RFC 8449; 0: omitted
+  std::span<const std::string_view> alpn;  // RFC 7301; empty: omitted
+  std::span<const uint8_t> cookie;         // 4.2.2; empty: omitted
+  // pre_shared_key (4.2.11) with one identity; omitted when the identity
+  // is empty. The binder is written as psk_binder_len zeros, for the caller
+  // to fill in (see write_client_hello's binder_offset).
+  std::span<const uint8_t> psk_identity;
+  uint32_t obfuscated_ticket_age = 0;
+  size_t psk_binder_len = 0;
+};
+// Writes the ClientHello. With a PSK, *binder_offset (non-null then) is the
+// offset in the message of the binder value; the message before the
+// binders vector (Truncated(ClientHello), 4.2.11.2) is the first
+// *binder_offset - 3 bytes.
+bool write_client_hello(const ClientHelloParams& params, ByteWriter* out,
+                        size_t* binder_offset);
+
+// A parsed ServerHello or HelloRetryRequest (RFC 8446 sections 4.1.3,
+// 4.1.4). Spans borrow the message.
+struct ServerHello {
+  std::span<const uint8_t> message;  // header included
+  uint16_t legacy_version = 0;
+  std::span<const uint8_t> random;  // 32 bytes
+  std::span<const uint8_t> legacy_session_id_echo;
+  uint16_t cipher_suite = 0;
+  uint8_t legacy_compression_method = 0;
+  // random == kHelloRetryRequestRandom.
+  bool hello_retry_request = false;
+  uint64_t present = 0;  // see has()
+  uint16_t selected_version = 0;
+  // key_share: the server's entry; in a HelloRetryRequest, selected_group
+  // with an empty key_exchange.
+  uint16_t key_share_group = 0;
+  std::span<const uint8_t> key_exchange;
+  uint16_t selected_psk_identity = 0;
+  std::span<const uint8_t> cookie;  // HelloRetryRequest only
+
+  bool has(ExtensionType type) const;
+};
+// Parses a ServerHello. Fails with decode_error for a malformed message,
+// illegal_parameter for a duplicated extension or a known extension that
+// does not belong in a ServerHello (or HelloRetryRequest), and
+// unsupported_extension for an unknown one (the client never offers those,
+// 4.2). A message without an extensions block or without
+// supported_versions is TLS 1.2 or older: only its framing is checked and
+// nothing is present, so the caller can refuse the version.
+bool parse_server_hello(std::span<const uint8_t> message, ServerHello* out,
+                        Alert* out_alert);
+
+// A parsed EncryptedExtensions (RFC 8446 section 4.3.1).
+struct EncryptedExtensions {
+  uint64_t present = 0;   // see has()
+  std::string_view alpn;  // the one protocol selected (RFC 7301)
+  uint16_t record_size_limit = 0;
+
+  bool has(ExtensionType type) const;
+};
+// Parses EncryptedExtensions: decode_error when malformed (including an
+// ALPN list not of exactly one name, a non-empty server_name, a
+// record_size_limit that is not 2 bytes), illegal_parameter for a
+// duplicate or a known extension that does not belong there (4.2),
+// unsupported_extension for an unknown one. Whether each was offered is
+// the caller's check.
+bool parse_encrypted_extensions(std::span<const uint8_t> message,
+                                EncryptedExtensions* out, Alert* out_alert);
+
+// A parsed CertificateRequest (RFC 8446 section 4.3.2).
+struct CertificateRequest {
+  std::span<const uint8_t> context;
+  U16List signature_algorithms;  // mandatory
+};
+// decode_error when malformed, missing_extension without
+// signature_algorithms; other extensions are ignored (4.3.2).
+bool parse_certificate_request(std::span<const uint8_t> message,
+                               CertificateRequest* out, Alert* out_alert);
+
+// A parsed NewSessionTicket (RFC 8446 section 4.6.1).
+struct NewSessionTicket {
+  uint32_t lifetime = 0;
+  uint32_t age_add = 0;
+  std::span<const uint8_t> nonce;
+  std::span<const uint8_t> ticket;
+  uint32_t max_early_data_size = 0;
+};
+// decode_error when malformed or the ticket is empty; illegal_parameter
+// for a lifetime over 604800 s.
+bool parse_new_session_ticket(std::span<const uint8_t> message,
+                              NewSessionTicket* out, Alert* out_alert);
+
+// The downgrade sentinels a TLS 1.3 server puts at the end of its random
+// when it negotiates TLS 1.2 or below (RFC 8446 section 4.1.3).
+bool has_downgrade_sentinel(std::span<const uint8_t> server_random);
+
 // The content a CertificateVerify signs (RFC 8446 section 4.4.3): 64 spaces,
 // the context string, a zero byte and the transcript hash. `server` picks
 // "TLS 1.3, server CertificateVerify" over the client's string. Returns
