@@ -15,6 +15,10 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev openssl
   # the kernel as a test peer (tests/net/veth_test.cc): netns, veth, ping
   iproute2 ethtool iputils-ping
+  # real TLS/HTTP clients for the end-to-end tests (tests/engine/) and the
+  # quick start; nginx-light is for a comparison benchmark and is never
+  # started by an install (see policy-rc.d below)
+  curl gnutls-bin wrk nghttp2-client nginx-light
 )
 
 missing=()
@@ -32,7 +36,17 @@ if [ "$(id -u)" -ne 0 ]; then
   sudo="sudo"
 fi
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# Debian starts a daemon when its package is installed (nginx on port 80):
+# forbid that for this install when the machine has no policy of its own.
+policy=/usr/sbin/policy-rc.d
+own_policy=""
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\n# scripts/setup.sh: no daemon starts during its install\nexit 101\n' |
+    $sudo tee "$policy" >/dev/null
+  $sudo chmod 755 "$policy"
+  own_policy=1
+fi
+trap 'rm -f "$log"; [ -z "$own_policy" ] || $sudo rm -f "$policy"' EXIT
 export DEBIAN_FRONTEND=noninteractive
 if ! $sudo apt-get update -qq >"$log" 2>&1; then
   echo "setup: 'apt-get update' failed:" >&2; tail -n 20 "$log" >&2; exit 1
