@@ -7,6 +7,7 @@
 
 #include "cmd_bench_cipher.h"
 #include "cmd_config.h"
+#include "cmd_gen.h"
 #include "cmd_run.h"
 #include "command.h"
 
@@ -30,12 +31,18 @@ int run_main(int argc, char** argv) {
   bench->require_subcommand(1);
 
   const std::vector<Command> commands = {
-      add_run_command(app),
-      add_bench_cipher_command(*bench),
-      add_check_config_command(app),
-      add_certs_command(app),
+      add_run_command(app),          add_bench_cipher_command(*bench),
+      add_check_config_command(app), add_certs_command(app),
+      add_gen_command(app),
   };
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version are "errors" that exit 0; every real usage
+    // error exits kExitUsage, whatever CLI11's own code for it is.
+    const int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
   return dispatch(commands);
 }
 

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The engine against `dptls gen`, joined by net_memif (no kernel, no NIC):
+# the engine is the memif server, the generator the client, on one socket
+# path. Each runs one polling core: the engine's one worker on CPU 1 (its
+# plan_eal puts the control plane on CPU 0 and worker 1 on CPU 1; a second
+# --lcores in eal_args is refused by EAL), the generator on $GEN_CPU
+# (taskset; it polls on the first CPU of its affinity). On a 2-CPU machine
+# the generator shares CPU 0 with the engine's handshake thread.
+#
+# Cases (each $DURATION s): bulk with 1 and 64 connections (1 MiB bodies),
+# rr with 64 connections and conn with 16 (1 KiB bodies). For each, the
+# generator's numbers and the engine worker's cost from its /metrics:
+# dptls_worker_busy_cycles_total delta per response byte written and per
+# request (and per handshake, which only counts the worker's share: the
+# handshake crypto runs on the engine's handshake thread). The TSC rate is
+# the generator's (same machine, rte_get_tsc_hz, in its JSON).
+#
+# Usage: bench/engine_gen_memif.sh [DPTLS_EXE]   (root; about 1 minute)
+#   env: DURATION=10 GEN_CPU=0 KEEP=0
+set -euo pipefail
+
+EXE=${1:-$(dirname "$0")/../build-gen/apps/dptls}
+EXE=$(realpath "$EXE")
+DURATION=${DURATION:-10}
+GEN_CPU=${GEN_CPU:-0}
+WORK=$(mktemp -d /tmp/dptls-gen-memif.XXXXXX)
+SOCK=$WORK/memif.sock
+ADMIN=$((20000 + $$ % 20000))
+ENGINE_PID=
+
+cleanup() {
+  if [ -n "$ENGINE_PID" ] && kill -0 "$ENGINE_PID" 2>/dev/null; then
+    kill -TERM "$ENGINE_PID" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 "$ENGINE_PID" 2>/dev/null || break
+      sleep 0.2
+    done
+    kill -KILL "$ENGINE_PID" 2>/dev/null || true
+  fi
+  if [ "${KEEP:-0}" = 1 ]; then
+    echo "kept $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
+}
+trap cleanup EXIT
+
+"$EXE" certs --out "$WORK" --name e.test >/dev/null
+cert="[[listener.certificate]]
+chain = \"$WORK/e.test.pem\"
+key = \"$WORK/e.test.key\""
+cat >"$WORK/engine.toml" <<EOF
+[engine]
+workers = 1
+[dpdk]
+hugepages = "off"
+mbufs_per_worker = 32768
+eal_args = ["--file-prefix=dptls-eng-memif-$$"]
+[[port]]
+device = "net_memif0,role=server,id=0,socket=$SOCK"
+ipv4 = "198.18.32.2/24"
+[[listener]]
+address = "198.18.32.2:443"
+$cert
+[[listener]]
+address = "198.18.32.2:8443"
+http_body_bytes = 1048576
+$cert
+[admin]
+listen = "127.0.0.1:$ADMIN"
+EOF
+
+"$EXE" run -c "$WORK/engine.toml" --max-seconds 3600 >"$WORK/engine.log" 2>&1 &
+ENGINE_PID=$!
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$ADMIN/metrics" >/dev/null && break
+  kill -0 "$ENGINE_PID" 2>/dev/null || { cat "$WORK/engine.log" >&2; exit 1; }
+  sleep 0.2
+done
+
+# busy cycles, requests (all listeners), response bytes, handshakes.
+snapshot() {
+  curl -sf "http://127.0.0.1:$ADMIN/metrics" | awk '
+    /^dptls_worker_busy_cycles_total/ {c += $NF}
+    /^dptls_app_requests_total/ {r += $NF}
+    /^dptls_app_bytes_written_total/ {b += $NF}
+    /^dptls_worker_events_total\{.*event="handshakes_completed"/ {h += $NF}
+    END {printf "%.0f %.0f %.0f %.0f\n", c, r, b, h}'
+}
+
+rows=()
+for spec in "bulk 8443 1" "bulk 8443 64" "rr 443 64" "conn 443 16"; do
+  read -r mode port conns <<<"$spec"
+  before=$(snapshot)
+  json=$WORK/$mode-$conns.json
+  rc=0
+  taskset -c "$GEN_CPU" "$EXE" gen \
+    --port-device "net_memif0,role=client,id=0,socket=$SOCK" \
+    --ip 198.18.32.1/24 --target "198.18.32.2:$port" --mode "$mode" \
+    --connections "$conns" --duration "$DURATION" --server-name e.test \
+    --hugepages off --json "$json" -q >"$WORK/$mode-$conns.out" 2>&1 || rc=$?
+  after=$(snapshot)
+  if [ ! -s "$json" ]; then
+    cat "$WORK/$mode-$conns.out" >&2
+    echo "gen $mode $conns failed (exit $rc)" >&2
+    exit 1
+  fi
+  rows+=("$(python3 - "$json" "$before" "$after" "$rc" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+b = [float(x) for x in sys.argv[2].split()]
+a = [float(x) for x in sys.argv[3].split()]
+cyc, req, byt, hs = (a[i] - b[i] for i in range(4))
+hz = r["tsc_hz"]
+def per(x):
+    return f"{cyc / x:.2f}" if x > 0 else "-"
+print(f'{r["mode"]:<5} {r["connections"]:>5} {r["requests_per_s"]:>11.1f} '
+      f'{r["gbps"]:>7.3f} {r["latency_ns"]["p50"] / 1e3:>9.1f} '
+      f'{r["latency_ns"]["p99"] / 1e3:>9.1f} {r["handshakes_per_s"]:>8.1f} '
+      f'{r["errors_total"]:>6} {r["busy_ratio"] * 100:>6.1f} '
+      f'{cyc / hz / r["duration_s"] * 100:>7.1f} {per(byt):>8} {per(req):>10} '
+      f'{per(hs) if r["mode"] == "conn" else "-":>10} {sys.argv[4]:>3}')
+EOF
+)")
+done
+
+printf '%-5s %5s %11s %7s %9s %9s %8s %6s %6s %7s %8s %10s %10s %3s\n' \
+  mode conns "req/s" Gbps "p50 us" "p99 us" "hs/s" errors "gen%" \
+  "eng%" "cyc/B" "cyc/req" "cyc/hs" rc
+for r in "${rows[@]}"; do
+  echo "$r"
+done
+echo "(eng% = engine worker busy cycles / (TSC Hz x duration); cyc/B per"
+echo " response byte written; cyc/hs = worker cycles per handshake, the"
+echo " handshake thread's crypto not included; TSC $(python3 -c \
+  "import json;print(json.load(open('$json'))['tsc_hz'])") Hz)"

@@ -1,0 +1,198 @@
+#include "dptls/gen/response.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <string_view>
+
+#include "dptls/app/http.h"
+
+namespace dptls::gen {
+
+namespace {
+
+// The body pattern repeated, so a run of body bytes is checked with memcmp
+// from offset (position % 37).
+constexpr size_t kPatternLen = app::kHttpBodyPattern.size();
+constexpr size_t kRepeat = 4096 / kPatternLen + 2;
+constexpr std::array<uint8_t, kPatternLen * kRepeat> make_repeated() {
+  std::array<uint8_t, kPatternLen * kRepeat> a{};
+  for (size_t i = 0; i < a.size(); ++i) {
+    a[i] = app::http_body_byte(i);
+  }
+  return a;
+}
+constexpr std::array<uint8_t, kPatternLen* kRepeat> kRepeated = make_repeated();
+constexpr size_t kCheckRun = kPatternLen * (kRepeat - 1);
+
+char lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (lower(a[i]) != lower(b[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+}  // namespace
+
+void ResponseReader::reset() {
+  state_ = State::kHead;
+  error_ = ResponseError::kNone;
+  close_ = false;
+  head_len_ = 0;
+  head_len_total_ = 0;
+  content_length_ = 0;
+  body_off_ = 0;
+}
+
+ResponseError ResponseReader::fail(ResponseError e) {
+  state_ = State::kFailed;
+  error_ = e;
+  return e;
+}
+
+bool ResponseReader::check(const uint8_t* p, size_t n) const {
+  uint64_t off = body_off_;
+  while (n != 0) {
+    const size_t run = std::min(n, kCheckRun);
+    if (std::memcmp(p, kRepeated.data() + off % kPatternLen, run) != 0) {
+      return false;
+    }
+    p += run;
+    n -= run;
+    off += run;
+  }
+  return true;
+}
+
+// The head is in head_[0, head_len_), ending with the empty line.
+bool ResponseReader::parse_head() {
+  const std::string_view head(head_, head_len_);
+  size_t eol = head.find('\n');
+  const std::string_view status = trim(head.substr(0, eol));
+  // HTTP/1.x SP 3DIGIT SP reason
+  if (status.size() < 12 || status.substr(0, 7) != "HTTP/1." ||
+      status[8] != ' ') {
+    return false;
+  }
+  const std::string_view code = status.substr(9, 3);
+  if (code != "200") {
+    error_ = ResponseError::kBadStatus;
+    return false;
+  }
+  bool have_length = false;
+  size_t pos = eol + 1;
+  while (pos < head.size()) {
+    eol = head.find('\n', pos);
+    if (eol == std::string_view::npos) {
+      eol = head.size();
+    }
+    const std::string_view line = trim(head.substr(pos, eol - pos));
+    pos = eol + 1;
+    if (line.empty()) {
+      break;
+    }
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos) {
+      return false;
+    }
+    const std::string_view name = line.substr(0, colon);
+    const std::string_view value = trim(line.substr(colon + 1));
+    if (iequals(name, "content-length")) {
+      if (value.empty() || value.size() > 19) {
+        return false;
+      }
+      uint64_t v = 0;
+      for (char c : value) {
+        if (c < '0' || c > '9') {
+          return false;
+        }
+        v = v * 10 + static_cast<uint64_t>(c - '0');
+      }
+      content_length_ = v;
+      have_length = true;
+    } else if (iequals(name, "connection")) {
+      close_ = iequals(value, "close");
+    } else if (iequals(name, "transfer-encoding")) {
+      return false;  // the server never sends chunked bodies
+    }
+  }
+  return have_length;
+}
+
+ResponseError ResponseReader::feed(const uint8_t* p, size_t n) {
+  while (n != 0) {
+    switch (state_) {
+      case State::kIdle:
+      case State::kDone:
+        return fail(ResponseError::kBadResponse);  // unasked-for bytes
+      case State::kFailed:
+        return error_;
+      case State::kHead: {
+        // Copy up to the end of the head ("\r\n\r\n" or "\n\n").
+        size_t i = 0;
+        bool end = false;
+        for (; i < n && !end; ++i) {
+          if (head_len_ == kMaxHead) {
+            return fail(ResponseError::kBadResponse);
+          }
+          const char c = static_cast<char>(p[i]);
+          head_[head_len_++] = c;
+          if (c == '\n' && head_len_ >= 2) {
+            const char prev = head_[head_len_ - 2];
+            end = prev == '\n' || (prev == '\r' && head_len_ >= 3 &&
+                                   head_[head_len_ - 3] == '\n');
+          }
+        }
+        p += i;
+        n -= i;
+        if (end) {
+          head_len_total_ = head_len_;
+          if (!parse_head()) {
+            return fail(error_ == ResponseError::kBadStatus
+                            ? ResponseError::kBadStatus
+                            : ResponseError::kBadResponse);
+          }
+          state_ = content_length_ == 0 ? State::kDone : State::kBody;
+        }
+        break;
+      }
+      case State::kBody: {
+        const size_t take = static_cast<size_t>(
+            std::min<uint64_t>(n, content_length_ - body_off_));
+        if (check_body_ && !check(p, take)) {
+          return fail(ResponseError::kBadBody);
+        }
+        body_off_ += take;
+        p += take;
+        n -= take;
+        if (body_off_ == content_length_) {
+          state_ = State::kDone;
+        }
+        break;
+      }
+    }
+  }
+  return error_;
+}
+
+}  // namespace dptls::gen

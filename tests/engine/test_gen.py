@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""`dptls gen` against `dptls run`: both ends of one link are DPDK.
+
+A veth pair: one end stays in the root namespace and is driven by the
+engine (net_af_packet, 198.18.30.2/24, admin on 127.0.0.1), the other is
+moved into a test namespace and driven by the generator (net_af_packet,
+198.18.30.1/24). Each process has its own EAL runtime (--file-prefix, no
+shared files). The engine serves two HTTP listeners: 443 with a 1 KiB body
+(rr, conn) and 8443 with a 1 MiB body (bulk).
+
+Each mode runs ~3 s (and rr once more verifying the certificate with --ca); the generator must exit 0, its JSON results must show
+work done (requests, bytes, handshakes > 0, no errors), every body byte is
+checked (--check-body is the default), and the engine's /metrics must count
+about as many requests as the generator saw. A usage error must exit 2.
+
+Needs root (namespaces); exits 77 (meson's "skipped") otherwise. Every wait
+is bounded; the namespace and veth are removed whatever happens.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+SKIP = 77
+ENGINE_IP = "198.18.30.2"
+GEN_IP = "198.18.30.1"
+
+
+def sh(cmd, check=True):
+    r = subprocess.run(cmd, shell=True, capture_output=True, text=True,
+                       timeout=30)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{cmd}: {r.stderr.strip()}")
+    return r
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fail(msg, log=None):
+    print(f"FAIL: {msg}", file=sys.stderr)
+    if log and os.path.exists(log):
+        print(open(log).read()[-4000:], file=sys.stderr)
+    sys.exit(1)
+
+
+def metrics(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                timeout=5) as r:
+        text = r.read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    return values
+
+
+def app_requests(m, port):
+    return m.get('dptls_app_requests_total{worker="0",listener='
+                 f'"{ENGINE_IP}:{port}"}}', 0)
+
+
+def main(exe):
+    if os.geteuid() != 0:
+        print("skipped: needs root for network namespaces")
+        return SKIP
+    for tool in ("ip", "ethtool"):
+        if shutil.which(tool) is None:
+            print(f"skipped: {tool} missing (scripts/setup.sh installs it)")
+            return SKIP
+    tag = f"dpg{os.getpid() % 100000}"
+    ns, eng_if, gen_if = tag, f"{tag}e", f"{tag}g"
+    work = tempfile.mkdtemp(prefix="dptls-gen-test-")
+    log = os.path.join(work, "engine.log")
+    proc = None
+    try:
+        try:
+            sh(f"ip netns add {ns}")
+        except RuntimeError as e:
+            print(f"skipped: cannot create a namespace ({e})")
+            return SKIP
+        nsx = f"ip netns exec {ns} "
+        for cmd in (f"ip link add {eng_if} type veth peer name {gen_if}",
+                    f"ip link set {gen_if} netns {ns}",
+                    f"ip link set {eng_if} up",
+                    nsx + "ip link set lo up",
+                    nsx + f"ip link set {gen_if} up"):
+            sh(cmd)
+        sh(f"ethtool -K {eng_if} tso off gso off gro off tx off", False)
+        sh(nsx + f"ethtool -K {gen_if} tso off gso off gro off tx off", False)
+
+        r = subprocess.run([exe, "certs", "--out", work, "--name", "e.test"],
+                           capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            fail(f"certs: {r.stderr}")
+        admin = free_port()
+        conf = os.path.join(work, "engine.toml")
+        cert = f"""[[listener.certificate]]
+chain = "{work}/e.test.pem"
+key = "{work}/e.test.key"
+"""
+        with open(conf, "w") as f:
+            f.write(f"""[dpdk]
+hugepages = "off"
+mbufs_per_worker = 8192
+eal_args = ["--file-prefix=dptls-eng-{tag}"]
+[[port]]
+device = "net_af_packet0,iface={eng_if}"
+ipv4 = "{ENGINE_IP}/24"
+[[listener]]
+address = "{ENGINE_IP}:443"
+{cert}
+[[listener]]
+address = "{ENGINE_IP}:8443"
+http_body_bytes = 1048576
+{cert}
+[admin]
+listen = "127.0.0.1:{admin}"
+""")
+        proc = subprocess.Popen([exe, "run", "-c", conf, "--max-seconds",
+                                 "150"], stdout=open(log, "w"),
+                                stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while True:
+            if proc.poll() is not None:
+                fail(f"engine exited early with {proc.returncode}", log)
+            try:
+                metrics(admin)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    fail("engine admin not up within 20 s", log)
+                time.sleep(0.2)
+
+        gen = [exe, "gen", "--port-device", f"net_af_packet1,iface={gen_if}",
+               "--ip", f"{GEN_IP}/24", "--hugepages", "off"]
+
+        # A usage error: exit 2 before EAL starts.
+        r = subprocess.run(nsx.split() + gen + ["--target", "nowhere",
+                                                "--duration", "1"],
+                           capture_output=True, text=True, timeout=30)
+        if r.returncode != 2:
+            fail(f"bad --target: exit {r.returncode}: {r.stderr}")
+
+        summary = []
+        # The last run verifies the certificate (--ca; the others run
+        # without verification, the generator's default).
+        for mode, port, conns, extra in (
+                ("bulk", 8443, 4, []), ("rr", 443, 8, []),
+                ("conn", 443, 8, []),
+                ("rr", 443, 2, ["--ca", f"{work}/e.test.pem"])):
+            before = app_requests(metrics(admin), port)
+            out = os.path.join(work, f"{mode}.json")
+            r = subprocess.run(
+                nsx.split() + gen +
+                ["--target", f"{ENGINE_IP}:{port}", "--mode", mode,
+                 "--connections", str(conns), "--duration", "3",
+                 "--server-name", "e.test", "--json", out] + extra,
+                capture_output=True, text=True, timeout=60)
+            if r.returncode != 0:
+                fail(f"gen {mode}: exit {r.returncode}\nstdout:\n{r.stdout}"
+                     f"\nstderr:\n{r.stderr[-3000:]}", log)
+            res = json.load(open(out))
+            for key in ("requests", "bytes", "handshakes", "connects"):
+                if res[key] <= 0:
+                    fail(f"gen {mode}: {key} = {res[key]}\n{r.stdout}")
+            if res["errors_total"] != 0:
+                fail(f"gen {mode}: errors {res['errors']}")
+            if "req/s" not in r.stdout or "Gbps" not in r.stdout:
+                fail(f"gen {mode}: no final table\n{r.stdout}")
+            if "req/s" not in r.stderr:
+                fail(f"gen {mode}: no progress line\n{r.stderr}")
+            if mode == "bulk" and res["bytes"] < res["requests"] * 1048576:
+                fail(f"gen bulk: {res['bytes']} bytes for "
+                     f"{res['requests']} bodies of 1 MiB")
+            if mode == "rr" and not (0 < res["latency_ns"]["p50"] <=
+                                     res["latency_ns"]["p99"]):
+                fail(f"gen rr: latency {res['latency_ns']}")
+            if mode == "conn" and res["handshakes"] < 2:
+                fail(f"gen conn: {res['handshakes']} handshakes")
+            # The engine answered what the generator counted, plus the
+            # responses in flight when it stopped (at most one per
+            # connection; a bulk body cut at the end is counted by the
+            # engine when it starts).
+            deadline = time.time() + 3
+            while True:
+                served = app_requests(metrics(admin), port) - before
+                if served >= res["requests"] or time.time() > deadline:
+                    break
+                time.sleep(0.1)
+            if not (res["requests"] <= served <=
+                    res["requests"] + 2 * conns + 2):
+                fail(f"gen {mode}: generator counted {res['requests']} "
+                     f"responses, the engine {served}", log)
+            summary.append(f"{mode}{'+ca' if extra else ''} "
+                           f"{res['requests']} req "
+                           f"{res['requests_per_s']:.0f}/s "
+                           f"{res['gbps']:.3f} Gbps hs {res['handshakes']} "
+                           f"(engine {int(served)})")
+
+        proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            fail("engine did not stop within 40 s of SIGTERM", log)
+        proc = None
+        if rc != 0:
+            fail(f"engine exit {rc} after SIGTERM", log)
+        print("engine gen: ok (" + "; ".join(summary) + ")")
+        return 0
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+        sh(f"ip netns del {ns}", False)
+        sh(f"ip link del {eng_if}", False)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(os.path.abspath(sys.argv[1])))
