@@ -13,6 +13,9 @@ packages=(
   libcli11-dev libfmt-dev nlohmann-json3-dev libspdlog-dev libtomlplusplus-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev openssl
+  # the bounded fuzz run of scripts/test.sh (fuzz/run_bounded.sh): clang,
+  # libFuzzer and the sanitizer runtimes
+  clang libclang-rt-14-dev
   # the kernel as a test peer (tests/net/veth_test.cc): netns, veth, ping
   iproute2 ethtool iputils-ping
   # real TLS/HTTP clients for the end-to-end tests (tests/engine/) and the
