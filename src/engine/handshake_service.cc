@@ -127,7 +127,7 @@ ServerContexts build_server_contexts(const config::Config& cfg,
     for (const std::string& name : l.cipher_suites) {
       const std::optional<tls::CipherSuite> s = tls::parse_cipher_suite(name);
       if (!s) {
-        *error = who + ": unknown cipher suite '" + name + "'";
+        *error = (who + ": unknown cipher suite '").append(name).append("'");
         return {};
       }
       sc.cipher_suites.push_back(*s);
@@ -137,7 +137,7 @@ ServerContexts build_server_contexts(const config::Config& cfg,
     for (const std::string& name : l.groups) {
       const std::optional<tls::NamedGroup> g = tls::parse_named_group(name);
       if (!g) {
-        *error = who + ": unknown group '" + name + "'";
+        *error = (who + ": unknown group '").append(name).append("'");
         return {};
       }
       sc.groups.push_back(*g);
@@ -172,7 +172,7 @@ ServerContexts build_server_contexts(const config::Config& cfg,
       // The key's bytes are no longer needed.
       crypto::secure_wipe(key.data(), key.size());
       if (cred == nullptr) {
-        *error = cwho + ": " + err;
+        *error = (cwho + ": ").append(err);
         return {};
       }
       store->add(std::move(cred));
@@ -184,7 +184,7 @@ ServerContexts build_server_contexts(const config::Config& cfg,
     std::shared_ptr<const tls::ServerContext> ctx =
         tls::ServerContext::create(std::move(sc), std::move(store), &err);
     if (ctx == nullptr) {
-      *error = who + ": " + err;
+      *error = (who + ": ").append(err);
       return {};
     }
     out.push_back(std::move(ctx));

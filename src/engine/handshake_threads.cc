@@ -37,7 +37,8 @@ constexpr uint64_t kSweepEveryMs = 100;
 }  // namespace
 
 bool HandshakeThreads::start(size_t n_workers, size_t n_threads,
-                             size_t ring_capacity, ServerContexts contexts,
+                             size_t ring_capacity,
+                             const ServerContexts& contexts,
                              const std::string& keylog_path,
                              uint64_t handshake_timeout_ms,
                              std::string* error) {

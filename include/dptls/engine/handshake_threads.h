@@ -46,7 +46,7 @@ class HandshakeThreads {
   // false with *error set (nothing started) on failure or when already
   // started.
   bool start(size_t n_workers, size_t n_threads, size_t ring_capacity,
-             ServerContexts contexts, const std::string& keylog_path,
+             const ServerContexts& contexts, const std::string& keylog_path,
              uint64_t handshake_timeout_ms, std::string* error);
   // Stops and joins the threads (idempotent). The rings stay readable.
   void stop();
