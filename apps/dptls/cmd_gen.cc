@@ -37,6 +37,7 @@ struct GenCli {
   bool check_body = true;
   std::string json_file;
   uint32_t mtu = 1500;
+  bool offloads = true;
   bool quiet = false;
 };
 
@@ -76,6 +77,7 @@ void print_table(const gen::GenResults& r) {
   row("mode", std::string(gen::mode_name(r.mode)));
   row("duration", fmt::format("{:.2f} s", r.seconds));
   row("connections", std::to_string(r.connections));
+  row("port offloads", r.offloads);
   row("requests", std::to_string(r.requests));
   row("bytes", std::to_string(r.bytes));
   row("req/s", fmt::format("{:.1f}", static_cast<double>(r.requests) / s));
@@ -136,6 +138,7 @@ Json results_json(const gen::GenResults& r) {
       {"idle_cycles", r.idle_cycles},
       {"tsc_hz", r.tsc_hz},
       {"eal_args", r.eal_args},
+      {"offloads", r.offloads},
   };
 }
 
@@ -201,6 +204,7 @@ int run(const GenCli& c) {
   o.server_name = c.server_name;
   o.alpn = c.alpn;
   o.mtu = static_cast<uint16_t>(c.mtu);
+  o.offloads = c.offloads;
   o.check_body = c.check_body;
   o.hugepages = c.hugepages == "on"    ? gen::Hugepages::kOn
                 : c.hugepages == "off" ? gen::Hugepages::kOff
@@ -290,6 +294,9 @@ Command add_gen_command(CLI::App& app) {
                 "Check every body byte against the server's pattern")
       ->capture_default_str();
   cmd->add_option("--mtu", c->mtu, "Port MTU")->capture_default_str();
+  cmd->add_flag("--offloads,!--no-offloads", c->offloads,
+                "Use the port's checksum and TSO offloads when it has them")
+      ->capture_default_str();
   cmd->add_option("--json", c->json_file, "Write the results as JSON here");
   cmd->add_flag("-q,--quiet", c->quiet, "No progress line");
   return {cmd, [c] { return run(*c); }};

@@ -32,6 +32,7 @@
 #include "dptls/engine/eal_args.h"
 #include "dptls/engine/handshake_service.h"
 #include "dptls/engine/handshake_threads.h"
+#include "dptls/net/port_offloads.h"
 #include "dptls/net/stack.h"
 #include "engine/worker.h"
 
@@ -302,14 +303,33 @@ net::NetConfig net_config(const config::PortSection& p, uint16_t port) {
 }
 
 // Configures the port with one queue pair per worker and starts it.
+// *offloads gets what the port was configured to do for the stack.
 bool start_port(uint16_t port, const config::Config& config,
                 const std::vector<std::unique_ptr<WorkerSlot>>& workers,
-                std::string* error) {
+                net::PortOffloadPlan* offloads, std::string* error) {
   rte_eth_dev_info info;
   if (rte_eth_dev_info_get(port, &info) != 0) {
     *error = "cannot read the port's capabilities";
     return false;
   }
+  // Frames the fault injector corrupts must reach the wire corrupted: a
+  // port that computes checksums after it would hide the damage.
+  bool tx = true;
+  if (config.fault.corrupt > 0) {
+    tx = false;
+    spdlog::info("port {}: transmit offloads off (fault.corrupt is set)",
+                 config.ports[0].name);
+  }
+  const std::string defect = net::tx_offload_defect(
+      info.driver_name != nullptr ? info.driver_name : "");
+  if (!defect.empty() && config.ports[0].offloads) {
+    tx = false;
+    spdlog::warn("port {}: transmit offloads off: {}", config.ports[0].name,
+                 defect);
+  }
+  *offloads = net::plan_port_offloads(
+      info.rx_offload_capa, info.tx_offload_capa, info.tx_desc_lim.nb_seg_max,
+      net::OffloadWish{.checksums = config.ports[0].offloads, .tx = tx});
   const auto queues = static_cast<uint16_t>(workers.size());
   if (queues > info.max_rx_queues || queues > info.max_tx_queues) {
     *error = "the port has " + std::to_string(info.max_rx_queues) +
@@ -317,6 +337,10 @@ bool start_port(uint16_t port, const config::Config& config,
     return false;
   }
   rte_eth_conf conf{};
+  conf.rxmode.offloads = offloads->rx;
+  conf.txmode.offloads = offloads->tx;
+  spdlog::info("port {}: offloads {}", config.ports[0].name,
+               offloads->summary());
   // A Toeplitz key of one repeated 16-bit word hashes (a, b) and (b, a)
   // alike, so both directions of a flow land on one queue (Woo and Park,
   // "Scalable TCP session monitoring with symmetric RSS").
@@ -453,7 +477,9 @@ int run_engine(const config::Config& config, const RunOptions& options) {
       workers.push_back(std::move(w));
       lcore = rte_get_next_lcore(lcore, 1, 0);
     }
-    if (!error.empty() || !start_port(port, config, workers, &error)) {
+    net::PortOffloadPlan offloads;
+    if (!error.empty() ||
+        !start_port(port, config, workers, &offloads, &error)) {
       spdlog::error("port {}: {}", config.ports[0].name, error);
       break;
     }
@@ -474,6 +500,7 @@ int run_engine(const config::Config& config, const RunOptions& options) {
       ws.record_pool = w->record_pool;
       ws.config = &config;
       ws.net = net_config(config.ports[0], port);
+      ws.net.tx_offloads = offloads.stack;
       ws.tcp = tcp_config(config, w->index, hz);
       for (unsigned t = 0; t < hs.threads(); ++t) {
         ws.requests.push_back(&hs.requests(w->index, t));

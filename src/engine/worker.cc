@@ -93,6 +93,7 @@ struct Worker::Impl final : tls::RecordSink {
   std::unique_ptr<tls::RecordEngine> engine;
   std::unique_ptr<net::FaultInjector> fault_rx;
   std::unique_ptr<net::FaultInjector> fault_tx;
+  bool port_offloads = false;  // the stack leaves checksums/TSO to the port
   std::vector<std::unique_ptr<app::Application>> apps;  // per listener
   std::vector<Session> sessions;
   uint32_t live_head = kNone;
@@ -451,6 +452,28 @@ struct Worker::Impl final : tls::RecordSink {
         ring->pop();
       }
     }
+  }
+
+  // Hands frames to the port: the port's offload checks first when the
+  // stack left it work (rte_eth_tx_prepare), then one burst. Frees and
+  // counts what it refused; false when its queue was full.
+  bool send_frames(uint16_t port, uint16_t queue, rte_mbuf** pkts, uint16_t n) {
+    if (port_offloads) {
+      for (uint16_t ok; (ok = rte_eth_tx_prepare(port, queue, pkts, n)) < n;) {
+        // pkts[ok] is malformed for the port: drop it, check the rest.
+        rte_pktmbuf_free(pkts[ok]);
+        ++c.tx_prepare_failed;
+        std::memmove(pkts + ok, pkts + ok + 1,
+                     sizeof(rte_mbuf*) * static_cast<size_t>(n - ok - 1));
+        --n;
+      }
+    }
+    const uint16_t sent = rte_eth_tx_burst(port, queue, pkts, n);
+    for (uint16_t i = sent; i < n; ++i) {
+      rte_pktmbuf_free(pkts[i]);
+    }
+    c.tx_dropped += n - sent;
+    return sent == n;
   }
 
   void run_retries() {
@@ -979,6 +1002,8 @@ bool Worker::init(std::string* error) {
   I.hs_timeout = I.hz * cfg.timeouts.handshake_ms / 1000;
   I.idle_timeout = I.hz * cfg.timeouts.idle_ms / 1000;
   I.net = net::NetStack::create(setup_.net, setup_.pool, error);
+  I.port_offloads = setup_.net.tx_offloads.ipv4_checksum ||
+                    setup_.net.tx_offloads.tcp_checksum;
   if (I.net == nullptr) {
     return false;
   }
@@ -1215,23 +1240,14 @@ void Worker::run(const std::atomic<bool>& stop,
           continue;
         }
       }
-      const uint16_t sent = rte_eth_tx_burst(port, queue, pkts, t);
-      for (uint16_t i = sent; i < t; ++i) {
-        rte_pktmbuf_free(pkts[i]);
-      }
-      I.c.tx_dropped += t - sent;
-      if (sent < t) {
+      if (!I.send_frames(port, queue, pkts, t)) {
         break;  // the queue is full: the rest next loop
       }
     }
     if (I.fault_tx != nullptr) {
       // Frames held back (reorder, delay) leave when their time comes.
       for (uint16_t t; (t = I.fault_tx->pull(pkts, kBurst, t0)) != 0;) {
-        const uint16_t sent = rte_eth_tx_burst(port, queue, pkts, t);
-        for (uint16_t i = sent; i < t; ++i) {
-          rte_pktmbuf_free(pkts[i]);
-        }
-        I.c.tx_dropped += t - sent;
+        I.send_frames(port, queue, pkts, t);
       }
     }
     const uint64_t t1 = rte_rdtsc();

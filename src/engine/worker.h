@@ -51,6 +51,7 @@ namespace dptls::engine {
   X(rx_stream_stuck, "sessions reset: too many tiny pieces for one record") \
   X(tcp_send_refused, "sealed records TCP refused (session reset)")         \
   X(tx_dropped, "frames the port's TX queue refused")                       \
+  X(tx_prepare_failed, "frames the port's offload checks refused")          \
   X(app_bytes_rx, "plaintext bytes handed to applications")                 \
   X(app_bytes_tx, "plaintext bytes written by applications")
 
@@ -68,7 +69,7 @@ struct WorkerSetup {
   rte_mempool* pool = nullptr;         // packets, handshake bytes
   rte_mempool* record_pool = nullptr;  // one sealed record per mbuf
   const config::Config* config = nullptr;
-  net::NetConfig net;
+  net::NetConfig net;  // tx_offloads as the port was configured
   net::TcpConfig tcp;
   // The rings to and from each handshake thread (index = thread).
   std::vector<SpscRing<HsRequest>*> requests;

@@ -21,6 +21,7 @@
 #include "dptls/crypto/aead.h"
 #include "dptls/engine/eal_args.h"
 #include "dptls/gen/response.h"
+#include "dptls/net/port_offloads.h"
 #include "dptls/net/stack.h"
 #include "dptls/net/tcp.h"
 #include "dptls/tls/handshake/client.h"
@@ -135,6 +136,7 @@ struct Generator final : tls::RecordSink {
   GenResults* res;
   uint16_t port = 0;
   rte_mempool* pool = nullptr;
+  net::TxOffloads tx_offloads;  // what the port does for the stack
   std::unique_ptr<net::NetStack> net;
   std::unique_ptr<net::TcpStack> tcp;
   std::unique_ptr<crypto::AeadBackend> backend;
@@ -729,8 +731,25 @@ struct Generator final : tls::RecordSink {
   }
 
   bool init(std::string* err);
+  // The port's offload checks (rte_eth_tx_prepare) when the stack left it
+  // work: drops what it refuses, returns how many of txq[0..n) remain.
+  uint16_t prepare(rte_mbuf** txq, uint16_t n);
   void run();
 };
+
+uint16_t Generator::prepare(rte_mbuf** txq, uint16_t n) {
+  if (!tx_offloads.ipv4_checksum && !tx_offloads.tcp_checksum) {
+    return n;
+  }
+  for (uint16_t ok; (ok = rte_eth_tx_prepare(port, 0, txq, n)) < n;) {
+    // txq[ok] is malformed for the port: drop it and check the rest.
+    rte_pktmbuf_free(txq[ok]);
+    std::memmove(txq + ok, txq + ok + 1,
+                 sizeof(rte_mbuf*) * static_cast<size_t>(n - ok - 1));
+    --n;
+  }
+  return n;
+}
 
 bool Generator::init(std::string* err) {
   hz = rte_get_tsc_hz();
@@ -743,6 +762,7 @@ bool Generator::init(std::string* err) {
   rte_eth_macaddr_get(port, &mac);
   std::memcpy(nc.mac.b.data(), mac.addr_bytes, 6);
   nc.mtu = opt.mtu;
+  nc.tx_offloads = tx_offloads;
   nc.clock_hz = hz;
   nc.ipv4.push_back({net::Ipv4Addr{opt.local_ip}, opt.prefix_len});
   nc.ipv4_gateway = net::Ipv4Addr{opt.gateway};
@@ -886,9 +906,10 @@ void Generator::run() {
         break;
       }
       worked = true;
-      const uint16_t sent = rte_eth_tx_burst(port, 0, txq, t);
+      const uint16_t ready = prepare(txq, t);
+      const uint16_t sent = rte_eth_tx_burst(port, 0, txq, ready);
       tx_off = sent;
-      tx_left = static_cast<uint16_t>(t - sent);
+      tx_left = static_cast<uint16_t>(ready - sent);
     }
     const uint64_t t1 = rte_rdtsc();
     if (measuring) {
@@ -971,9 +992,23 @@ unsigned first_cpu() {
   return 0;
 }
 
-bool start_port(uint16_t port, rte_mempool* pool, uint16_t mtu,
-                std::string* error) {
+bool start_port(uint16_t port, rte_mempool* pool, uint16_t mtu, bool offloads,
+                net::PortOffloadPlan* plan, std::string* error) {
+  rte_eth_dev_info info;
+  if (rte_eth_dev_info_get(port, &info) != 0) {
+    *error = "cannot read the port's capabilities";
+    return false;
+  }
+  // A driver with known transmit-offload defects gets software checksums.
+  const bool tx = net::tx_offload_defect(
+                      info.driver_name != nullptr ? info.driver_name : "")
+                      .empty();
+  *plan = net::plan_port_offloads(
+      info.rx_offload_capa, info.tx_offload_capa, info.tx_desc_lim.nb_seg_max,
+      net::OffloadWish{.checksums = offloads, .tx = tx});
   rte_eth_conf conf{};
+  conf.rxmode.offloads = plan->rx;
+  conf.txmode.offloads = plan->tx;
   if (rte_eth_dev_configure(port, 1, 1, &conf) != 0) {
     *error = "rte_eth_dev_configure failed";
     return false;
@@ -1033,11 +1068,14 @@ bool run_generator(const GenOptions& o, GenResults* results,
                " mbufs): " + rte_strerror(rte_errno);
       break;
     }
-    if (!start_port(port, pool, o.mtu, error)) {
+    net::PortOffloadPlan plan;
+    if (!start_port(port, pool, o.mtu, o.offloads, &plan, error)) {
       break;
     }
+    results->offloads = plan.summary();
     auto g = std::make_unique<Generator>(o, results);
     g->port = port;
+    g->tx_offloads = plan.stack;
     g->pool = pool;
     if (!g->init(error)) {
       break;

@@ -12,10 +12,11 @@ namespace dptls::net {
 namespace {
 
 // Writes a 20-byte IPv4 header (no options) with its checksum
-// (RFC 791 section 3.1).
+// (RFC 791 section 3.1), or a zero checksum for the port to fill.
 void write_ipv4_header(std::span<uint8_t> hdr, uint8_t tos, uint16_t total,
                        uint16_t id, uint16_t frag, uint8_t ttl,
-                       uint8_t protocol, Ipv4Addr src, Ipv4Addr dst) {
+                       uint8_t protocol, Ipv4Addr src, Ipv4Addr dst,
+                       bool port_checksum = false) {
   ByteWriter w(hdr);
   w.u8(0x45);  // version 4, IHL 5
   w.u8(tos);
@@ -27,6 +28,9 @@ void write_ipv4_header(std::span<uint8_t> hdr, uint8_t tos, uint16_t total,
   w.u16(0);
   w.u32(src.v);
   w.u32(dst.v);
+  if (port_checksum) {
+    return;
+  }
   ByteWriter csum(hdr.subspan(10, 2));
   csum.u16(checksum_finish(checksum_sum(w.written())));
 }
@@ -236,7 +240,11 @@ OutputResult NetStack::output_ipv4(rte_mbuf* m, const Ipv4Output& out,
                                    uint64_t now) {
   now_ = now;
   const uint32_t total = wire::kIpv4HeaderLen + m->pkt_len;
-  if (total > mtu_) {
+  // A TSO send becomes datagrams of one header plus tso_segsz bytes each.
+  const bool tso = (m->ol_flags & RTE_MBUF_F_TX_TCP_SEG) != 0;
+  if (tso ? total > 65535 ||
+                wire::kIpv4HeaderLen + m->l4_len + m->tso_segsz > mtu_
+          : total > mtu_) {
     drop(m, DropReason::kOutputTooLarge);
     return OutputResult::kDropped;
   }
@@ -275,8 +283,16 @@ OutputResult NetStack::output_ipv4(rte_mbuf* m, const Ipv4Output& out,
                     out.tos, static_cast<uint16_t>(total), next_ip_id_++,
                     out.dont_fragment ? wire::kIpv4FlagDf : 0,
                     out.ttl != 0 ? out.ttl : ttl_, out.protocol, out.src,
-                    out.dst);
+                    out.dst, tx_offloads_.ipv4_checksum);
   m->l3_len = wire::kIpv4HeaderLen;
+  // DPDK: every L4 offload request names the L3 type; the IPv4 checksum
+  // offload is asked for on its own.
+  if ((m->ol_flags & (RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_TX_TCP_SEG)) != 0) {
+    m->ol_flags |= RTE_MBUF_F_TX_IPV4;
+  }
+  if (tx_offloads_.ipv4_checksum) {
+    m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
+  }
   if (!prepend_l2(m, dst_mac, wire::kEtherTypeIpv4)) {
     drop(m, DropReason::kNoHeadroom);
     return OutputResult::kDropped;

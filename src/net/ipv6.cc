@@ -291,7 +291,11 @@ OutputResult NetStack::output_ipv6(rte_mbuf* m, const Ipv6Output& out,
                                    uint64_t now) {
   now_ = now;
   const uint32_t payload = m->pkt_len;
-  if (wire::kIpv6HeaderLen + payload > mtu_) {
+  // A TSO send becomes datagrams of one header plus tso_segsz bytes each.
+  const bool tso = (m->ol_flags & RTE_MBUF_F_TX_TCP_SEG) != 0;
+  if (tso ? payload > 65535 ||
+                wire::kIpv6HeaderLen + m->l4_len + m->tso_segsz > mtu_
+          : wire::kIpv6HeaderLen + payload > mtu_) {
     drop(m, DropReason::kOutputTooLarge);
     return OutputResult::kDropped;
   }
@@ -325,6 +329,9 @@ OutputResult NetStack::output_ipv6(rte_mbuf* m, const Ipv6Output& out,
       out.flow_label, static_cast<uint16_t>(payload), out.next_header,
       out.hop_limit != 0 ? out.hop_limit : ttl_, out.src, out.dst);
   m->l3_len = wire::kIpv6HeaderLen;
+  if ((m->ol_flags & (RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_TX_TCP_SEG)) != 0) {
+    m->ol_flags |= RTE_MBUF_F_TX_IPV6;  // DPDK: L4 offloads name the L3 type
+  }
   if (!prepend_l2(m, dst_mac, wire::kEtherTypeIpv6)) {
     drop(m, DropReason::kNoHeadroom);
     return OutputResult::kDropped;

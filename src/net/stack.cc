@@ -50,6 +50,12 @@ std::string NetConfig::validate() const {
   if (mtu < 68 || ((!ipv6.empty() || ipv6_link_local) && mtu < 1280)) {
     return "mtu below 68 (1280 with IPv6)";
   }
+  if (tx_offloads.tso_max_payload != 0 &&
+      (!tx_offloads.tcp_checksum ||
+       tx_offloads.tso_max_payload > kMaxTsoPayload)) {
+    return "TSO needs the TCP checksum offload and at most 65455 bytes per "
+           "send";
+  }
   if (clock_hz == 0 || requests_per_sec == 0 || request_burst == 0) {
     return "clock_hz, requests_per_sec and request_burst must be non-zero";
   }
@@ -90,6 +96,7 @@ NetStack::NetStack(const NetConfig& config, rte_mempool* pool)
       vlan_id_(config.vlan_id),
       mtu_(config.mtu),
       ttl_(config.ttl),
+      tx_offloads_(config.tx_offloads),
       ipv4_gateway_(config.ipv4_gateway),
       ipv6_gateway_(config.ipv6_gateway),
       pool_(pool),

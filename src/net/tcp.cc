@@ -124,6 +124,8 @@ TcpStack::TcpStack(const TcpConfig& config, NetStack* net, rte_mempool* pool)
       listeners_(config.max_listeners),
       flows_(config.max_connections, SipKey::from_seed(config.seed, 3).k0),
       wheel_(config.max_connections, config.wheel_slots, 0) {
+  tso_max_ = net->tx_offloads().tso_max_payload;
+  tso_max_mbufs_ = net->tx_offloads().tso_max_mbufs;
   rto_params_.min_ms = config.rto_min_ms;
   rto_params_.max_ms = config.rto_max_ms;
   rto_params_.initial_ms = config.rto_initial_ms;

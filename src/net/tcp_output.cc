@@ -115,19 +115,34 @@ rte_mbuf* TcpStack::build_segment(const FlowKey& key, uint32_t seq,
 
 bool TcpStack::transmit(const FlowKey& key, rte_mbuf* m) {
   const uint32_t len = m->pkt_len;
-  OutputResult r;
-  if (key.family == L3Family::kIpv4) {
-    const uint32_t ps = ipv4_pseudo_sum(key.local4(), key.remote4(), 6,
-                                        static_cast<uint16_t>(len));
-    write_l4_checksum(m, 0, len, 16, ps);
-    r = net_->output_ipv4(
-        m, Ipv4Output{.src = key.local4(), .dst = key.remote4()}, now_ticks_);
+  const bool port_checksum = net_->tx_offloads().tcp_checksum;
+  // DPDK's convention for a port-computed checksum: the field holds the
+  // pseudo-header sum (not complemented); for TSO without the length,
+  // which differs per segment.
+  const uint32_t sum_len = (m->ol_flags & RTE_MBUF_F_TX_TCP_SEG) != 0 ? 0 : len;
+  const uint32_t ps =
+      key.family == L3Family::kIpv4
+          ? ipv4_pseudo_sum(key.local4(), key.remote4(), 6,
+                            static_cast<uint16_t>(sum_len))
+          : ipv6_pseudo_sum(key.local6(), key.remote6(), 6, sum_len);
+  if (port_checksum) {
+    uint8_t* field = rte_pktmbuf_mtod_offset(m, uint8_t*, 16);
+    const uint16_t folded = static_cast<uint16_t>(~checksum_finish(ps));
+    field[0] = static_cast<uint8_t>(folded >> 8);
+    field[1] = static_cast<uint8_t>(folded);
+    m->l4_len = m->data_len;  // build_segment's mbuf holds the header only
+    m->ol_flags |= RTE_MBUF_F_TX_TCP_CKSUM;
   } else {
-    const uint32_t ps = ipv6_pseudo_sum(key.local6(), key.remote6(), 6, len);
     write_l4_checksum(m, 0, len, 16, ps);
-    r = net_->output_ipv6(
-        m, Ipv6Output{.src = key.local6(), .dst = key.remote6()}, now_ticks_);
   }
+  const OutputResult r =
+      key.family == L3Family::kIpv4
+          ? net_->output_ipv4(
+                m, Ipv4Output{.src = key.local4(), .dst = key.remote4()},
+                now_ticks_)
+          : net_->output_ipv6(
+                m, Ipv6Output{.src = key.local6(), .dst = key.remote6()},
+                now_ticks_);
   ++stats_.segs_tx;
   return r != OutputResult::kDropped;
 }
@@ -288,6 +303,27 @@ bool TcpStack::attach_payload(TcpConn& c, rte_mbuf* hdr, uint32_t seq,
   return len == 0;
 }
 
+uint32_t TcpStack::bytes_in_pieces(const TcpConn& c, uint32_t seq, uint32_t len,
+                                   uint32_t pieces) const {
+  const rte_mbuf* seg = c.sq_head;
+  uint32_t seg_seq = c.sq_start - c.sq_head_off;
+  if (c.sq_cursor != nullptr && seq_ge(seq, c.sq_cursor_seq)) {
+    seg = c.sq_cursor;
+    seg_seq = c.sq_cursor_seq;
+  }
+  while (seg != nullptr && seq_ge(seq, seg_seq + seg->data_len)) {
+    seg_seq += seg->data_len;
+    seg = seg->next;
+  }
+  uint32_t fit = 0;
+  for (; seg != nullptr && pieces > 0 && fit < len; --pieces) {
+    fit += seg_seq + seg->data_len - (seq + fit);
+    seg_seq += seg->data_len;
+    seg = seg->next;
+  }
+  return std::min(fit, len);
+}
+
 bool TcpStack::send_data(TcpConn& c, uint32_t seq, uint32_t len,
                          bool retransmit) {
   const FlowKey& key = flows_.key(slot_of(c));
@@ -321,8 +357,15 @@ bool TcpStack::send_data(TcpConn& c, uint32_t seq, uint32_t len,
   c.t_delack = 0;
   c.clear(kFlagAckNow | kFlagWndUpdate);
   c.snd_max = seq_max(c.snd_max, seq + len + (fin ? 1 : 0));
+  if (len > c.smss) {
+    // One send the port cuts into segments of smss payload bytes, each
+    // with this header (options included; no SACK blocks fit, see above).
+    m->ol_flags |= RTE_MBUF_F_TX_TCP_SEG;
+    m->tso_segsz = c.smss;
+    ++stats_.tso_sends;
+  }
   if (len > 0) {
-    ++stats_.data_segs_tx;
+    stats_.data_segs_tx += (len + c.smss - 1) / c.smss;
     stats_.data_bytes_tx += len;
   }
   if (retransmit) {
@@ -476,8 +519,21 @@ void TcpStack::output(TcpConn& c) {
         }
         const uint32_t usable =
             seq_gt(wnd_end, c.snd_nxt) ? wnd_end - c.snd_nxt : 0;
-        const uint32_t len =
-            std::min<uint32_t>(std::min<uint32_t>(c.smss, avail), usable);
+        // New data goes out in TSO sends of whole segments when the port
+        // cuts them; what is sent again goes one segment at a time.
+        const uint32_t most =
+            (tso_max_ != 0 && !resend) ? tso_max_ / c.smss * c.smss : c.smss;
+        uint32_t len =
+            std::min<uint32_t>(std::min<uint32_t>(most, avail), usable);
+        if (len > c.smss && tso_max_mbufs_ != 0) {
+          // The header takes one of the port's mbufs per send.
+          const uint32_t fit =
+              bytes_in_pieces(c, c.snd_nxt, len, tso_max_mbufs_ - 1u);
+          if (fit < len) {
+            // Whole segments that fit; at least one plain segment.
+            len = std::max<uint32_t>(fit / c.smss * c.smss, c.smss);
+          }
+        }
         // Sender SWS avoidance (RFC 9293 3.8.6.2.1) with Nagle off: a full
         // segment, all that is queued, or half the largest window seen.
         if (len == 0 || (len < c.smss && len < avail &&

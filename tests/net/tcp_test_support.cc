@@ -1,8 +1,11 @@
 #include "tcp_test_support.h"
 
+#include "dptls/net/checksum.h"
+
 #include <rte_errno.h>
 #include <rte_mbuf.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -361,8 +364,120 @@ TcpConfig pair_config(uint16_t worker) {
   return c;
 }
 
+bool emulate_port_tx(rte_mbuf* m, std::vector<rte_mbuf*>* out) {
+  constexpr uint64_t kOffloads =
+      RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_TX_TCP_SEG;
+  const uint64_t fl = m->ol_flags;
+  if ((fl & kOffloads) == 0) {
+    out->push_back(m);
+    return true;
+  }
+  const bool v4 = (fl & RTE_MBUF_F_TX_IPV4) != 0;
+  const bool tso = (fl & RTE_MBUF_F_TX_TCP_SEG) != 0;
+  const bool tcp_sum =
+      tso || (fl & RTE_MBUF_F_TX_L4_MASK) == RTE_MBUF_F_TX_TCP_CKSUM;
+  const uint32_t l2 = m->l2_len;
+  const uint32_t l3 = m->l3_len;
+  const uint32_t l4 = m->l4_len;
+  const uint32_t hdr = l2 + l3 + l4;
+  const bool ok = l2 >= 14 && (v4 ? l3 == 20 : l3 == 40) &&
+                  (v4 || (fl & RTE_MBUF_F_TX_IPV6) != 0) &&
+                  ((fl & RTE_MBUF_F_TX_IP_CKSUM) == 0 || v4) &&
+                  (!tcp_sum || (l4 >= 20 && hdr <= m->data_len)) &&
+                  (!tso || (m->tso_segsz != 0 && m->pkt_len > hdr));
+  if (!ok) {
+    rte_pktmbuf_free(m);
+    return false;
+  }
+  const uint32_t payload = tcp_sum ? m->pkt_len - hdr : 0;
+  const uint32_t step = tso ? m->tso_segsz : payload;
+  const uint8_t* h = rte_pktmbuf_mtod(m, const uint8_t*);
+  const uint32_t seq0 = static_cast<uint32_t>(h[l2 + l3 + 4]) << 24 |
+                        static_cast<uint32_t>(h[l2 + l3 + 5]) << 16 |
+                        static_cast<uint32_t>(h[l2 + l3 + 6]) << 8 |
+                        h[l2 + l3 + 7];
+  const uint16_t id0 =
+      v4 ? static_cast<uint16_t>(h[l2 + 4] << 8 | h[l2 + 5]) : 0;
+  uint32_t off = 0;
+  uint16_t i = 0;
+  do {
+    const uint32_t n = tso ? std::min(step, payload - off) : payload;
+    const bool last = off + n >= payload;
+    const uint32_t len = tcp_sum ? hdr + n : m->pkt_len;
+    rte_mbuf* f = rte_pktmbuf_alloc(m->pool);
+    uint8_t* b = f == nullptr ? nullptr
+                              : reinterpret_cast<uint8_t*>(rte_pktmbuf_append(
+                                    f, static_cast<uint16_t>(len)));
+    if (b == nullptr) {
+      rte_pktmbuf_free(f);
+      rte_pktmbuf_free(m);
+      return false;
+    }
+    // rte_pktmbuf_read() copies only when the range spans segments.
+    const uint32_t from = tcp_sum ? hdr + off : 0;
+    uint8_t* to = tcp_sum ? b + hdr : b;
+    const uint32_t count = tcp_sum ? n : len;
+    const void* src = rte_pktmbuf_read(m, from, count, to);
+    if (src != nullptr && src != to) {
+      std::memcpy(to, src, count);
+    }
+    if (tcp_sum) {
+      std::memcpy(b, h, hdr);
+    }
+    if (tso) {
+      uint8_t* t = b + l2 + l3;
+      const uint32_t seq = seq0 + off;
+      t[4] = static_cast<uint8_t>(seq >> 24);
+      t[5] = static_cast<uint8_t>(seq >> 16);
+      t[6] = static_cast<uint8_t>(seq >> 8);
+      t[7] = static_cast<uint8_t>(seq);
+      if (!last) {
+        t[13] = static_cast<uint8_t>(t[13] & ~(0x01 | 0x08));  // FIN, PSH
+      }
+      if (v4) {
+        const uint16_t id = static_cast<uint16_t>(id0 + i);
+        b[l2 + 4] = static_cast<uint8_t>(id >> 8);
+        b[l2 + 5] = static_cast<uint8_t>(id);
+      }
+    }
+    if (tcp_sum && v4) {
+      const uint32_t total = l3 + l4 + n;
+      b[l2 + 2] = static_cast<uint8_t>(total >> 8);
+      b[l2 + 3] = static_cast<uint8_t>(total);
+    } else if (tcp_sum) {
+      const uint32_t plen = l4 + n;
+      b[l2 + 4] = static_cast<uint8_t>(plen >> 8);
+      b[l2 + 5] = static_cast<uint8_t>(plen);
+    }
+    if (tcp_sum) {
+      // The hardware's sum starts from the field's pseudo-header value;
+      // for TSO it adds the segment's TCP length itself.
+      uint32_t sum = checksum_sum({b + l2 + l3, l4 + n});
+      if (tso) {
+        sum = checksum_add(sum, l4 + n);
+      }
+      const uint16_t c = checksum_finish(sum);
+      b[l2 + l3 + 16] = static_cast<uint8_t>(c >> 8);
+      b[l2 + l3 + 17] = static_cast<uint8_t>(c);
+    }
+    if ((fl & RTE_MBUF_F_TX_IP_CKSUM) != 0) {
+      b[l2 + 10] = b[l2 + 11] = 0;
+      const uint16_t c = checksum_finish(checksum_sum({b + l2, l3}));
+      b[l2 + 10] = static_cast<uint8_t>(c >> 8);
+      b[l2 + 11] = static_cast<uint8_t>(c);
+    }
+    out->push_back(f);
+    off += n;
+    ++i;
+  } while (off < payload);
+  rte_pktmbuf_free(m);
+  return true;
+}
+
 TcpPair::TcpPair(const TcpConfig& a, const TcpConfig& b, const FaultConfig& ab,
-                 const FaultConfig& ba, uint16_t mtu) {
+                 const FaultConfig& ba, uint16_t mtu,
+                 const std::array<TxOffloads, 2>& port_offloads)
+    : offloads(port_offloads) {
   const TcpConfig* cfgs[2] = {&a, &b};
   const FaultConfig* faults[2] = {&ab, &ba};
   for (int i = 0; i < 2; ++i) {
@@ -374,6 +489,7 @@ TcpPair::TcpPair(const TcpConfig& a, const TcpConfig& b, const FaultConfig& ab,
     n.ipv4 = {Ipv4Interface{side[i].ip, 24}};
     n.ipv6 = {Ipv6Interface{side[i].ip6, 64}};
     n.mtu = mtu;
+    n.tx_offloads = offloads[i];
     n.clock_hz = 1'000'000'000;
     n.tx_queue_size = 8192;
     n.delivery_queue_size = 8192;
@@ -445,10 +561,24 @@ void TcpPair::step(uint64_t dt_ns,
       }
     }
   }
+  std::vector<rte_mbuf*> wire;
   for (int i = 0; i < 2; ++i) {
     uint16_t n = 0;
     while ((n = side[i].net->drain_tx(frames, 64)) > 0) {
-      side[i].out->push(frames, n, now);
+      wire.clear();
+      for (uint16_t k = 0; k < n; ++k) {
+        if ((frames[k]->ol_flags & RTE_MBUF_F_TX_TCP_SEG) != 0) {
+          max_tso_mbufs = std::max(max_tso_mbufs, frames[k]->nb_segs);
+        }
+        if (!emulate_port_tx(frames[k], &wire)) {
+          ++bad_offload_frames;
+        }
+      }
+      for (size_t k = 0; k < wire.size(); k += 64) {
+        const auto c =
+            static_cast<uint16_t>(std::min<size_t>(64, wire.size() - k));
+        side[i].out->push(wire.data() + k, c, now);
+      }
     }
   }
 }

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -126,8 +127,12 @@ class TcpPair {
     Ipv6Addr ip6;
   };
 
+  /// `offloads[i]`: what side i's "port" does on transmit; the link then
+  /// runs emulate_port_tx() on that side's frames before its fault
+  /// injector (so injected corruption hits finished frames, as on a wire).
   TcpPair(const TcpConfig& a, const TcpConfig& b, const FaultConfig& ab,
-          const FaultConfig& ba, uint16_t mtu = 1500);
+          const FaultConfig& ba, uint16_t mtu = 1500,
+          const std::array<TxOffloads, 2>& offloads = {});
   ~TcpPair();
 
   /// One tick of both worker loops: link delivery, rx, timers, events.
@@ -142,8 +147,26 @@ class TcpPair {
   void flush_link();
 
   Side side[2];
+  std::array<TxOffloads, 2> offloads;
+  /// Frames emulate_port_tx() refused (a test expects 0), and the longest
+  /// mbuf chain a TSO send used.
+  uint64_t bad_offload_frames = 0;
+  uint16_t max_tso_mbufs = 0;
   uint64_t now = 1'000'000'000;
 };
+
+/// What a NIC does with a frame whose ol_flags ask for transmit offloads:
+/// cuts a TSO send (RTE_MBUF_F_TX_TCP_SEG) into tso_segsz-byte segments
+/// (sequence numbers advanced, IPv4 IDs counted up, FIN and PSH on the last
+/// only, lengths fixed) and fills the IPv4 and TCP checksums asked for the
+/// way hardware does: summing the L4 bytes from the pseudo-header sum the
+/// stack left in the field (plus each segment's length for TSO). A wrong
+/// pseudo-header sum therefore makes a frame the receiver drops. Frames
+/// without offload flags pass as they are. Consumes `m`; appends the
+/// frames to *out; returns false (and appends nothing) when the request is
+/// malformed (headers not in the first segment, missing lengths or L3 flag,
+/// a TSO segment size of 0).
+bool emulate_port_tx(rte_mbuf* m, std::vector<rte_mbuf*>* out);
 
 /// Base config for pair tests: nanosecond clock, 256 KB buffers.
 TcpConfig pair_config(uint16_t worker = 0);

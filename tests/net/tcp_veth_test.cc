@@ -1,8 +1,9 @@
 // TCP against the Linux kernel over the veth harness (veth_harness.h): an
 // echo service on our stack with a kernel client (python3 in the
-// namespace) sending 10 MB and checking every byte it gets back, with 0 %
-// and 3 % loss injected both ways; and an active open from our stack to a
-// kernel echo server. Needs root; skips otherwise.
+// namespace) sending 100 MB and checking every byte it gets back, with 0 %
+// and 3 % loss injected both ways, over net_af_packet (software checksums)
+// and over net_tap (the port's checksum and TSO offloads); and an active
+// open from our stack to a kernel echo server. Needs root; skips otherwise.
 #include <rte_cycles.h>
 #include <rte_mbuf.h>
 
@@ -217,7 +218,7 @@ class TcpVethTest : public VethHarness {
     const auto t0 = Clock::now();
     const int rc = run_in_ns_polling(
         "python3 " + script_ + " 198.18.0.2 7 " + std::to_string(bytes),
-        std::chrono::seconds(120));
+        std::chrono::seconds(300));
     const double secs =
         std::chrono::duration<double>(Clock::now() - t0).count();
     // Let our side finish its close.
@@ -240,6 +241,9 @@ class TcpVethTest : public VethHarness {
         static_cast<unsigned long long>(fault_out_ ? fault_out_->stats().dropped
                                                    : 0));
     EXPECT_EQ(rc, 0) << slurp(log_);
+    rte_eth_stats ps{};
+    rte_eth_stats_get(port_, &ps);
+    EXPECT_EQ(tx_refused_, 0u) << "port oerrors " << ps.oerrors;
     EXPECT_EQ(received_, bytes);
     EXPECT_EQ(echoed_, bytes);
     EXPECT_TRUE(peer_closed_);
@@ -266,12 +270,60 @@ class TcpVethTest : public VethHarness {
   uint64_t mismatches_ = 0;
 };
 
-TEST_F(TcpVethTest, KernelClientEchoTenMegabytesClean) {
-  echo_from_kernel(10u << 20, 0.0);
+constexpr uint64_t kEchoBytes = 100u << 20;
+
+TEST_F(TcpVethTest, KernelClientEchoHundredMegabytesClean) {
+  echo_from_kernel(kEchoBytes, 0.0);
 }
 
-TEST_F(TcpVethTest, KernelClientEchoTenMegabytesThreePercentLoss) {
-  echo_from_kernel(10u << 20, 0.03);
+TEST_F(TcpVethTest, KernelClientEchoHundredMegabytesThreePercentLoss) {
+  echo_from_kernel(kEchoBytes, 0.03);
+}
+
+// The same over net_tap with the port's offloads: the PMD fills the IPv4
+// and TCP checksums and cuts TSO sends (DPDK's GSO library), and the
+// kernel checks every segment it receives.
+class TcpTapTest : public TcpVethTest {
+ protected:
+  TcpTapTest() { use_tap_ = true; }
+
+  void expect_offloads_used() {
+    EXPECT_TRUE(offloads_.stack.tcp_checksum) << offloads_.summary();
+    EXPECT_TRUE(offloads_.stack.ipv4_checksum) << offloads_.summary();
+    EXPECT_NE(offloads_.stack.tso_max_payload, 0u) << offloads_.summary();
+    EXPECT_GT(tcp_->stats().tso_sends, 0u);
+    std::printf(
+        "[tap] offloads: %s; TSO sends %llu, data segments %llu, frames "
+        "re-chained for net_tap %llu\n",
+        offloads_.summary().c_str(),
+        static_cast<unsigned long long>(tcp_->stats().tso_sends),
+        static_cast<unsigned long long>(tcp_->stats().data_segs_tx),
+        static_cast<unsigned long long>(rechained_));
+  }
+};
+
+TEST_F(TcpTapTest, KernelClientEchoHundredMegabytesWithOffloads) {
+  echo_from_kernel(kEchoBytes, 0.0);
+  expect_offloads_used();
+}
+
+TEST_F(TcpTapTest, KernelClientEchoHundredMegabytesThreePercentLossOffloads) {
+  echo_from_kernel(kEchoBytes, 0.03);
+  expect_offloads_used();
+}
+
+class TcpTapChecksumTest : public TcpVethTest {
+ protected:
+  TcpTapChecksumTest() {
+    use_tap_ = true;
+    wish_.tso = false;
+  }
+};
+
+TEST_F(TcpTapChecksumTest, KernelClientEchoWithChecksumOffloadsOnly) {
+  echo_from_kernel(kEchoBytes / 10, 0.03);
+  EXPECT_TRUE(offloads_.stack.tcp_checksum) << offloads_.summary();
+  EXPECT_EQ(tcp_->stats().tso_sends, 0u);
 }
 
 TEST_F(TcpVethTest, ActiveOpenToKernelServer) {

@@ -64,6 +64,7 @@ struct GenOptions {
   uint32_t target_ip = 0;
   uint16_t target_port = 443;
   uint16_t mtu = 1500;
+  bool offloads = true;  // checksums/TSO on the port when it has them
   Mode mode = Mode::kBulk;
   uint32_t connections = 1;
   double duration_s = 10;
@@ -106,6 +107,7 @@ struct GenResults {
   uint64_t idle_cycles = 0;
   uint64_t tsc_hz = 0;
   std::vector<std::string> eal_args;
+  std::string offloads;  // what the port did for the stack (summary)
 
   uint64_t total_errors() const {
     uint64_t n = 0;

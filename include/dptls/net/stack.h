@@ -63,6 +63,27 @@ inline constexpr size_t kMaxAddresses = 8;
 /// and an 802.1Q-tagged Ethernet header.
 inline constexpr uint16_t kOutputHeadroom = 40 + 18;
 
+/// Largest TSO payload: the datagram's 16-bit length must hold it with a
+/// 20-byte IPv4 header and a 60-byte TCP header.
+inline constexpr uint32_t kMaxTsoPayload = 65535 - 20 - 60;
+
+/// Transmit work the port does for the stack (set from the port's
+/// capabilities, see port_offloads.h). Off: the stack does it in software.
+struct TxOffloads {
+  /// The port fills IPv4 header checksums (RTE_MBUF_F_TX_IP_CKSUM).
+  bool ipv4_checksum = false;
+  /// The port fills TCP checksums over IPv4 and IPv6; the stack leaves the
+  /// pseudo-header sum in the field (RTE_MBUF_F_TX_TCP_CKSUM).
+  bool tcp_checksum = false;
+  /// Most TCP payload bytes handed to the port in one TSO send
+  /// (RTE_MBUF_F_TX_TCP_SEG), which it cuts into MSS-sized segments; 0: no
+  /// TSO. Needs tcp_checksum.
+  uint32_t tso_max_payload = 0;
+  /// Most mbufs in one TSO send's chain (the port's nb_seg_max; 0: no
+  /// limit). Sends are shortened to whole segments that fit.
+  uint16_t tso_max_mbufs = 0;
+};
+
 /// Everything a stack is built from. Read once by NetStack::create().
 struct NetConfig {
   /// The interface's MAC; frames to other unicast MACs are dropped.
@@ -107,6 +128,8 @@ struct NetConfig {
   uint32_t delivery_queue_size = 512;
   /// TTL / hop limit of datagrams we originate.
   uint8_t ttl = 64;
+  /// Checksums and segmentation left to the port.
+  TxOffloads tx_offloads;
 
   /// Empty when usable, else what is wrong.
   std::string validate() const;
@@ -223,6 +246,8 @@ class alignas(RTE_CACHE_LINE_SIZE) NetStack final : private NeighborSink {
   size_t tx_space() const { return tx_.capacity() - tx_.size(); }
   /// Largest IP datagram sent (NetConfig::mtu).
   uint16_t mtu() const { return mtu_; }
+  /// What the port does on transmit (NetConfig::tx_offloads).
+  const TxOffloads& tx_offloads() const { return tx_offloads_; }
 
   const NetStats& stats() const { return stats_; }
   const NeighborTable& arp_table() const { return arp_; }
@@ -294,6 +319,7 @@ class alignas(RTE_CACHE_LINE_SIZE) NetStack final : private NeighborSink {
   uint16_t vlan_id_;
   uint16_t mtu_;
   uint8_t ttl_;
+  TxOffloads tx_offloads_;
   uint8_t n_ipv4_ = 0;
   uint8_t n_ipv6_ = 0;
   std::array<Ipv4Interface, kMaxAddresses> ipv4_{};

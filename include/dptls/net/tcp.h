@@ -385,6 +385,10 @@ class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
   void fill_ts(const TcpConn& c, TcpOptionsOut* o) const;
   void fill_sack(const TcpConn& c, TcpOptionsOut* o, uint16_t room) const;
   bool attach_payload(TcpConn& c, rte_mbuf* hdr, uint32_t seq, uint32_t len);
+  // How many of the `len` queued bytes from `seq` fit in `pieces` mbufs
+  // referencing the send queue.
+  uint32_t bytes_in_pieces(const TcpConn& c, uint32_t seq, uint32_t len,
+                           uint32_t pieces) const;
   void enter_recovery(TcpConn& c);
   uint32_t flight_size(const TcpConn& c) const;
   uint16_t mss_for(L3Family f) const;
@@ -398,6 +402,9 @@ class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
 
   TcpConfig cfg_;
   NetStack* net_;
+  // Largest TSO send and its mbuf limit (NetConfig::tx_offloads; 0: none).
+  uint32_t tso_max_ = 0;
+  uint16_t tso_max_mbufs_ = 0;
   rte_mempool* pool_;
   RtoParams rto_params_;
   SipKey isn_key_;

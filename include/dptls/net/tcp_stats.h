@@ -18,6 +18,7 @@ namespace dptls::net {
   X(segs_queued)            /* payload kept (in order or out of order) */      \
   X(segs_tx)                /* segments sent (any kind) */                     \
   X(data_segs_tx)           /* segments carrying payload */                    \
+  X(tso_sends)              /* sends the port cut into several segments */     \
   X(data_bytes_tx)          /* payload bytes sent, retransmissions included */ \
   X(data_bytes_rx)          /* new in-order payload bytes */                   \
   X(pure_acks_tx)           /* segments with only an ACK */                    \
