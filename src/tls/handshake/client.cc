@@ -750,7 +750,10 @@ bool ClientHandshake::State::write_client_hello() {
   }
   std::vector<RawExtension> extra;
   for (const ClientTestHooks::Extra& e : hooks.extra_extensions) {
-    extra.push_back({e.type, e.body, e.after});
+    using In = ClientTestHooks::Extra::In;
+    if (e.in == In::kBoth || (e.in == In::kRetry) == retried) {
+      extra.push_back({e.type, e.body, e.after});
+    }
   }
   std::vector<std::string_view> alpn_names(cfg.alpn_protocols.begin(),
                                            cfg.alpn_protocols.end());

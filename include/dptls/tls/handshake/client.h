@@ -214,11 +214,16 @@ struct ClientTestHooks {
   // points, including ones dptls does not implement).
   std::vector<uint16_t> supported_groups;
   std::vector<uint16_t> signature_algorithms;
-  // Extensions written as given: (type, body, the extension they follow).
+  // Extensions written as given: (type, body, the extension they follow
+  // -- server_name, supported_groups, key_share, supported_versions,
+  // signature_algorithms or record_size_limit), in the first ClientHello
+  // only, the second (after a HelloRetryRequest) only, or both.
   struct Extra {
     uint16_t type = 0;
     std::vector<uint8_t> body;
     ExtensionType after = ExtensionType::kServerName;
+    enum class In : uint8_t { kBoth, kFirst, kRetry };
+    In in = In::kBoth;
   };
   std::vector<Extra> extra_extensions;
 };
