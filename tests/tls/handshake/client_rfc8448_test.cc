@@ -21,6 +21,7 @@
 #include <string>
 
 #include "dptls/tls/handshake/client.h"
+#include "dptls/tls/key_schedule.h"
 #include "support/aead_test_support.h"
 #include "tls/handshake/handshake_test_support.h"
 #include "tls/handshake/rfc8448_replay_support.h"
@@ -114,6 +115,28 @@ void ExpectKeylog(int section, const KeylogMap& got) {
   }
 }
 
+// Our client's resumption_master_secret is the RFC's: section 3's
+// NewSessionTicket message (nonce 00 00), handed to on_post_handshake(),
+// gives HKDF-Expand-Label(the section's "tls13 res master", "resumption",
+// 00 00) as the PSK. (Sections 5 and 6 send no ticket; the message is
+// only a carrier for the nonce.)
+void ExpectResumptionPsk(int section, ClientHandshake& client) {
+  ClientSession session;
+  Alert alert = Alert::kInternalError;
+  ASSERT_TRUE(client.on_post_handshake(Message(3, "server", "NewSessionTicket"),
+                                       &session, &alert))
+      << alert_name(alert);
+  tls::Secret want;
+  ASSERT_EQ(derive_resumption_psk(
+                HashAlg::kSha256,
+                Field(section, "client", "derive secret \"tls13 res master\"",
+                      "expanded"),
+                Bytes{0x00, 0x00}, &want),
+            KdfStatus::kOk);
+  EXPECT_EQ(HexEncode(session.psk.span()), HexEncode(want.span()))
+      << "section " << section << ": resumption_master_secret";
+}
+
 TEST(ClientRfc8448Test, Section3FullHandshake) {
   KeylogMap keylog;
   ClientHandshake client(MakeClientContext(TraceConfig(&keylog)),
@@ -129,6 +152,12 @@ TEST(ClientRfc8448Test, Section3FullHandshake) {
   EXPECT_EQ(HexEncode(out), HexEncode(ClientRecord(3, 1)));
   EXPECT_EQ(client.kind(), HandshakeKind::kFull);
   ExpectKeylog(3, keylog);
+  ExpectResumptionPsk(3, client);
+  // Section 3's is the PSK section 4 resumes with.
+  EXPECT_EQ(HexEncode(Field(4, "client", "extract secret \"early\"", "IKM")),
+            HexEncode(Field(3, "server",
+                            "generate resumption secret \"tls13 resumption\"",
+                            "expanded")));
 }
 
 TEST(ClientRfc8448Test, Section3TamperedServerSignatureIsRefused) {
@@ -197,6 +226,7 @@ TEST(ClientRfc8448Test, Section5HelloRetryRequest) {
   EXPECT_EQ(HexEncode(out), HexEncode(ClientRecord(5, 2)));
   EXPECT_EQ(client.kind(), HandshakeKind::kHelloRetry);
   ExpectKeylog(5, keylog);
+  ExpectResumptionPsk(5, client);
 }
 
 TEST(ClientRfc8448Test, Section6ClientAuthentication) {
@@ -233,6 +263,7 @@ TEST(ClientRfc8448Test, Section6ClientAuthentication) {
   EXPECT_TRUE(signer.verified);
   EXPECT_EQ(client.kind(), HandshakeKind::kFullClientAuth);
   ExpectKeylog(6, keylog);
+  ExpectResumptionPsk(6, client);
 }
 
 TEST(ClientRfc8448Test, Section4ResumedClientHelloAndBinder) {

@@ -97,6 +97,66 @@ void ExpectKeylog(int section, const KeylogMap& got) {
   }
 }
 
+// Checks the one NewSessionTicket record in `out` (under the RFC's server
+// application key of `section`). It is not the RFC's: the ticket is sealed
+// with our keys (the RFC's is opaque), ticket_age_add is random, our
+// ticket_nonce is one octet (the RFC's two), and the RFC's carries
+// early_data (max_early_data_size 1024), which dptls does not send until
+// it accepts 0-RTT. What is checked is the secret in it: the PSK sealed in
+// our ticket is HKDF-Expand-Label(the RFC's resumption_master_secret,
+// "resumption", our nonce), so the server's "tls13 res master" is the
+// RFC's.
+void ExpectTicketPsk(int section, const Bytes& out, const TicketKeys& keys,
+                     uint32_t lifetime_s) {
+  const auto records = testing::SplitRecords(out);
+  ASSERT_EQ(records.size(), 1u);
+  testing::EvpRecordCipher opener(
+      *cipher_suite_info(CipherSuite::kAes128GcmSha256),
+      testing::TraceSecret(section, "s ap traffic"));
+  ContentType type;
+  Bytes nst;
+  ASSERT_TRUE(opener.Open(records[0], &type, &nst));
+  ASSERT_EQ(type, ContentType::kHandshake);
+  // NewSessionTicket: header 4, ticket_lifetime 4, ticket_age_add 4,
+  // ticket_nonce<0..255>, ticket<1..2^16-1>, extensions.
+  ASSERT_GT(nst.size(), 13u);
+  EXPECT_EQ(nst[0], 4);
+  const uint32_t lifetime = (uint32_t{nst[4]} << 24) |
+                            (uint32_t{nst[5]} << 16) | (uint32_t{nst[6]} << 8) |
+                            nst[7];
+  EXPECT_EQ(lifetime, lifetime_s);
+  const size_t nonce_len = nst[12];
+  ASSERT_GT(nst.size(), 13 + nonce_len + 2);
+  const Bytes nonce(nst.begin() + 13,
+                    nst.begin() + 13 + static_cast<ptrdiff_t>(nonce_len));
+  const size_t ticket_len =
+      (size_t{nst[13 + nonce_len]} << 8) | nst[14 + nonce_len];
+  ASSERT_GE(nst.size(), 15 + nonce_len + ticket_len);
+  const std::span<const uint8_t> ticket(nst.data() + 15 + nonce_len,
+                                        ticket_len);
+  TicketContents contents;
+  ASSERT_TRUE(open_ticket(keys, ticket, &contents));
+  const Bytes res_master = Field(
+      section, "client", "derive secret \"tls13 res master\"", "expanded");
+  ASSERT_EQ(res_master.size(), 32u);
+  tls::Secret want_psk;
+  ASSERT_EQ(
+      derive_resumption_psk(HashAlg::kSha256, res_master, nonce, &want_psk),
+      KdfStatus::kOk);
+  EXPECT_EQ(HexEncode(contents.psk.span()), HexEncode(want_psk.span()))
+      << "section " << section << ": resumption_master_secret";
+}
+
+// Session tickets on, under keys the test can open.
+std::shared_ptr<TicketKeys> EnableTickets(ServerConfig* cfg) {
+  std::string error;
+  auto keys = TicketKeys::generate(kTraceTimeMs, uint64_t{3600} * 1000, &error);
+  EXPECT_NE(keys, nullptr) << error;
+  cfg->session_tickets = 1;
+  cfg->ticket_keys = keys;
+  return keys;
+}
+
 TEST(ServerRfc8448Test, Section2KeyMatchesTheTraceCertificate) {
   const testing::Ptr<EVP_PKEY> key = testing::Section2RsaKey();
   ASSERT_NE(key, nullptr);
@@ -115,13 +175,9 @@ TEST(ServerRfc8448Test, Section2KeyMatchesTheTraceCertificate) {
 TEST(ServerRfc8448Test, Section3FullHandshake) {
   KeylogMap keylog;
   ServerConfig cfg = TraceConfig(&keylog);
-  cfg.session_tickets = 1;
   cfg.ticket_lifetime_s = 30;  // the RFC's ticket_lifetime
-  std::string error;
-  cfg.ticket_keys =
-      TicketKeys::generate(kTraceTimeMs, uint64_t{3600} * 1000, &error);
-  ASSERT_NE(cfg.ticket_keys, nullptr) << error;
-  const std::shared_ptr<const TicketKeys> ticket_keys = cfg.ticket_keys;
+  const std::shared_ptr<const TicketKeys> ticket_keys = EnableTickets(&cfg);
+  ASSERT_NE(ticket_keys, nullptr);
   // The certificate the store picks only decides the scheme (an RSA key:
   // rsa_pss_rsae_sha256); the RFC's 1024-bit certificate goes on the wire.
   const auto ctx = testing::MakeContext(
@@ -168,47 +224,10 @@ TEST(ServerRfc8448Test, Section3FullHandshake) {
   EXPECT_EQ(res.tickets_sent, 1);
   EXPECT_EQ(res.server_next_seq, 1u);
 
-  // The NewSessionTicket, under the RFC's server application key. It is
-  // not the RFC's: the ticket is sealed with our keys (the RFC's is
-  // opaque), ticket_age_add is random, our ticket_nonce is one octet (the
-  // RFC's two), and the RFC's carries early_data (max_early_data_size
-  // 1024), which dptls does not offer until it accepts 0-RTT. What is
-  // checked is the secret in it: the PSK sealed in our ticket is
-  // HKDF-Expand-Label(the RFC's resumption_master_secret, "resumption",
-  // our nonce), so the server's "tls13 res master" is the RFC's.
-  const auto records = testing::SplitRecords(out);
-  ASSERT_EQ(records.size(), 1u);
-  testing::EvpRecordCipher opener(
-      *cipher_suite_info(CipherSuite::kAes128GcmSha256),
-      testing::TraceSecret(3, "s ap traffic"));
-  ContentType type;
-  Bytes nst;
-  ASSERT_TRUE(opener.Open(records[0], &type, &nst));
-  ASSERT_EQ(type, ContentType::kHandshake);
-  const Bytes rfc_nst = Message(3, "server", "NewSessionTicket");
-  // type, length, ticket_lifetime: as the RFC's.
-  ASSERT_GT(nst.size(), 13u);
-  EXPECT_EQ(HexEncode({nst.data(), 4}).substr(0, 2), "04");
-  EXPECT_EQ(HexEncode({nst.data() + 4, 4}), HexEncode({rfc_nst.data() + 4, 4}));
-  const size_t nonce_len = nst[12];
-  ASSERT_GT(nst.size(), 13 + nonce_len + 2);
-  const Bytes nonce(nst.begin() + 13,
-                    nst.begin() + 13 + static_cast<ptrdiff_t>(nonce_len));
-  const size_t ticket_len =
-      (size_t{nst[13 + nonce_len]} << 8) | nst[14 + nonce_len];
-  ASSERT_GE(nst.size(), 15 + nonce_len + ticket_len);
-  const std::span<const uint8_t> ticket(nst.data() + 15 + nonce_len,
-                                        ticket_len);
-  TicketContents contents;
-  ASSERT_TRUE(open_ticket(*ticket_keys, ticket, &contents));
+  // The NewSessionTicket: the RFC's resumption secret, not its bytes.
+  ExpectTicketPsk(3, out, *ticket_keys, /*lifetime_s=*/30);
   const Bytes res_master =
       Field(3, "client", "derive secret \"tls13 res master\"", "expanded");
-  tls::Secret want_psk;
-  ASSERT_EQ(
-      derive_resumption_psk(HashAlg::kSha256, res_master, nonce, &want_psk),
-      KdfStatus::kOk);
-  EXPECT_EQ(HexEncode(contents.psk.span()), HexEncode(want_psk.span()));
-  EXPECT_EQ(contents.lifetime_s, 30u);
   // With the RFC's two-octet nonce it would be the RFC's PSK.
   tls::Secret rfc_psk;
   ASSERT_EQ(derive_resumption_psk(HashAlg::kSha256, res_master,
@@ -264,6 +283,10 @@ TEST(ServerRfc8448Test, Section5HelloRetryRequest) {
                 NamedGroup::kX25519};
   cfg.hello_retry_for_preferred_group = true;
   cfg.advertise_groups = true;
+  // The RFC's server sends no ticket here; ours does, to check the
+  // resumption master secret.
+  const std::shared_ptr<const TicketKeys> ticket_keys = EnableTickets(&cfg);
+  ASSERT_NE(ticket_keys, nullptr);
   const auto ctx = testing::MakeContext(
       cfg, {testing::Pki().Load(testing::Pki().MakeLeaf("rsa", {"server"}))});
   const Bytes cert_msg = Message(5, "server", "Certificate");
@@ -315,7 +338,7 @@ TEST(ServerRfc8448Test, Section5HelloRetryRequest) {
   out.clear();
   r = server.feed(ClientRecord(5, 2), &out);
   ASSERT_EQ(r.state, HandshakeState::kDone) << alert_name(r.alert);
-  EXPECT_TRUE(out.empty());
+  ExpectTicketPsk(5, out, *ticket_keys, cfg.ticket_lifetime_s);
   HandshakeResult res;
   ASSERT_TRUE(server.take_result(&res));
   EXPECT_EQ(res.group, NamedGroup::kSecp256r1);
@@ -336,6 +359,8 @@ TEST(ServerRfc8448Test, Section6ClientAuthentication) {
     ASSERT_NE(client_cert, nullptr);
     cfg.client_ca_pem = testing::CertPem(client_cert.get());
   }
+  const std::shared_ptr<const TicketKeys> ticket_keys = EnableTickets(&cfg);
+  ASSERT_NE(ticket_keys, nullptr);
   // The server's certificate is ECDSA P-256 here.
   const auto ctx = testing::MakeContext(
       cfg, {testing::Pki().Load(testing::Pki().MakeLeaf("ec", {"server"}))});
@@ -374,6 +399,7 @@ TEST(ServerRfc8448Test, Section6ClientAuthentication) {
   out.clear();
   r = server.feed(ClientRecord(6, 1), &out);
   ASSERT_EQ(r.state, HandshakeState::kDone) << alert_name(r.alert);
+  ExpectTicketPsk(6, out, *ticket_keys, cfg.ticket_lifetime_s);
   HandshakeResult res;
   ASSERT_TRUE(server.take_result(&res));
   EXPECT_EQ(res.client_identity.subject, "CN=client");
