@@ -710,8 +710,11 @@ bool ClientHandshake::State::write_client_hello() {
     }
     // Appendix D.4: a fresh 32-byte session ID in compatibility mode.
     session_id_len = cfg.middlebox_compat ? session_id.size() : 0;
-    if (session_id_len != 0 &&
-        RAND_bytes(session_id.data(), static_cast<int>(session_id_len)) != 1) {
+    if (session_id_len != 0 && hooks.legacy_session_id.has_value()) {
+      session_id = *hooks.legacy_session_id;
+    } else if (session_id_len != 0 &&
+               RAND_bytes(session_id.data(),
+                          static_cast<int>(session_id_len)) != 1) {
       return fail(Alert::kInternalError);
     }
     const NamedGroup first = cfg.groups[0];

@@ -14,6 +14,8 @@
 //   section 5 (HelloRetryRequest): both ClientHellos and the Finished.
 //   section 6 (client authentication): ClientHello, and the Certificate,
 //     CertificateVerify and Finished record.
+//   section 7 (compatibility mode): ClientHello with its session ID, and
+//     change_cipher_spec and Finished.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -330,6 +332,42 @@ TEST(ClientRfc8448Test, Section4ResumedClientHelloAndBinder) {
             HexEncode(testing::TraceSecret(4, "s hs traffic")));
   EXPECT_EQ(r.state, HandshakeState::kFailed);
   EXPECT_EQ(r.alert, Alert::kUnsupportedExtension);
+}
+
+TEST(ClientRfc8448Test, Section7CompatibilityMode) {
+  // Appendix D.4: a 32-octet legacy_session_id (the trace's, by the hook)
+  // and a change_cipher_spec before our encrypted flight.
+  KeylogMap keylog;
+  ClientConfig cfg = TraceConfig(&keylog);
+  cfg.middlebox_compat = true;
+  ClientHandshake client(MakeClientContext(cfg), testing::Backend());
+  ClientTestHooks hooks = TraceHooks(7);
+  hooks.extra_extensions = {{0xff01, {0x00}, ExtensionType::kServerName}};
+  const Bytes ch = ClientRecord(7, 0);
+  ASSERT_GT(ch.size(), 5u + 6 + 32 + 1 + 32);
+  ASSERT_EQ(ch[5 + 6 + 32], 32);
+  hooks.legacy_session_id.emplace();
+  std::copy_n(ch.begin() + 5 + 6 + 32 + 1, 32,
+              hooks.legacy_session_id->begin());
+  client.set_test_hooks(hooks);
+  Bytes out;
+  ASSERT_EQ(client.start(&out).state, HandshakeState::kNeedMore);
+  EXPECT_EQ(HexEncode(out), HexEncode(ch));
+  // The server's ServerHello, change_cipher_spec and flight.
+  out.clear();
+  const Bytes server_ccs =
+      Field(7, "server", "send change_cipher_spec record", "complete record");
+  ASSERT_EQ(server_ccs.size(), 6u);
+  const FeedResult r = client.feed(
+      Concat(Concat(ServerRecord(7, 0), server_ccs), ServerRecord(7, 1)), &out);
+  ASSERT_EQ(r.state, HandshakeState::kDone) << alert_name(r.alert);
+  EXPECT_EQ(
+      HexEncode(out),
+      HexEncode(Concat(Field(7, "client", "send change_cipher_spec record",
+                             "complete record"),
+                       ClientRecord(7, 1))));
+  ExpectKeylog(7, keylog);
+  ExpectResumptionPsk(7, client);
 }
 
 }  // namespace

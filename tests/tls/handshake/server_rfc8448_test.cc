@@ -14,6 +14,8 @@
 //   section 5 (HelloRetryRequest): every server record.
 //   section 6 (client authentication): every server record, and the
 //     client's certificate and CertificateVerify verified for real.
+//   section 7 (compatibility mode): every server record, the
+//     change_cipher_spec included.
 #include <gtest/gtest.h>
 #include <openssl/x509.h>
 
@@ -555,6 +557,55 @@ TEST(ServerRfc8448Test, Section4ResumedWithPsk) {
   // our EncryptedExtensions, so it is not the RFC's.
   ASSERT_EQ(content.size(), trimmed.size() + 4 + 32);
   EXPECT_EQ(content[trimmed.size()], 20);
+}
+
+TEST(ServerRfc8448Test, Section7CompatibilityMode) {
+  // The client sends a session ID: the server echoes it and sends one
+  // change_cipher_spec after its ServerHello (appendix D.4; on by default).
+  KeylogMap keylog;
+  ServerConfig cfg = TraceConfig(&keylog);
+  ASSERT_TRUE(cfg.middlebox_compat);
+  const std::shared_ptr<const TicketKeys> ticket_keys = EnableTickets(&cfg);
+  ASSERT_NE(ticket_keys, nullptr);
+  const auto ctx = testing::MakeContext(
+      cfg, {testing::Pki().Load(testing::Pki().MakeLeaf("rsa", {"server"}))});
+  const std::vector<Bytes> chain =
+      testing::CertificatesOf(Message(7, "server", "Certificate"));
+  ASSERT_EQ(chain.size(), 1u);
+  ServerHandshake server(ctx, testing::Backend());
+  ServerTestHooks hooks;
+  hooks.server_random = RandomOf(ServerRecord(7, 0));
+  hooks.x25519_private_key =
+      Field(7, "server", "create an ephemeral x25519 key pair", "private key");
+  hooks.encrypted_extensions_groups = kTraceGroups;
+  hooks.certificate_chain = chain;
+  testing::SignerLog signer;
+  hooks.sign = testing::TraceSigner(
+      chain[0], Message(7, "server", "CertificateVerify"), &signer);
+  server.set_test_hooks(hooks);
+
+  Bytes out;
+  FeedResult r = server.feed(ClientRecord(7, 0), &out);
+  ASSERT_EQ(r.state, HandshakeState::kNeedMore) << alert_name(r.alert);
+  Bytes want = ServerRecord(7, 0);
+  for (const Bytes& b :
+       {Field(7, "server", "send change_cipher_spec record", "complete record"),
+        ServerRecord(7, 1)}) {
+    want.insert(want.end(), b.begin(), b.end());
+  }
+  EXPECT_EQ(HexEncode(out), HexEncode(want));
+  EXPECT_TRUE(signer.verified);
+
+  // The client's change_cipher_spec (dropped) and Finished.
+  Bytes in =
+      Field(7, "client", "send change_cipher_spec record", "complete record");
+  const Bytes fin = ClientRecord(7, 1);
+  in.insert(in.end(), fin.begin(), fin.end());
+  out.clear();
+  r = server.feed(in, &out);
+  ASSERT_EQ(r.state, HandshakeState::kDone) << alert_name(r.alert);
+  ExpectKeylog(7, keylog);
+  ExpectTicketPsk(7, out, *ticket_keys, cfg.ticket_lifetime_s);
 }
 
 }  // namespace

@@ -200,6 +200,9 @@ class ClientContext {
 // unset, and none relaxes a check of what the server sends.
 struct ClientTestHooks {
   std::optional<std::array<uint8_t, 32>> client_random;
+  // The legacy_session_id of compatibility mode (appendix D.4), instead of
+  // a random one; only with ClientConfig::middlebox_compat.
+  std::optional<std::array<uint8_t, 32>> legacy_session_id;
   std::vector<uint8_t> x25519_private_key;
   // The P-256 private scalar used when a HelloRetryRequest asks for a
   // secp256r1 share (see EphemeralKey::set_private_key).
