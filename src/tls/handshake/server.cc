@@ -950,7 +950,11 @@ bool ServerHandshake::State::send_tickets() {
   const uint64_t now = ctx->now_ms();
   for (uint8_t i = 0; i < cfg.session_tickets; ++i) {
     // ticket_nonce: unique among this connection's tickets.
-    const std::array<uint8_t, 1> nonce = {i};
+    const std::array<uint8_t, 1> own_nonce = {i};
+    const std::span<const uint8_t> nonce =
+        i == 0 && !hooks.ticket_nonce.empty()
+            ? std::span<const uint8_t>(hooks.ticket_nonce)
+            : std::span<const uint8_t>(own_nonce);
     TicketContents t;
     t.cipher_suite = suite->code;
     t.issued_ms = now;
@@ -960,11 +964,16 @@ bool ServerHandshake::State::send_tickets() {
     t.client_subject = client_identity.subject;
     t.client_sans = client_identity.sans;
     std::vector<uint8_t> sealed;
-    if (RAND_bytes(reinterpret_cast<uint8_t*>(&t.age_add), sizeof(t.age_add)) !=
-            1 ||
-        derive_resumption_psk(suite->hash, resumption_master.span(), nonce,
+    if (hooks.ticket_age_add.has_value()) {
+      t.age_add = *hooks.ticket_age_add;
+    } else if (RAND_bytes(reinterpret_cast<uint8_t*>(&t.age_add),
+                          sizeof(t.age_add)) != 1) {
+      return fail(Alert::kInternalError);
+    }
+    if (derive_resumption_psk(suite->hash, resumption_master.span(), nonce,
                               &t.psk) != KdfStatus::kOk ||
-        !seal_ticket(ctx->ticket_keys(), t, &sealed)) {
+        !(hooks.seal_ticket ? hooks.seal_ticket(t, &sealed)
+                            : seal_ticket(ctx->ticket_keys(), t, &sealed))) {
       return fail(Alert::kInternalError);
     }
     NewSessionTicketParams p;
@@ -972,7 +981,7 @@ bool ServerHandshake::State::send_tickets() {
     p.age_add = t.age_add;
     p.nonce = nonce;
     p.ticket = sealed;
-    msg_buf.resize(sealed.size() + 64);
+    msg_buf.resize(sealed.size() + nonce.size() + 64);
     ByteWriter w(msg_buf);
     if (!write_new_session_ticket(p, &w) ||
         !records.write(ContentType::kHandshake, w.written(), out)) {

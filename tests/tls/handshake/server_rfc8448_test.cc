@@ -6,8 +6,9 @@
 // server must write the RFC server's records byte for byte, and every
 // secret it derives (by the key log) must be the RFC's.
 //
-//   section 3 (1-RTT): every server record up to the client's Finished; the
-//     NewSessionTicket differs (see Section3FullHandshake).
+//   section 3 (1-RTT): every server record up to the client's Finished;
+//     the NewSessionTicket (with the trace's nonce, age_add and opaque
+//     ticket injected) is the RFC's but for its early_data extension.
 //   section 4 (resumed): ServerHello byte for byte and the handshake
 //     secrets; EncryptedExtensions differ in two extensions (see
 //     Section4ResumedWithPsk), and so does all that follows.
@@ -177,9 +178,8 @@ TEST(ServerRfc8448Test, Section2KeyMatchesTheTraceCertificate) {
 TEST(ServerRfc8448Test, Section3FullHandshake) {
   KeylogMap keylog;
   ServerConfig cfg = TraceConfig(&keylog);
+  cfg.session_tickets = 1;
   cfg.ticket_lifetime_s = 30;  // the RFC's ticket_lifetime
-  const std::shared_ptr<const TicketKeys> ticket_keys = EnableTickets(&cfg);
-  ASSERT_NE(ticket_keys, nullptr);
   // The certificate the store picks only decides the scheme (an RSA key:
   // rsa_pss_rsae_sha256); the RFC's 1024-bit certificate goes on the wire.
   const auto ctx = testing::MakeContext(
@@ -198,6 +198,26 @@ TEST(ServerRfc8448Test, Section3FullHandshake) {
   testing::SignerLog signer;
   hooks.sign = testing::TraceSigner(
       chain[0], Message(3, "server", "CertificateVerify"), &signer);
+  // The RFC's NewSessionTicket: its nonce (00 00) and ticket_age_add, and
+  // its opaque ticket in place of one sealed with our keys; the sealer
+  // sees the PSK the server derived.
+  const Bytes rfc_nst = Message(3, "server", "NewSessionTicket");
+  ASSERT_GT(rfc_nst.size(), 17u);
+  ASSERT_EQ(rfc_nst[12], 2);
+  const Bytes rfc_ticket(
+      rfc_nst.begin() + 17,
+      rfc_nst.begin() + 17 +
+          static_cast<ptrdiff_t>((size_t{rfc_nst[15]} << 8) | rfc_nst[16]));
+  hooks.ticket_nonce = {0x00, 0x00};
+  hooks.ticket_age_add = 0xfad6aac5;
+  Bytes sealed_psk;
+  hooks.seal_ticket = [&](const TicketContents& t, std::vector<uint8_t>* out) {
+    sealed_psk.assign(t.psk.span().begin(), t.psk.span().end());
+    EXPECT_EQ(t.lifetime_s, 30u);
+    EXPECT_EQ(t.age_add, 0xfad6aac5);
+    *out = rfc_ticket;
+    return true;
+  };
   server.set_test_hooks(hooks);
 
   // ClientHello -> ServerHello, then EncryptedExtensions .. Finished in one
@@ -226,19 +246,33 @@ TEST(ServerRfc8448Test, Section3FullHandshake) {
   EXPECT_EQ(res.tickets_sent, 1);
   EXPECT_EQ(res.server_next_seq, 1u);
 
-  // The NewSessionTicket: the RFC's resumption secret, not its bytes.
-  ExpectTicketPsk(3, out, *ticket_keys, /*lifetime_s=*/30);
-  const Bytes res_master =
-      Field(3, "client", "derive secret \"tls13 res master\"", "expanded");
-  // With the RFC's two-octet nonce it would be the RFC's PSK.
-  tls::Secret rfc_psk;
-  ASSERT_EQ(derive_resumption_psk(HashAlg::kSha256, res_master,
-                                  Bytes{0x00, 0x00}, &rfc_psk),
-            KdfStatus::kOk);
-  EXPECT_EQ(HexEncode(rfc_psk.span()),
+  // The PSK of the ticket is the RFC's "tls13 resumption" secret (so the
+  // server's "tls13 res master" is the RFC's).
+  EXPECT_EQ(HexEncode(sealed_psk),
             HexEncode(Field(3, "server",
                             "generate resumption secret \"tls13 resumption\"",
                             "expanded")));
+  // The NewSessionTicket, under the RFC's server application key, is the
+  // RFC's but for its extensions: the RFC's carries early_data
+  // (max_early_data_size 1024, RFC 8446 4.6.1), which dptls does not send
+  // while it refuses 0-RTT. So the record is not the RFC's (4 octets
+  // shorter).
+  const auto records = testing::SplitRecords(out);
+  ASSERT_EQ(records.size(), 1u);
+  testing::EvpRecordCipher opener(
+      *cipher_suite_info(CipherSuite::kAes128GcmSha256),
+      testing::TraceSecret(3, "s ap traffic"));
+  ContentType type;
+  Bytes nst;
+  ASSERT_TRUE(opener.Open(records[0], &type, &nst));
+  EXPECT_EQ(type, ContentType::kHandshake);
+  ASSERT_EQ(HexEncode({rfc_nst.data() + rfc_nst.size() - 10, 10}),
+            "0008002a000400000400");
+  Bytes want_nst(rfc_nst.begin(), rfc_nst.end() - 10);
+  want_nst.push_back(0x00);  // extensions<0..2^16-2>: empty
+  want_nst.push_back(0x00);
+  want_nst[3] = static_cast<uint8_t>(want_nst.size() - 4);
+  EXPECT_EQ(HexEncode(nst), HexEncode(want_nst));
 }
 
 TEST(ServerRfc8448Test, Section3SignerSeesOnlyTheExactTranscript) {

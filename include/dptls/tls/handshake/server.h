@@ -336,6 +336,15 @@ struct ServerTestHooks {
   // are), false to ignore the identity. The binder is verified as always.
   std::function<bool(std::span<const uint8_t> identity, TicketContents* out)>
       open_ticket;
+  // NewSessionTickets (4.6.1): the first ticket's ticket_nonce (the others
+  // keep their one-octet index) and every ticket's ticket_age_add instead
+  // of random ones, and a sealer called with each ticket's contents, its
+  // PSK derived, instead of seal_ticket() (a trace's ticket is opaque).
+  std::vector<uint8_t> ticket_nonce;
+  std::optional<uint32_t> ticket_age_add;
+  std::function<bool(const TicketContents& contents,
+                     std::vector<uint8_t>* ticket)>
+      seal_ticket;
 };
 
 // One connection's server handshake. Owned by one handshake thread.
