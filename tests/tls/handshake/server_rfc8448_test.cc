@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <string>
 
+#include "dptls/tls/handshake/key_exchange.h"
 #include "dptls/tls/handshake/server.h"
 #include "dptls/tls/handshake/session_ticket.h"
 #include "dptls/tls/key_schedule.h"
@@ -640,6 +641,37 @@ TEST(ServerRfc8448Test, Section7CompatibilityMode) {
   ASSERT_EQ(r.state, HandshakeState::kDone) << alert_name(r.alert);
   ExpectKeylog(7, keylog);
   ExpectTicketPsk(7, out, *ticket_keys, cfg.ticket_lifetime_s);
+}
+
+TEST(ServerRfc8448Test, FixedEphemeralKeysGiveTheTracePublicKeys) {
+  // EphemeralKey::set_private_key, the hook behind the fixed key shares:
+  // the trace's P-256 and X25519 private keys give its public keys.
+  for (const char* who : {"client", "server"}) {
+    EphemeralKey p256;
+    ASSERT_TRUE(p256.set_private_key(
+        NamedGroup::kSecp256r1,
+        Field(5, who, "create an ephemeral P-256 key pair", "private key")));
+    EXPECT_EQ(HexEncode(p256.public_key()),
+              HexEncode(Field(5, who, "create an ephemeral P-256 key pair",
+                              "public key")));
+    EphemeralKey x25519;
+    ASSERT_TRUE(x25519.set_private_key(
+        NamedGroup::kX25519,
+        Field(3, who, "create an ephemeral x25519 key pair", "private key")));
+    EXPECT_EQ(HexEncode(x25519.public_key()),
+              HexEncode(Field(3, who, "create an ephemeral x25519 key pair",
+                              "public key")));
+  }
+  // Wrong lengths and a zero scalar are refused, leaving no key.
+  EphemeralKey k;
+  EXPECT_FALSE(k.set_private_key(NamedGroup::kSecp256r1, Bytes(31, 1)));
+  EXPECT_FALSE(k.ready());
+  EXPECT_FALSE(k.set_private_key(NamedGroup::kSecp256r1, Bytes(32, 0)));
+  EXPECT_FALSE(k.ready());
+  EXPECT_FALSE(k.set_private_key(NamedGroup::kX25519, Bytes(31, 1)));
+  EXPECT_FALSE(k.set_private_key(NamedGroup::kSecp384r1, Bytes(32, 1)));
+  EXPECT_TRUE(k.set_private_key(NamedGroup::kSecp384r1, Bytes(48, 1)));
+  EXPECT_EQ(k.public_key().size(), 97u);
 }
 
 }  // namespace
