@@ -633,6 +633,8 @@ void ClientHandshake::State::wipe() {
   crypto::secure_wipe(msg_buf.data(), msg_buf.size());
   crypto::secure_wipe(hooks.x25519_private_key.data(),
                       hooks.x25519_private_key.size());
+  crypto::secure_wipe(hooks.secp256r1_private_key.data(),
+                      hooks.secp256r1_private_key.size());
 }
 
 bool ClientHandshake::State::queue(std::span<const uint8_t> msg) {
@@ -708,8 +710,11 @@ bool ClientHandshake::State::write_client_hello() {
     }
     // Appendix D.4: a fresh 32-byte session ID in compatibility mode.
     session_id_len = cfg.middlebox_compat ? session_id.size() : 0;
-    if (session_id_len != 0 &&
-        RAND_bytes(session_id.data(), static_cast<int>(session_id_len)) != 1) {
+    if (session_id_len != 0 && hooks.legacy_session_id.has_value()) {
+      session_id = *hooks.legacy_session_id;
+    } else if (session_id_len != 0 &&
+               RAND_bytes(session_id.data(),
+                          static_cast<int>(session_id_len)) != 1) {
       return fail(Alert::kInternalError);
     }
     const NamedGroup first = cfg.groups[0];
@@ -748,7 +753,10 @@ bool ClientHandshake::State::write_client_hello() {
   }
   std::vector<RawExtension> extra;
   for (const ClientTestHooks::Extra& e : hooks.extra_extensions) {
-    extra.push_back({e.type, e.body, e.after});
+    using In = ClientTestHooks::Extra::In;
+    if (e.in == In::kBoth || (e.in == In::kRetry) == retried) {
+      extra.push_back({e.type, e.body, e.after});
+    }
   }
   std::vector<std::string_view> alpn_names(cfg.alpn_protocols.begin(),
                                            cfg.alpn_protocols.end());
@@ -850,7 +858,10 @@ bool ClientHandshake::State::on_hello_retry_request(const ServerHello& sh) {
         *g == ecdhe.group()) {
       return fail(Alert::kIllegalParameter);
     }
-    if (!ecdhe.generate(*g)) {
+    const bool fixed =
+        *g == NamedGroup::kSecp256r1 && !hooks.secp256r1_private_key.empty();
+    if (!(fixed ? ecdhe.set_private_key(*g, hooks.secp256r1_private_key)
+                : ecdhe.generate(*g))) {
       return fail(Alert::kInternalError);
     }
   }
@@ -1168,7 +1179,11 @@ bool ClientHandshake::State::write_client_certificate() {
   std::vector<std::span<const uint8_t>> chain;
   size_t cap = 16;
   if (client_scheme.has_value()) {
-    for (const std::vector<uint8_t>& der : cfg.client_credential->chain()) {
+    const std::span<const std::vector<uint8_t>> ders =
+        hooks.certificate_chain.empty()
+            ? cfg.client_credential->chain()
+            : std::span<const std::vector<uint8_t>>(hooks.certificate_chain);
+    for (const std::vector<uint8_t>& der : ders) {
       chain.emplace_back(der);
       cap += der.size() + 5;
     }
@@ -1187,7 +1202,9 @@ bool ClientHandshake::State::write_client_certificate_verify() {
   ByteWriter cw(content);
   std::vector<uint8_t> sig;
   if (!build_certificate_verify_content(false, hash.span(), &cw) ||
-      !cfg.client_credential->sign(*client_scheme, cw.written(), &sig)) {
+      !(hooks.sign ? hooks.sign(*client_scheme, cw.written(), &sig)
+                   : cfg.client_credential->sign(*client_scheme, cw.written(),
+                                                 &sig))) {
     return fail(Alert::kInternalError);
   }
   return build(sig.size() + 16, [&](ByteWriter* w) {

@@ -169,6 +169,16 @@ bool write_client_hello(const ClientHelloParams& p, ByteWriter* out,
   write_u16_extension(ExtensionType::kSignatureAlgorithms,
                       p.signature_algorithms, 2, out);
   extras(ExtensionType::kSignatureAlgorithms);
+  // The cookie of a HelloRetryRequest (4.2.2), where RFC 8448's client
+  // puts it.
+  if (!p.cookie.empty()) {
+    out->u16(static_cast<uint16_t>(ExtensionType::kCookie));
+    const size_t ext = out->open(2);
+    const size_t cookie = out->open(2);
+    out->bytes(p.cookie);
+    out->close(cookie, 2);
+    out->close(ext, 2);
+  }
   if (p.psk_dhe_ke) {
     out->u16(static_cast<uint16_t>(ExtensionType::kPskKeyExchangeModes));
     out->u16(2);
@@ -180,6 +190,7 @@ bool write_client_hello(const ClientHelloParams& p, ByteWriter* out,
     out->u16(2);
     out->u16(p.record_size_limit);
   }
+  extras(ExtensionType::kRecordSizeLimit);
   if (!p.alpn.empty()) {
     out->u16(static_cast<uint16_t>(ExtensionType::kAlpn));
     const size_t ext = out->open(2);
@@ -192,14 +203,6 @@ bool write_client_hello(const ClientHelloParams& p, ByteWriter* out,
       out->bytes({reinterpret_cast<const uint8_t*>(name.data()), name.size()});
     }
     out->close(list, 2);
-    out->close(ext, 2);
-  }
-  if (!p.cookie.empty()) {
-    out->u16(static_cast<uint16_t>(ExtensionType::kCookie));
-    const size_t ext = out->open(2);
-    const size_t cookie = out->open(2);
-    out->bytes(p.cookie);
-    out->close(cookie, 2);
     out->close(ext, 2);
   }
   if (!p.psk_identity.empty()) {

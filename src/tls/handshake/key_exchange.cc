@@ -1,10 +1,15 @@
 // (EC)DHE key shares on EVP_PKEY (RFC 8446 sections 4.2.8 and 7.4).
 #include "dptls/tls/handshake/key_exchange.h"
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/obj_mac.h>
+#include <openssl/param_build.h>
 
+#include <array>
 #include <utility>
 
 #include "dptls/crypto/aead.h"
@@ -50,6 +55,55 @@ OsslPtr<EVP_PKEY> peer_key(NamedGroup group, EVP_PKEY* own,
     return nullptr;
   }
   return key;
+}
+
+// A NIST curve key pair from its private scalar (big-endian, the curve's
+// order size): the public point is computed here, since libcrypto's import
+// does not derive it. nullptr on any failure.
+EVP_PKEY* ec_key_from_scalar(NamedGroup group, std::span<const uint8_t> priv) {
+  const char* curve = ec_curve_name(group);
+  const size_t scalar_len = (key_share_len(group) - 1) / 2;
+  if (curve == nullptr || priv.size() != scalar_len) {
+    return nullptr;
+  }
+  const int nid =
+      group == NamedGroup::kSecp256r1 ? NID_X9_62_prime256v1 : NID_secp384r1;
+  EC_GROUP* ec_group = EC_GROUP_new_by_curve_name(nid);
+  BIGNUM* d = BN_secure_new();
+  EC_POINT* point = ec_group != nullptr ? EC_POINT_new(ec_group) : nullptr;
+  OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
+  OSSL_PARAM* params = nullptr;
+  EVP_PKEY_CTX* ctx = nullptr;
+  EVP_PKEY* pkey = nullptr;
+  std::array<uint8_t, 97> pub{};
+  size_t pub_len = 0;
+  if (ec_group != nullptr && d != nullptr && point != nullptr &&
+      bld != nullptr &&
+      BN_bin2bn(priv.data(), static_cast<int>(priv.size()), d) != nullptr &&
+      EC_POINT_mul(ec_group, point, d, nullptr, nullptr, nullptr) == 1) {
+    pub_len = EC_POINT_point2oct(ec_group, point, POINT_CONVERSION_UNCOMPRESSED,
+                                 pub.data(), pub.size(), nullptr);
+  }
+  if (pub_len == key_share_len(group) &&
+      OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, curve,
+                                      0) == 1 &&
+      OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, d) == 1 &&
+      OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub.data(),
+                                       pub_len) == 1 &&
+      (params = OSSL_PARAM_BLD_to_param(bld)) != nullptr &&
+      (ctx = EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr)) != nullptr &&
+      EVP_PKEY_fromdata_init(ctx) == 1) {
+    if (EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_KEYPAIR, params) != 1) {
+      pkey = nullptr;
+    }
+  }
+  EVP_PKEY_CTX_free(ctx);
+  OSSL_PARAM_free(params);
+  OSSL_PARAM_BLD_free(bld);
+  EC_POINT_free(point);
+  BN_clear_free(d);
+  EC_GROUP_free(ec_group);
+  return pkey;
 }
 
 }  // namespace
@@ -112,11 +166,15 @@ bool EphemeralKey::set_private_key(NamedGroup group,
                                    std::span<const uint8_t> priv) {
   reset();
   group_ = group;
-  if (group != NamedGroup::kX25519 || priv.size() != 32) {
-    return false;
+  if (group == NamedGroup::kX25519) {
+    if (priv.size() != 32) {
+      return false;
+    }
+    pkey_ = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, priv.data(),
+                                         priv.size());
+  } else {
+    pkey_ = ec_key_from_scalar(group, priv);
   }
-  pkey_ = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, priv.data(),
-                                       priv.size());
   if (pkey_ == nullptr || !load_public()) {
     ERR_clear_error();
     reset();

@@ -500,6 +500,8 @@ void ServerHandshake::State::wipe() {
   crypto::secure_wipe(msg_buf.data(), msg_buf.size());
   crypto::secure_wipe(hooks.x25519_private_key.data(),
                       hooks.x25519_private_key.size());
+  crypto::secure_wipe(hooks.secp256r1_private_key.data(),
+                      hooks.secp256r1_private_key.size());
 }
 
 bool ServerHandshake::State::queue(std::span<const uint8_t> msg) {
@@ -663,6 +665,10 @@ bool ServerHandshake::State::select_alpn(const ClientHello& ch) {
 }
 
 bool ServerHandshake::State::make_cookie() {
+  if (!hooks.hello_retry_cookie.empty()) {
+    cookie = hooks.hello_retry_cookie;
+    return true;
+  }
   // HMAC(cookie_key, Hash(ClientHello1) || suite || group): what a
   // stateless server would need to rebuild its state, authenticated. This
   // server keeps its state, so it only compares the echo; the format is
@@ -793,11 +799,14 @@ bool ServerHandshake::State::on_client_hello() {
   if (!ch.key_shares.find(static_cast<uint16_t>(group), &share)) {
     return fail(Alert::kInternalError);
   }
+  const std::vector<uint8_t>& fixed_key = group == NamedGroup::kX25519
+                                              ? hooks.x25519_private_key
+                                              : hooks.secp256r1_private_key;
   const bool fixed =
-      group == NamedGroup::kX25519 && !hooks.x25519_private_key.empty();
+      (group == NamedGroup::kX25519 || group == NamedGroup::kSecp256r1) &&
+      !fixed_key.empty();
   const bool have_key =
-      fixed ? ecdhe.set_private_key(group, hooks.x25519_private_key)
-            : ecdhe.generate(group);
+      fixed ? ecdhe.set_private_key(group, fixed_key) : ecdhe.generate(group);
   if (!have_key) {
     return fail(Alert::kInternalError);
   }
@@ -817,7 +826,10 @@ bool ServerHandshake::State::usable_ticket(const ClientHello& ch,
   // Every reason to refuse a ticket here means "ignore this identity"
   // (4.2.11): the client falls back to the full handshake it also offered.
   // Not ours, tampered with, or sealed by a key rotated out:
-  if (!open_ticket(ctx->ticket_keys(), identity, ticket)) {
+  const bool opened = hooks.open_ticket
+                          ? hooks.open_ticket(identity, ticket)
+                          : open_ticket(ctx->ticket_keys(), identity, ticket);
+  if (!opened) {
     return false;
   }
   // 4.2.11: a PSK is only usable with a cipher suite of the same hash.
@@ -938,7 +950,11 @@ bool ServerHandshake::State::send_tickets() {
   const uint64_t now = ctx->now_ms();
   for (uint8_t i = 0; i < cfg.session_tickets; ++i) {
     // ticket_nonce: unique among this connection's tickets.
-    const std::array<uint8_t, 1> nonce = {i};
+    const std::array<uint8_t, 1> own_nonce = {i};
+    const std::span<const uint8_t> nonce =
+        i == 0 && !hooks.ticket_nonce.empty()
+            ? std::span<const uint8_t>(hooks.ticket_nonce)
+            : std::span<const uint8_t>(own_nonce);
     TicketContents t;
     t.cipher_suite = suite->code;
     t.issued_ms = now;
@@ -948,11 +964,16 @@ bool ServerHandshake::State::send_tickets() {
     t.client_subject = client_identity.subject;
     t.client_sans = client_identity.sans;
     std::vector<uint8_t> sealed;
-    if (RAND_bytes(reinterpret_cast<uint8_t*>(&t.age_add), sizeof(t.age_add)) !=
-            1 ||
-        derive_resumption_psk(suite->hash, resumption_master.span(), nonce,
+    if (hooks.ticket_age_add.has_value()) {
+      t.age_add = *hooks.ticket_age_add;
+    } else if (RAND_bytes(reinterpret_cast<uint8_t*>(&t.age_add),
+                          sizeof(t.age_add)) != 1) {
+      return fail(Alert::kInternalError);
+    }
+    if (derive_resumption_psk(suite->hash, resumption_master.span(), nonce,
                               &t.psk) != KdfStatus::kOk ||
-        !seal_ticket(ctx->ticket_keys(), t, &sealed)) {
+        !(hooks.seal_ticket ? hooks.seal_ticket(t, &sealed)
+                            : seal_ticket(ctx->ticket_keys(), t, &sealed))) {
       return fail(Alert::kInternalError);
     }
     NewSessionTicketParams p;
@@ -960,7 +981,7 @@ bool ServerHandshake::State::send_tickets() {
     p.age_add = t.age_add;
     p.nonce = nonce;
     p.ticket = sealed;
-    msg_buf.resize(sealed.size() + 64);
+    msg_buf.resize(sealed.size() + nonce.size() + 64);
     ByteWriter w(msg_buf);
     if (!write_new_session_ticket(p, &w) ||
         !records.write(ContentType::kHandshake, w.written(), out)) {
@@ -1051,21 +1072,32 @@ bool ServerHandshake::State::write_ccs() {
 }
 
 bool ServerHandshake::State::write_encrypted_extensions() {
+  // 4.2.7: the server's groups, for the client's next connection.
+  std::vector<uint16_t> groups = hooks.encrypted_extensions_groups;
+  if (groups.empty() && cfg.advertise_groups) {
+    for (NamedGroup g : cfg.groups) {
+      groups.push_back(static_cast<uint16_t>(g));
+    }
+  }
   EncryptedExtensionsParams p;
+  p.supported_groups = groups;
   p.record_size_limit = own_record_size_limit;
   // RFC 6066 section 3: no server_name acknowledgement when resuming.
   p.server_name_ack = credential.name_matched && psk.empty();
   p.alpn = alpn;
-  return build(512, [&](ByteWriter* w) {
+  return build(512 + 2 * groups.size(), [&](ByteWriter* w) {
     return tls::write_encrypted_extensions(p, w);
   });
 }
 
 bool ServerHandshake::State::write_certificate() {
-  const Credential& cred = *credential.credential;
+  const std::span<const std::vector<uint8_t>> ders =
+      hooks.certificate_chain.empty()
+          ? credential.credential->chain()
+          : std::span<const std::vector<uint8_t>>(hooks.certificate_chain);
   std::vector<std::span<const uint8_t>> chain;
   size_t cap = 16;
-  for (const std::vector<uint8_t>& der : cred.chain()) {
+  for (const std::vector<uint8_t>& der : ders) {
     chain.emplace_back(der);
     cap += der.size() + 5;
   }
@@ -1083,7 +1115,9 @@ bool ServerHandshake::State::write_certificate_verify() {
   ByteWriter cw(content);
   std::vector<uint8_t> sig;
   if (!build_certificate_verify_content(true, hash.span(), &cw) ||
-      !credential.credential->sign(credential.scheme, cw.written(), &sig)) {
+      !(hooks.sign ? hooks.sign(credential.scheme, cw.written(), &sig)
+                   : credential.credential->sign(credential.scheme,
+                                                 cw.written(), &sig))) {
     return fail(Alert::kInternalError);
   }
   return build(sig.size() + 16, [&](ByteWriter* w) {
@@ -1140,9 +1174,11 @@ bool ServerHandshake::State::write_server_finished() {
 bool ServerHandshake::State::write_certificate_request() {
   // The schemes we verify; certificate_request_context is empty during the
   // handshake. (certificate_authorities, 4.2.4, is not sent.)
-  std::vector<uint16_t> schemes;
-  for (SignatureScheme sc : cfg.signature_schemes) {
-    schemes.push_back(static_cast<uint16_t>(sc));
+  std::vector<uint16_t> schemes = hooks.certificate_request_schemes;
+  if (schemes.empty()) {
+    for (SignatureScheme sc : cfg.signature_schemes) {
+      schemes.push_back(static_cast<uint16_t>(sc));
+    }
   }
   CertificateRequestParams p;
   p.signature_algorithms = schemes;

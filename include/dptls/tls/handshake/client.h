@@ -195,18 +195,38 @@ class ClientContext {
 // random ClientHello.random and the ephemeral key (X25519 only), and may
 // change what the ClientHello lists, so RFC 8448's ClientHello can be
 // written byte for byte.
+//
+// Like ServerTestHooks, test-only: each costs one emptiness check when
+// unset, and none relaxes a check of what the server sends.
 struct ClientTestHooks {
   std::optional<std::array<uint8_t, 32>> client_random;
+  // The legacy_session_id of compatibility mode (appendix D.4), instead of
+  // a random one; only with ClientConfig::middlebox_compat.
+  std::optional<std::array<uint8_t, 32>> legacy_session_id;
   std::vector<uint8_t> x25519_private_key;
+  // The P-256 private scalar used when a HelloRetryRequest asks for a
+  // secp256r1 share (see EphemeralKey::set_private_key).
+  std::vector<uint8_t> secp256r1_private_key;
+  // Client authentication: DER certificates (leaf first) sent instead of
+  // ClientConfig::client_credential's chain (the credential still decides
+  // the scheme), and a signer for our CertificateVerify instead of the
+  // credential's key (see TestSigner in server.h).
+  std::vector<std::vector<uint8_t>> certificate_chain;
+  TestSigner sign;
   // Sent instead of the configured lists when non-empty (wire code
   // points, including ones dptls does not implement).
   std::vector<uint16_t> supported_groups;
   std::vector<uint16_t> signature_algorithms;
-  // Extensions written as given: (type, body, the extension they follow).
+  // Extensions written as given: (type, body, the extension they follow
+  // -- server_name, supported_groups, key_share, supported_versions,
+  // signature_algorithms or record_size_limit), in the first ClientHello
+  // only, the second (after a HelloRetryRequest) only, or both.
   struct Extra {
     uint16_t type = 0;
     std::vector<uint8_t> body;
     ExtensionType after = ExtensionType::kServerName;
+    enum class In : uint8_t { kBoth, kFirst, kRetry };
+    In in = In::kBoth;
   };
   std::vector<Extra> extra_extensions;
 };

@@ -37,8 +37,9 @@ class EphemeralKey {
   bool generate(NamedGroup group);
 
   // Test hook (deterministic handshakes such as RFC 8448's): takes a fixed
-  // private key. X25519 only (32 raw bytes); false for any other group or
-  // length, leaving the key empty.
+  // private key: 32 raw bytes for X25519, the big-endian private scalar
+  // (32 or 48 bytes) for secp256r1 and secp384r1; false for a wrong length
+  // or a scalar libcrypto refuses, leaving the key empty.
   bool set_private_key(NamedGroup group, std::span<const uint8_t> priv);
 
   // True once generate() or set_private_key() succeeded, until reset().

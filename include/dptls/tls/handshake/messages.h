@@ -415,10 +415,12 @@ struct KeyShareOffer {
 
 // A TLS 1.3 ClientHello (RFC 8446 section 4.1.2). Extensions are written in
 // RFC 8448's order: server_name, supported_groups, key_share,
-// supported_versions (0x0304 only), signature_algorithms,
-// psk_key_exchange_modes, record_size_limit, then ALPN, cookie, and
+// supported_versions (0x0304 only), signature_algorithms, cookie,
+// psk_key_exchange_modes, record_size_limit, then ALPN, and
 // pre_shared_key last (4.2.11); each of extra_extensions after the one it
-// names (after server_name even when that is omitted).
+// names (server_name, supported_groups, key_share, supported_versions,
+// signature_algorithms or record_size_limit; after server_name even when
+// that is omitted).
 struct ClientHelloParams {
   std::span<const uint8_t> random;             // 32 bytes
   std::span<const uint8_t> legacy_session_id;  // 0 to 32 bytes

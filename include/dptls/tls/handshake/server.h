@@ -83,6 +83,12 @@ struct ServerConfig {
   // largest TLSInnerPlaintext we accept, 64 to 2^14 + 1.
   uint16_t record_size_limit = kMaxRecordSizeLimit13;
 
+  // Send the server's groups (groups, in order) in EncryptedExtensions
+  // (RFC 8446 section 4.2.7), so a client can offer a share for the
+  // preferred one next time. Clients MUST NOT act on them before the
+  // handshake completes.
+  bool advertise_groups = false;
+
   // Middlebox compatibility (RFC 8446 appendix D.4): echo the session ID
   // and, when the client sent a non-empty one, send one change_cipher_spec
   // after the first ServerHello or HelloRetryRequest.
@@ -286,11 +292,59 @@ struct HandshakeResult {
   }
 };
 
-// Deterministic inputs for tests (RFC 8448 replays): when set, they replace
-// the random ServerHello.random and the ephemeral key (X25519 only).
+// A test-only stand-in for Credential::sign: called with the scheme and
+// the exact CertificateVerify content (RFC 8446 section 4.4.3) this side
+// signs, it writes the signature to *sig; false fails the handshake with
+// internal_error. RSA-PSS and ECDSA signatures are randomized, so an RFC
+// 8448 replay reproduces a trace's CertificateVerify only by returning the
+// trace's signature (after verifying it over `content`). It only replaces
+// what this side sends: the peer's signatures are always verified.
+using TestSigner =
+    std::function<bool(SignatureScheme scheme, std::span<const uint8_t> content,
+                       std::vector<uint8_t>* sig)>;
+
+// Deterministic inputs for tests (RFC 8448 replays), never set in
+// production: each replaces a random or configured input when set, and
+// costs one emptiness check when not. None of them relaxes a check of what
+// the client sends.
 struct ServerTestHooks {
+  // ServerHello.random.
   std::optional<std::array<uint8_t, 32>> server_random;
+  // The ephemeral private key for the group chosen (see
+  // EphemeralKey::set_private_key): X25519, or the P-256 scalar.
   std::vector<uint8_t> x25519_private_key;
+  std::vector<uint8_t> secp256r1_private_key;
+  // The HelloRetryRequest cookie (4.2.2), sent and then expected back
+  // instead of the HMAC one.
+  std::vector<uint8_t> hello_retry_cookie;
+  // supported_groups sent in EncryptedExtensions (wire code points,
+  // including groups dptls does not implement), instead of
+  // ServerConfig::groups; implies ServerConfig::advertise_groups.
+  std::vector<uint16_t> encrypted_extensions_groups;
+  // CertificateRequest.signature_algorithms (wire code points) instead of
+  // ServerConfig::signature_schemes. The client's CertificateVerify must
+  // still use one of signature_schemes.
+  std::vector<uint16_t> certificate_request_schemes;
+  // DER certificates (leaf first) sent instead of the selected
+  // credential's chain; the credential still decides the scheme.
+  std::vector<std::vector<uint8_t>> certificate_chain;
+  // Signs the server's CertificateVerify instead of the credential.
+  TestSigner sign;
+  // Opens a PSK identity instead of open_ticket() (a trace's ticket was
+  // sealed by someone else): true with *out filled (the PSK, its suite,
+  // issue time, lifetime, age_add and server name, checked as any ticket's
+  // are), false to ignore the identity. The binder is verified as always.
+  std::function<bool(std::span<const uint8_t> identity, TicketContents* out)>
+      open_ticket;
+  // NewSessionTickets (4.6.1): the first ticket's ticket_nonce (the others
+  // keep their one-octet index) and every ticket's ticket_age_add instead
+  // of random ones, and a sealer called with each ticket's contents, its
+  // PSK derived, instead of seal_ticket() (a trace's ticket is opaque).
+  std::vector<uint8_t> ticket_nonce;
+  std::optional<uint32_t> ticket_age_add;
+  std::function<bool(const TicketContents& contents,
+                     std::vector<uint8_t>* ticket)>
+      seal_ticket;
 };
 
 // One connection's server handshake. Owned by one handshake thread.
