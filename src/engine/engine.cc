@@ -12,6 +12,7 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_random.h>
+#include <rte_ring.h>
 #include <rte_telemetry.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -57,6 +58,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerSlot {
   unsigned lcore = 0;
   rte_mempool* pool = nullptr;
   rte_mempool* record_pool = nullptr;
+  rte_ring* neighbors = nullptr;  // ARP/ND copies from the other workers
   std::unique_ptr<Worker> worker;
   const std::atomic<bool>* stop = nullptr;
   const std::atomic<bool>* drain = nullptr;
@@ -474,6 +476,17 @@ int run_engine(const config::Config& config, const RunOptions& options) {
         }
         break;
       }
+      if (config.engine.workers > 1) {
+        // Many producers (the other workers), one consumer.
+        const std::string rn = "nbr_w" + std::to_string(i);
+        w->neighbors = rte_ring_create(rn.c_str(), 1024, socket, RING_F_SC_DEQ);
+        if (w->neighbors == nullptr) {
+          error = "cannot create the neighbour ring of worker " +
+                  std::to_string(i) + ": " + rte_strerror(rte_errno);
+          workers.push_back(std::move(w));
+          break;
+        }
+      }
       workers.push_back(std::move(w));
       lcore = rte_get_next_lcore(lcore, 1, 0);
     }
@@ -499,6 +512,12 @@ int run_engine(const config::Config& config, const RunOptions& options) {
       ws.pool = w->pool;
       ws.record_pool = w->record_pool;
       ws.config = &config;
+      ws.neighbors_in = w->neighbors;
+      for (const auto& peer : workers) {
+        if (peer != w) {
+          ws.neighbors_out.push_back(peer->neighbors);
+        }
+      }
       ws.net = net_config(config.ports[0], port);
       ws.net.tx_offloads = offloads.stack;
       ws.tcp = tcp_config(config, w->index, hz);
@@ -597,6 +616,15 @@ int run_engine(const config::Config& config, const RunOptions& options) {
   if (rte_eth_dev_is_valid_port(port) != 0) {
     rte_eth_dev_stop(port);
     rte_eth_dev_close(port);
+  }
+  for (auto& w : workers) {
+    if (w->neighbors != nullptr) {
+      void* m = nullptr;
+      while (rte_ring_dequeue(w->neighbors, &m) == 0) {
+        rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+      }
+      rte_ring_free(w->neighbors);
+    }
   }
   for (auto& w : workers) {
     rte_mempool_free(w->record_pool);

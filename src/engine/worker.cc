@@ -5,6 +5,7 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_random.h>
+#include <rte_ring.h>
 
 #include <algorithm>
 #include <cstring>
@@ -474,6 +475,35 @@ struct Worker::Impl final : tls::RecordSink {
     }
     c.tx_dropped += n - sent;
     return sent == n;
+  }
+
+  // Copies every ARP/ND frame of a received burst to the other workers,
+  // whose stacks learn from it (NetStack::learn_from).
+  void share_neighbor_frames(rte_mbuf* const* pkts, uint16_t n) {
+    for (uint16_t i = 0; i < n; ++i) {
+      if (!net::NetStack::is_neighbor_frame(pkts[i])) {
+        continue;
+      }
+      for (rte_ring* peer : setup.neighbors_out) {
+        rte_mbuf* copy = rte_pktmbuf_copy(pkts[i], setup.pool, 0, UINT32_MAX);
+        if (copy == nullptr || rte_ring_enqueue(peer, copy) != 0) {
+          rte_pktmbuf_free(copy);
+          ++c.neighbor_share_failed;
+          continue;
+        }
+        ++c.neighbor_frames_shared;
+      }
+    }
+  }
+
+  // Learns from the ARP/ND frames the other workers received.
+  void learn_shared_neighbors(uint64_t t) {
+    rte_mbuf* frames[16];
+    const unsigned k = rte_ring_dequeue_burst(
+        setup.neighbors_in, reinterpret_cast<void**>(frames), 16, nullptr);
+    for (unsigned i = 0; i < k; ++i) {
+      net->learn_from(frames[i], t);
+    }
   }
 
   void run_retries() {
@@ -1200,7 +1230,15 @@ void Worker::run(const std::atomic<bool>& stop,
     }
     if (n != 0) {
       worked = true;
+      if (!setup_.neighbors_out.empty()) {
+        I.share_neighbor_frames(pkts, n);
+      }
       I.net->rx(pkts, n, t0);
+    }
+    if (setup_.neighbors_in != nullptr &&
+        !rte_ring_empty(setup_.neighbors_in)) {
+      worked = true;
+      I.learn_shared_neighbors(t0);
     }
     for (uint16_t k; (k = I.net->poll_deliveries(segs, kBurst)) != 0;) {
       I.tcp->rx(segs, k, t0);

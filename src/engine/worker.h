@@ -25,6 +25,7 @@
 
 struct rte_mbuf;
 struct rte_mempool;
+struct rte_ring;
 
 namespace dptls::engine {
 
@@ -52,6 +53,8 @@ namespace dptls::engine {
   X(tcp_send_refused, "sealed records TCP refused (session reset)")         \
   X(tx_dropped, "frames the port's TX queue refused")                       \
   X(tx_prepare_failed, "frames the port's offload checks refused")          \
+  X(neighbor_frames_shared, "ARP/ND frames copied to the other workers")    \
+  X(neighbor_share_failed, "ARP/ND copies lost: no mbuf or a full ring")    \
   X(app_bytes_rx, "plaintext bytes handed to applications")                 \
   X(app_bytes_tx, "plaintext bytes written by applications")
 
@@ -71,6 +74,11 @@ struct WorkerSetup {
   const config::Config* config = nullptr;
   net::NetConfig net;  // tx_offloads as the port was configured
   net::TcpConfig tcp;
+  // With several workers: ARP and Neighbor Discovery frames this worker
+  // receives are copied to the others' rings (multi-producer, one
+  // consumer), since RSS hands them to one queue only.
+  rte_ring* neighbors_in = nullptr;
+  std::vector<rte_ring*> neighbors_out;
   // The rings to and from each handshake thread (index = thread).
   std::vector<SpscRing<HsRequest>*> requests;
   std::vector<SpscRing<HsResponse>*> responses;

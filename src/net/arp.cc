@@ -83,6 +83,10 @@ void NetStack::rx_arp(const RxFrame& f, uint64_t now) {
       ++stats_.neighbor_learned;
     }
   }
+  if (learn_only_) {  // another worker's frame: it answers
+    rte_pktmbuf_free(m);
+    return;
+  }
   if (!for_us) {
     return drop(m, DropReason::kArpNotForUs);
   }

@@ -107,6 +107,10 @@ void NetStack::rx_ns(const RxFrame& f, const L4Packet& ip, uint32_t l4_off,
       ++stats_.neighbor_learned;
     }
   }
+  if (learn_only_) {  // another worker's frame: it answers
+    rte_pktmbuf_free(m);
+    return;
+  }
   // RFC 4861 7.2.4: answer with the target as source, Solicited set unless
   // the solicitation was a DAD probe (then to all-nodes), Override set (no
   // anycast here), Router clear. Without a source link-layer option a

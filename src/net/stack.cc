@@ -173,6 +173,35 @@ uint16_t NetStack::rx(rte_mbuf** pkts, uint16_t n, uint64_t now) {
   return n;
 }
 
+void NetStack::learn_from(rte_mbuf* m, uint64_t now) {
+  if (!is_neighbor_frame(m)) {
+    return drop(m, DropReason::kEthUnknownType);
+  }
+  ++stats_.neighbor_shared_rx;
+  learn_only_ = true;
+  rx_one(m, now);
+  learn_only_ = false;
+}
+
+bool NetStack::is_neighbor_frame(const rte_mbuf* m) {
+  const std::span<const uint8_t> b = first_segment(m);
+  if (b.size() < wire::kEthHeaderLen) {
+    return false;
+  }
+  size_t l2 = wire::kEthHeaderLen;
+  uint16_t type = static_cast<uint16_t>(b[12] << 8 | b[13]);
+  if (type == wire::kEtherTypeVlan && b.size() >= wire::kEthVlanHeaderLen) {
+    l2 = wire::kEthVlanHeaderLen;
+    type = static_cast<uint16_t>(b[16] << 8 | b[17]);
+  }
+  if (type == wire::kEtherTypeArp) {
+    return true;
+  }
+  // IPv6, next header ICMPv6 (58), type 135 (NS) or 136 (NA).
+  return type == wire::kEtherTypeIpv6 && b.size() > l2 + 40 &&
+         b[l2 + 6] == 58 && (b[l2 + 40] == 135 || b[l2 + 40] == 136);
+}
+
 void NetStack::rx_one(rte_mbuf* m, uint64_t now) {
   ++stats_.rx_packets;
   stats_.rx_bytes += m->pkt_len;

@@ -247,5 +247,64 @@ TEST_F(ArpTest, TableSizeIsConfigurable) {
   tx();
 }
 
+// Several workers: a reply to one worker's request may reach another, which
+// copies it over (NetStack::learn_from): learned, never answered.
+class SharedNeighborTest : public ArpTest {};
+
+TEST_F(SharedNeighborTest, ASharedReplyReleasesParkedPacketsWithoutAnAnswer) {
+  EXPECT_EQ(send_to(kPeerIp, 0x33), OutputResult::kParked);
+  ASSERT_EQ(tx().size(), 1u);  // our request
+  const Bytes reply = arp_frame(2, kOurMac, kPeerMac, kPeerIp, kOurMac, kOurIp);
+  rte_mbuf* m = make_mbuf(reply);
+  ASSERT_TRUE(NetStack::is_neighbor_frame(m));
+  stack_->learn_from(m, now_);
+  const std::vector<Bytes> out = tx();
+  ASSERT_EQ(out.size(), 1u) << "only the parked packet leaves";
+  EXPECT_EQ(out[0].back(), 0x33);
+  EXPECT_EQ(stack_->stats().neighbor_shared_rx, 1u);
+  EXPECT_EQ(stack_->arp_table().find(NeighborKey::of(kPeerIp))->state,
+            NeighborState::kReachable);
+}
+
+TEST_F(SharedNeighborTest, ASharedRequestTeachesTheSenderButIsNotAnswered) {
+  stack_->learn_from(make_mbuf(request_for_us()), now_);
+  EXPECT_TRUE(tx().empty()) << "the worker that received it answers";
+  EXPECT_EQ(stack_->stats().arp_replies_tx, 0u);
+  const NeighborEntry* e = stack_->arp_table().find(NeighborKey::of(kPeerIp));
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->mac, kPeerMac);
+}
+
+TEST_F(SharedNeighborTest, OnlyArpAndNeighborDiscoveryAreShared) {
+  Bytes ip4 = eth(kOurMac, kPeerMac, 0x0800);
+  ip4.resize(60, 0);
+  rte_mbuf* m = make_mbuf(ip4);
+  EXPECT_FALSE(NetStack::is_neighbor_frame(m));
+  // learn_from() refuses it (counted), whatever it carries.
+  stack_->learn_from(m, now_);
+  EXPECT_TRUE(tx().empty());
+  EXPECT_EQ(stack_->stats().drop(DropReason::kEthUnknownType), 1u);
+  EXPECT_EQ(stack_->stats().neighbor_shared_rx, 0u);
+  // A tagged ARP frame is one; an IPv6 frame carrying ICMPv6 type 135/136
+  // is one, an echo request (128) is not.
+  Bytes tagged = eth(MacAddr::broadcast(), kPeerMac, 0x8100);
+  append(tagged, Bytes{0x00, 0x07, 0x08, 0x06});
+  append(tagged, arp(1, kPeerMac, kPeerIp, MacAddr{}, kOurIp));
+  rte_mbuf* t = make_mbuf(tagged);
+  EXPECT_TRUE(NetStack::is_neighbor_frame(t));
+  rte_pktmbuf_free(t);
+  for (uint8_t type : {uint8_t{135}, uint8_t{136}, uint8_t{128}}) {
+    Bytes f = eth(kOurMac, kPeerMac, 0x86dd);
+    Bytes ip6(40, 0);
+    ip6[0] = 0x60;
+    ip6[6] = 58;
+    append(f, ip6);
+    append(f, Bytes{type, 0, 0, 0, 0, 0, 0, 0});
+    rte_mbuf* x = make_mbuf(f);
+    EXPECT_EQ(NetStack::is_neighbor_frame(x), type != 128) << int{type};
+    rte_pktmbuf_free(x);
+  }
+}
+
 }  // namespace
 }  // namespace dptls::net::testing

@@ -217,6 +217,19 @@ class alignas(RTE_CACHE_LINE_SIZE) NetStack final : private NeighborSink {
   /// is direct and unshared, else in a fresh mbuf from the pool.
   uint16_t rx(rte_mbuf** pkts, uint16_t n, uint64_t now);
 
+  /// With RSS, a port hands ARP and Neighbor Discovery frames to one
+  /// queue, so one worker's stack hears the answer to another's request.
+  /// A worker copies such frames (is_neighbor_frame) to the others, which
+  /// pass them here: the neighbour caches learn from them exactly as rx()
+  /// would (parked packets are released), and nothing is answered or
+  /// delivered. Consumes `m` (the same ownership rules as rx()).
+  void learn_from(rte_mbuf* m, uint64_t now);
+
+  /// True for a frame every worker should learn from: ARP, or an ICMPv6
+  /// neighbour solicitation or advertisement (no extension headers), with
+  /// or without one 802.1Q tag. Borrows `m`.
+  static bool is_neighbor_frame(const rte_mbuf* m);
+
   /// Moves up to `n` delivered segments to `out`, oldest first; the caller
   /// owns their mbufs. Returns how many.
   uint16_t poll_deliveries(L4Packet* out, uint16_t n);
@@ -320,6 +333,8 @@ class alignas(RTE_CACHE_LINE_SIZE) NetStack final : private NeighborSink {
   uint16_t mtu_;
   uint8_t ttl_;
   TxOffloads tx_offloads_;
+  // learn_from() in progress: learn, never answer or deliver.
+  bool learn_only_ = false;
   uint8_t n_ipv4_ = 0;
   uint8_t n_ipv6_ = 0;
   std::array<Ipv4Interface, kMaxAddresses> ipv4_{};

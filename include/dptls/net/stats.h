@@ -13,26 +13,27 @@
 namespace dptls::net {
 
 // X(field). Event counters that are not drops; printable as their field name.
-#define DPTLS_NET_COUNTERS(X)                                                \
-  X(rx_packets)            /* frames handed to rx() */                       \
-  X(rx_bytes)              /* their pkt_len */                               \
-  X(tx_packets)            /* frames queued for transmission */              \
-  X(delivered_tcp4)        /* IPv4 TCP segments handed up */                 \
-  X(delivered_tcp6)        /* IPv6 TCP segments handed up */                 \
-  X(rx_absorbed)           /* ARP replies, NAs: learned from, then freed */  \
-  X(arp_requests_rx)       /* ARP requests for one of our addresses */       \
-  X(arp_replies_tx)        /* ARP replies we sent */                         \
-  X(arp_requests_tx)       /* ARP requests we sent (resolution, probe) */    \
-  X(icmp_echo_replies_tx)  /* ICMP echo replies */                           \
-  X(icmp6_echo_replies_tx) /* ICMPv6 echo replies */                         \
-  X(ndp_ns_rx)             /* neighbour solicitations for our targets */     \
-  X(ndp_na_tx)             /* neighbour advertisements we sent */            \
-  X(ndp_ns_tx)             /* neighbour solicitations we sent */             \
-  X(neighbor_learned)      /* cache entries created or updated with a MAC */ \
-  X(neighbor_expired)      /* cache entries removed by age or failure */     \
-  X(neighbor_queued)       /* packets parked awaiting resolution */          \
-  X(neighbor_released)     /* parked packets sent after resolution */        \
-  X(requests_rate_limited) /* ARP/NS not sent because of the rate limit */   \
+#define DPTLS_NET_COUNTERS(X)                                                  \
+  X(rx_packets)            /* frames handed to rx() */                         \
+  X(rx_bytes)              /* their pkt_len */                                 \
+  X(tx_packets)            /* frames queued for transmission */                \
+  X(delivered_tcp4)        /* IPv4 TCP segments handed up */                   \
+  X(delivered_tcp6)        /* IPv6 TCP segments handed up */                   \
+  X(rx_absorbed)           /* ARP replies, NAs: learned from, then freed */    \
+  X(arp_requests_rx)       /* ARP requests for one of our addresses */         \
+  X(arp_replies_tx)        /* ARP replies we sent */                           \
+  X(arp_requests_tx)       /* ARP requests we sent (resolution, probe) */      \
+  X(icmp_echo_replies_tx)  /* ICMP echo replies */                             \
+  X(icmp6_echo_replies_tx) /* ICMPv6 echo replies */                           \
+  X(ndp_ns_rx)             /* neighbour solicitations for our targets */       \
+  X(ndp_na_tx)             /* neighbour advertisements we sent */              \
+  X(ndp_ns_tx)             /* neighbour solicitations we sent */               \
+  X(neighbor_learned)      /* cache entries created or updated with a MAC */   \
+  X(neighbor_shared_rx)    /* ARP/ND copies from other workers learned from */ \
+  X(neighbor_expired)      /* cache entries removed by age or failure */       \
+  X(neighbor_queued)       /* packets parked awaiting resolution */            \
+  X(neighbor_released)     /* parked packets sent after resolution */          \
+  X(requests_rate_limited) /* ARP/NS not sent because of the rate limit */     \
   X(mbuf_alloc_failed)     /* mempool empty when building a request */
 
 /// Counters of one worker's L2/L3 layer, on their own cache lines.
