@@ -368,6 +368,8 @@ struct ServerHandshake::State {
   uint16_t peer_record_size_limit = 0;
   uint16_t own_record_size_limit = 0;
   bool early_data_offered = false;
+  // The client sent status_request with type ocsp (RFC 6066 section 8).
+  bool ocsp_requested = false;
   bool send_ccs = false;
   bool ccs_sent = false;
   std::array<uint8_t, 32> session_id{};
@@ -739,6 +741,9 @@ bool ServerHandshake::State::on_client_hello() {
     return false;
   }
   server_name = ascii_lower(ch.server_name);
+  // RFC 8446 4.4.2.1: the status goes in the leaf's CertificateEntry, and
+  // only when the client asked (status_request, type ocsp(1)).
+  ocsp_requested = ch.has(ExtensionType::kStatusRequest) && ch.status_type == 1;
   if (ch.random.size() == client_random.size()) {
     std::copy(ch.random.begin(), ch.random.end(), client_random.begin());
   }
@@ -1069,8 +1074,15 @@ bool ServerHandshake::State::write_certificate() {
     chain.emplace_back(der);
     cap += der.size() + 5;
   }
+  // OCSP stapling (RFC 8446 section 4.4.2.1): the configured response, in
+  // the leaf's entry, for a client that sent status_request.
+  const std::span<const uint8_t> ocsp =
+      ocsp_requested ? cred.ocsp_response() : std::span<const uint8_t>();
+  if (!ocsp.empty()) {
+    cap += ocsp.size() + 8;
+  }
   return build(cap, [&](ByteWriter* w) {
-    return tls::write_certificate({}, chain, {}, w);
+    return tls::write_certificate({}, chain, ocsp, w);
   });
 }
 
