@@ -358,6 +358,10 @@ std::shared_ptr<const ClientContext> ClientContext::create(ClientConfig config,
     *error = "server_name must be at most 255 bytes, without NUL";
     return nullptr;
   }
+  if (!config.offer_psk_dhe_ke && !config.offer_psk_ke) {
+    *error = "offer_psk_dhe_ke or offer_psk_ke must be set (RFC 8446 4.2.9)";
+    return nullptr;
+  }
   std::shared_ptr<ClientContext> ctx(new ClientContext());
   ctx->is_ip_ = is_ip_literal(config.server_name);
   if (config.verify_peer) {
@@ -489,6 +493,8 @@ struct ClientHandshake::State {
   // Negotiated.
   const CipherSuiteInfo* suite = nullptr;
   bool psk_accepted = false;
+  // The server resumed with psk_ke (4.2.9): no (EC)DHE.
+  bool psk_ke = false;
   std::string alpn;
   uint16_t peer_record_size_limit = 0;
   uint16_t own_record_size_limit = 0;
@@ -771,6 +777,8 @@ bool ClientHandshake::State::write_client_hello() {
   p.record_size_limit = cfg.record_size_limit;
   p.alpn = alpn_names;
   p.cookie = cookie;
+  p.psk_dhe_ke = cfg.offer_psk_dhe_ke;
+  p.psk_ke = cfg.offer_psk_ke;
   if (offered.has_value()) {
     // 4.2.11.1: the ticket's age in ms plus ticket_age_add, modulo 2^32.
     const uint64_t now = ctx->now_ms();
@@ -917,13 +925,6 @@ bool ClientHandshake::State::on_server_hello() {
   if (sh.hello_retry_request) {
     return on_hello_retry_request(sh);
   }
-  // 4.2.8: our psk_dhe_ke needs the server's share, in our group.
-  if (!sh.has(ExtensionType::kKeyShare)) {
-    return fail(Alert::kMissingExtension);
-  }
-  if (sh.key_share_group != static_cast<uint16_t>(ecdhe.group())) {
-    return fail(Alert::kIllegalParameter);
-  }
   // 4.2.11: the selected identity must be one we offered (we offer one),
   // with a suite of the ticket's hash.
   psk_accepted = sh.has(ExtensionType::kPreSharedKey);
@@ -931,6 +932,23 @@ bool ClientHandshake::State::on_server_hello() {
       (!offered.has_value() || sh.selected_psk_identity != 0 ||
        cipher_suite_info(offered->suite)->hash != suite->hash)) {
     return fail(Alert::kIllegalParameter);
+  }
+  // 4.2.9: with the PSK and no key_share the server chose psk_ke, which
+  // must be a mode we offered; psk_dhe_ke and a full handshake need the
+  // server's share (4.2.8), in our group, and a share when we offered
+  // only psk_ke is a mode we did not offer.
+  psk_ke = psk_accepted && !sh.has(ExtensionType::kKeyShare);
+  if (psk_ke && !cfg.offer_psk_ke) {
+    return fail(Alert::kMissingExtension);
+  }
+  if (!psk_ke) {
+    if (!sh.has(ExtensionType::kKeyShare)) {
+      return fail(Alert::kMissingExtension);
+    }
+    if (sh.key_share_group != static_cast<uint16_t>(ecdhe.group()) ||
+        (psk_accepted && !cfg.offer_psk_dhe_ke)) {
+      return fail(Alert::kIllegalParameter);
+    }
   }
   if (!retried && (transcript.init(suite->hash) != KdfStatus::kOk ||
                    transcript.add(client_hello1) != KdfStatus::kOk)) {
@@ -942,11 +960,12 @@ bool ClientHandshake::State::on_server_hello() {
   crypto::secure_wipe(client_hello1.data(), client_hello1.size());
   client_hello1.clear();
   Alert dh_alert = Alert::kInternalError;
-  if (!ecdhe.derive(sh.key_exchange, &shared_secret, &dh_alert)) {
+  if (!psk_ke && !ecdhe.derive(sh.key_exchange, &shared_secret, &dh_alert)) {
     return fail(dh_alert);
   }
-  // Handshake secrets (7.1); from here on we write under ours (an alert
-  // included) and read under the server's.
+  // Handshake secrets (7.1; with psk_ke an empty shared secret, zeros);
+  // from here on we write under ours (an alert included) and read under
+  // the server's.
   const std::span<const uint8_t> psk =
       psk_accepted ? offered->psk.span() : std::span<const uint8_t>();
   HashValue hash;
@@ -1231,6 +1250,7 @@ bool ClientHandshake::State::write_client_finished() {
   res.peer_record_size_limit = peer_record_size_limit;
   res.own_record_size_limit = own_record_size_limit;
   res.group = ecdhe.group();
+  res.psk_ke = psk_ke;
   res.signature_scheme = server_scheme;
   res.kind = kind;
   records.take_unread(&res.post_finished);

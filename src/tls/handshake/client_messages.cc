@@ -105,7 +105,7 @@ bool write_client_hello(const ClientHelloParams& p, ByteWriter* out,
       p.cookie.size() > 0xfffd || p.psk_identity.size() > 0xffff ||
       (!p.psk_identity.empty() &&
        (binder_offset == nullptr || p.psk_binder_len < 32 ||
-        p.psk_binder_len > 255 || !p.psk_dhe_ke)) ||
+        p.psk_binder_len > 255 || (!p.psk_dhe_ke && !p.psk_ke))) ||
       (p.record_size_limit != 0 && p.record_size_limit < kMinRecordSizeLimit)) {
     return false;
   }
@@ -169,11 +169,17 @@ bool write_client_hello(const ClientHelloParams& p, ByteWriter* out,
   write_u16_extension(ExtensionType::kSignatureAlgorithms,
                       p.signature_algorithms, 2, out);
   extras(ExtensionType::kSignatureAlgorithms);
-  if (p.psk_dhe_ke) {
+  if (p.psk_dhe_ke || p.psk_ke) {
+    const uint8_t n = (p.psk_dhe_ke ? 1 : 0) + (p.psk_ke ? 1 : 0);
     out->u16(static_cast<uint16_t>(ExtensionType::kPskKeyExchangeModes));
-    out->u16(2);
-    out->u8(1);
-    out->u8(kPskDheKe);
+    out->u16(static_cast<uint16_t>(1 + n));
+    out->u8(n);
+    if (p.psk_dhe_ke) {
+      out->u8(kPskDheKe);
+    }
+    if (p.psk_ke) {
+      out->u8(kPskKe);
+    }
   }
   if (p.record_size_limit != 0) {
     out->u16(static_cast<uint16_t>(ExtensionType::kRecordSizeLimit));

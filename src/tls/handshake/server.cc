@@ -381,6 +381,8 @@ struct ServerHandshake::State {
   // client's list (RFC 8446 section 4.2.11).
   Secret psk;
   uint16_t psk_index = 0;
+  // The selected PSK is used with psk_ke: no (EC)DHE (4.2.9).
+  bool psk_ke = false;
   // Client authentication: the verified leaf (DER) and identity.
   std::vector<uint8_t> client_leaf;
   ClientIdentity client_identity;
@@ -768,8 +770,18 @@ bool ServerHandshake::State::on_client_hello() {
   }
   // The PSK is chosen for the ClientHello the ServerHello answers (after a
   // retry, the second one, whose binder covers ClientHello1 and the HRR).
-  if (!need_retry && !select_psk(ch)) {
+  // psk_ke needs no key share, so a ClientHello resuming with it is
+  // answered without a retry even when its share does not fit.
+  const std::span<const uint8_t> modes = ch.psk_key_exchange_modes;
+  const bool psk_ke_only =
+      cfg.allow_psk_ke && !retry &&
+      std::find(modes.begin(), modes.end(), kPskKe) != modes.end() &&
+      std::find(modes.begin(), modes.end(), kPskDheKe) == modes.end();
+  if ((!need_retry || psk_ke_only) && !select_psk(ch)) {
     return false;
+  }
+  if (need_retry && psk_ke) {
+    need_retry = false;
   }
   if (transcript.add(ch.message) != KdfStatus::kOk) {
     return fail(Alert::kInternalError);
@@ -793,6 +805,9 @@ bool ServerHandshake::State::on_client_hello() {
     kind = HandshakeKind::kHelloRetryPsk;
   } else if (client_auth) {
     kind = HandshakeKind::kHelloRetryClientAuth;
+  }
+  if (psk_ke) {
+    return true;  // 4.2.9: no (EC)DHE; shared_secret stays empty
   }
   // (EC)DHE with the client's share (RFC 8446 section 7.4).
   if (!ch.key_shares.find(static_cast<uint16_t>(group), &share)) {
@@ -858,11 +873,16 @@ bool ServerHandshake::State::usable_ticket(const ClientHello& ch,
 
 bool ServerHandshake::State::select_psk(const ClientHello& ch) {
   psk.wipe();
-  // 4.2.9: only psk_dhe_ke is offered by this server (psk_ke would give
-  // up forward secrecy).
+  psk_ke = false;
+  // 4.2.9: psk_dhe_ke whenever the client offers it; psk_ke (no forward
+  // secrecy) only when allowed and the client offers nothing else.
   const std::span<const uint8_t> modes = ch.psk_key_exchange_modes;
-  if (!ch.has(ExtensionType::kPreSharedKey) ||
-      std::find(modes.begin(), modes.end(), kPskDheKe) == modes.end()) {
+  const bool dhe_ke =
+      std::find(modes.begin(), modes.end(), kPskDheKe) != modes.end();
+  const bool plain_ke =
+      cfg.allow_psk_ke &&
+      std::find(modes.begin(), modes.end(), kPskKe) != modes.end();
+  if (!ch.has(ExtensionType::kPreSharedKey) || (!dhe_ke && !plain_ke)) {
     return true;
   }
   // The first identity that is one of our live tickets (the parser
@@ -920,6 +940,7 @@ bool ServerHandshake::State::select_psk(const ClientHello& ch) {
   }
   psk = ticket.psk;
   psk_index = chosen;
+  psk_ke = !dhe_ke;
   // The identity the original handshake verified.
   client_identity.subject = ticket.client_subject;
   client_identity.sans = ticket.client_sans;
@@ -1005,8 +1026,11 @@ bool ServerHandshake::State::write_server_hello() {
   p.random = random;
   p.legacy_session_id_echo = {session_id.data(), session_id_len};
   p.cipher_suite = suite->code;
-  p.key_share_group = static_cast<uint16_t>(group);
-  p.key_share = ecdhe.public_key();
+  // psk_ke (4.2.9): no key_share; the (EC)DHE input is zeros (7.1).
+  if (!psk_ke) {
+    p.key_share_group = static_cast<uint16_t>(group);
+    p.key_share = ecdhe.public_key();
+  }
   if (!psk.empty()) {
     p.selected_psk_identity = psk_index;
   }
@@ -1275,6 +1299,7 @@ bool ServerHandshake::State::on_client_finished() {
   res.group = group;
   res.signature_scheme = credential.scheme;
   res.kind = kind;
+  res.psk_ke = psk_ke;
   res.client_identity = std::move(client_identity);
   records.take_unread(&res.post_finished);
   wipe();

@@ -9,6 +9,8 @@
 //    intermediate, expired, tampered CertificateVerify and Finished, a TLS
 //    1.2 ServerHello (with and without the downgrade sentinel), a suite or
 //    group we did not offer, a message out of order;
+//  - psk_ke (4.2.9): offered alone, with libssl allowing it or not and with
+//    our server allowing it or not; both modes prefer psk_dhe_ke;
 //  - resumption with libssl's tickets and with ours; application data and
 //    KeyUpdate both ways through a RecordEngine after the hand-off;
 //  - client certificates (libssl and our server asking for one).
@@ -55,6 +57,7 @@ struct SslServerOptions {
   std::vector<std::string> alpn;  // the server's preference
   int max_version = TLS1_3_VERSION;
   bool request_client_cert = false;
+  uint64_t options = 0;  // SSL_CTX_set_options (SSL_OP_ALLOW_NO_DHE_KEX)
 };
 
 class SslServer;
@@ -102,6 +105,9 @@ class SslServerCtx {
     SSL_CTX_set_keylog_callback(ctx, Keylog);
     SSL_CTX_set_info_callback(ctx, Info);
     SSL_CTX_set_tlsext_servername_callback(ctx, ServerName);
+    if (o.options != 0) {
+      SSL_CTX_set_options(ctx, o.options);
+    }
     if (!alpn_.empty()) {
       SSL_CTX_set_alpn_select_cb(ctx, Alpn, this);
     }
@@ -1090,6 +1096,9 @@ TEST(ClientNegativeTest, ConfigChecks) {
   c.record_size_limit = 10;
   EXPECT_EQ(ClientContext::create(c, &error), nullptr);
   c = BaseConfig();
+  c.offer_psk_dhe_ke = false;  // and no psk_ke: no mode to resume with
+  EXPECT_EQ(ClientContext::create(c, &error), nullptr);
+  c = BaseConfig();
   c.trust_pem = "not pem";
   EXPECT_EQ(ClientContext::create(c, &error), nullptr);
   c = BaseConfig();
@@ -1335,6 +1344,62 @@ TEST(ClientInteropTest, ResumptionAfterHelloRetry) {
   EXPECT_EQ(SSL_session_reused(server.ssl()), 1);
 }
 
+// ---- psk_ke (RFC 8446 section 4.2.9) ----
+
+// Our client offering only psk_ke resumes without (EC)DHE with a libssl
+// server that allows it (SSL_OP_ALLOW_NO_DHE_KEX), and gets a full
+// handshake from one that does not. Data flows either way.
+void PskKeAgainstLibssl(bool server_allows) {
+  SslServerOptions so;
+  so.options = server_allows ? SSL_OP_ALLOW_NO_DHE_KEX : 0;
+  SslServerCtx sctx(so);
+  ClientConfig cfg = BaseConfig();
+  cfg.offer_psk_dhe_ke = false;
+  cfg.offer_psk_ke = true;
+  cfg.session_cache = std::make_shared<ClientSessionCache>();
+  auto ctx = MakeClientContext(cfg);
+  {
+    SslServer server(sctx);
+    ClientHandshake client(ctx, testing::Backend());
+    ClientRun run = Drive(client, server);
+    ASSERT_EQ(run.client.state, HandshakeState::kDone)
+        << alert_name(run.client.alert);
+    ClientWorker w;
+    ASSERT_TRUE(w.Install(run.result));
+    w.Receive(run.result.post_finished);
+    w.Receive(run.after);
+    for (const Bytes& m : w.messages) {
+      Alert a;
+      ASSERT_TRUE(client.on_post_handshake(m, nullptr, &a)) << alert_name(a);
+    }
+    ASSERT_GE(cfg.session_cache->size(), 1u)
+        << "libssl sends tickets to a client offering only psk_ke";
+  }
+  SslServer server(sctx);
+  ClientHandshake client(ctx, testing::Backend());
+  ClientRun run = Drive(client, server);
+  ASSERT_EQ(run.client.state, HandshakeState::kDone)
+      << alert_name(run.client.alert);
+  EXPECT_EQ(client.resumed(), server_allows);
+  EXPECT_EQ(run.result.psk_ke, server_allows);
+  EXPECT_EQ(SSL_session_reused(server.ssl()), server_allows ? 1 : 0);
+  ClientWorker w;
+  ASSERT_TRUE(w.Install(run.result));
+  w.Receive(run.result.post_finished);
+  w.Receive(run.after);
+  const Bytes up = Pattern(555, 9);
+  server.Deliver(w.Send(up));
+  EXPECT_EQ(server.Read(up.size()), up);
+}
+
+TEST(ClientInteropTest, PskKeResumesWithLibsslAllowingIt) {
+  PskKeAgainstLibssl(true);
+}
+
+TEST(ClientInteropTest, PskKeOnlyGetsFullHandshakeFromStrictLibssl) {
+  PskKeAgainstLibssl(false);
+}
+
 // ---- application data and KeyUpdate after the hand-off ----
 
 class ClientAppDataTest : public ::testing::TestWithParam<CipherSuite> {};
@@ -1519,6 +1584,83 @@ TEST(ClientOwnServerTest, FullResumedAndData) {
     EXPECT_EQ(sw.data, Pattern(100, 3));
     EXPECT_EQ(cw.data, Pattern(100, 4));
   }
+}
+
+// psk_ke between our client and our server: the server takes it only
+// when allow_psk_ke is set and the client offers nothing else, prefers
+// psk_dhe_ke when both are offered, and without the option answers a
+// psk_ke-only client with a full handshake.
+struct PskKeCase {
+  bool server_allows;
+  bool client_dhe;
+  bool client_ke;
+  HandshakeKind want_kind;
+  bool want_psk_ke;
+};
+
+void PskKeOurs(const PskKeCase& c, const std::string& server_group = "") {
+  ServerConfig sc;
+  sc.allow_psk_ke = c.server_allows;
+  if (server_group == "P-256") {
+    sc.groups = {NamedGroup::kSecp256r1};  // the client's share is X25519
+  }
+  auto server_ctx = testing::MakeContext(sc);
+  ClientConfig cfg = BaseConfig();
+  cfg.offer_psk_dhe_ke = c.client_dhe;
+  cfg.offer_psk_ke = c.client_ke;
+  cfg.session_cache = std::make_shared<ClientSessionCache>();
+  auto ctx = MakeClientContext(cfg);
+  for (int round = 0; round < 2; ++round) {
+    ClientHandshake client(ctx, testing::Backend());
+    ServerHandshake server(server_ctx, testing::Backend());
+    OursRun run = DriveOurs(client, server);
+    ASSERT_EQ(run.client.state, HandshakeState::kDone)
+        << "round " << round << ": " << alert_name(run.client.alert)
+        << (run.client.alert_from_peer ? " from the server" : "");
+    ASSERT_EQ(run.server.state, HandshakeState::kDone)
+        << alert_name(run.server.alert);
+    if (round == 1) {
+      EXPECT_EQ(run.server_result.kind, c.want_kind);
+      EXPECT_EQ(run.client_result.kind, c.want_kind);
+      EXPECT_EQ(run.server_result.psk_ke, c.want_psk_ke);
+      EXPECT_EQ(run.client_result.psk_ke, c.want_psk_ke);
+    }
+    EXPECT_EQ(HexEncode(run.client_result.tx().traffic_secret),
+              HexEncode(run.server_result.rx().traffic_secret));
+    ClientWorker cw;
+    testing::Worker sw;
+    ASSERT_TRUE(cw.Install(run.client_result));
+    ASSERT_TRUE(sw.Install(run.server_result));
+    cw.Receive(run.client_result.post_finished);
+    cw.Receive(run.server_after);
+    for (const Bytes& m : cw.messages) {
+      Alert a;
+      ASSERT_TRUE(client.on_post_handshake(m, nullptr, &a)) << alert_name(a);
+    }
+    sw.Receive(run.server_result.post_finished);
+    sw.Receive(cw.Send(Pattern(300, 1)));
+    EXPECT_EQ(sw.data, Pattern(300, 1));
+    cw.Receive(sw.Send(Pattern(300, 2)));
+    EXPECT_EQ(cw.data, Pattern(300, 2));
+  }
+}
+
+TEST(ClientOwnServerTest, PskKeOnlyAcceptedWhenAllowed) {
+  PskKeOurs({true, false, true, HandshakeKind::kPsk, true});
+}
+
+TEST(ClientOwnServerTest, PskKeOnlyIsAFullHandshakeByDefault) {
+  PskKeOurs({false, false, true, HandshakeKind::kFull, false});
+}
+
+TEST(ClientOwnServerTest, BothModesPreferPskDheKe) {
+  PskKeOurs({true, true, true, HandshakeKind::kPsk, false});
+}
+
+TEST(ClientOwnServerTest, PskKeNeedsNoRetryForTheShare) {
+  // The server's only group is P-256 and the client's share X25519: a
+  // full handshake needs a HelloRetryRequest, psk_ke does not.
+  PskKeOurs({true, false, true, HandshakeKind::kPsk, true}, "P-256");
 }
 
 TEST(ClientOwnServerTest, HelloRetryAndAlpn) {

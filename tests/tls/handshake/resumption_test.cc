@@ -9,6 +9,8 @@
 //    ignored): a ticket sealed by a key rotated out, a corrupted ticket, an
 //    expired ticket;
 //  - a binder that does not verify is a decrypt_error (4.2.11.2);
+//  - psk_ke allowed (4.2.9): libssl offering both modes still gets
+//    psk_dhe_ke;
 //  - TicketKeys: seal/open/rotate, and the key file round trip and its
 //    refusals.
 #include <gtest/gtest.h>
@@ -20,6 +22,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -84,10 +87,12 @@ class ResumptionTest : public ::testing::Test {
 
   // One handshake with a fresh server (a fresh context: another instance
   // sharing the ticket keys does as well), `session` to resume (or null).
-  Run Handshake(SSL_SESSION* session, const testing::Tamper& tamper = nullptr) {
+  Run Handshake(SSL_SESSION* session, const testing::Tamper& tamper = nullptr,
+                const std::function<void(SSL*)>& configure = nullptr) {
     Run run;
     ClientOptions o;
     o.session = session;
+    o.configure = configure;
     run.client = std::make_unique<TestClient>(o);
     run.server = std::make_unique<ServerHandshake>(MakeContext(cfg_),
                                                    testing::Backend());
@@ -175,6 +180,36 @@ TEST_F(ResumptionTest, TicketResumesWithoutCertificate) {
   EXPECT_EQ(SSL_session_reused(again.client->ssl()), 1);
   EXPECT_EQ(again.ex.result.kind, HandshakeKind::kPsk);
   CheckAndTakeSession(again);
+}
+
+// The psk_key_exchange_modes of the client's first ClientHello.
+Bytes OfferedPskModes(const Bytes& client_wire) {
+  const auto records = testing::SplitRecords(client_wire);
+  ClientHello ch;
+  Alert alert = Alert::kInternalError;
+  if (records.empty() || !parse_client_hello(records[0].body, &ch, &alert)) {
+    return {};
+  }
+  return Bytes(ch.psk_key_exchange_modes.begin(),
+               ch.psk_key_exchange_modes.end());
+}
+
+TEST_F(ResumptionTest, PskKeAllowedStillPrefersPskDheKe) {
+  // RFC 8446 4.2.9: libssl with SSL_OP_ALLOW_NO_DHE_KEX offers psk_dhe_ke
+  // and psk_ke; a server allowing psk_ke keeps forward secrecy.
+  cfg_.allow_psk_ke = true;
+  testing::Ptr<SSL_SESSION> session = FirstSession();
+  ASSERT_NE(session, nullptr);
+  Run run = Handshake(session.get(), nullptr, [](SSL* ssl) {
+    SSL_set_options(ssl, SSL_OP_ALLOW_NO_DHE_KEX);
+  });
+  const Bytes modes = OfferedPskModes(run.ex.client_wire);
+  EXPECT_NE(std::find(modes.begin(), modes.end(), kPskKe), modes.end());
+  EXPECT_NE(std::find(modes.begin(), modes.end(), kPskDheKe), modes.end());
+  EXPECT_EQ(SSL_session_reused(run.client->ssl()), 1);
+  EXPECT_EQ(run.ex.result.kind, HandshakeKind::kPsk);
+  EXPECT_FALSE(run.ex.result.psk_ke);
+  CheckAndTakeSession(run);
 }
 
 TEST_F(ResumptionTest, AnotherInstanceResumesThroughTheKeyFile) {

@@ -140,6 +140,12 @@ struct ClientConfig {
   // server_name is offered as a PSK (psk_dhe_ke, with its binder) and the
   // tickets on_post_handshake() receives are stored here.
   std::shared_ptr<ClientSessionCache> session_cache;
+  // psk_key_exchange_modes offered (RFC 8446 section 4.2.9): psk_dhe_ke
+  // ((EC)DHE with the PSK, forward secret) and psk_ke (the PSK alone: the
+  // resumed keys depend only on it, no forward secrecy, but no (EC)DHE
+  // either). With both, the server picks; at least one must be set.
+  bool offer_psk_dhe_ke = true;
+  bool offer_psk_ke = false;
 
   // Client authentication (RFC 8446 section 4.3.2): the certificate chain
   // and key sent when the server asks for one. nullptr: an empty

@@ -109,6 +109,14 @@ struct ServerConfig {
   // rotate() (and save()). nullptr: ServerContext::create makes random
   // keys of its own (12 h rotation interval, never rotated by dptls).
   std::shared_ptr<TicketKeys> ticket_keys;
+  // psk_ke (RFC 8446 section 4.2.9): resuming without (EC)DHE. The
+  // resumed connection's keys then depend on the ticket's PSK alone, so
+  // whoever later learns it (or the ticket key) reads the traffic: no
+  // forward secrecy. false: only psk_dhe_ke; a client offering only psk_ke
+  // gets a full handshake. true: psk_dhe_ke when the client offers both,
+  // psk_ke when it offers only that (no key_share in the ServerHello, the
+  // (EC)DHE input of the key schedule is zeros, 7.1).
+  bool allow_psk_ke = false;
   // The wall clock, in milliseconds since the Unix epoch (tickets carry
   // their issue time across instances). nullptr: the system clock. Tests
   // inject a fake one.
@@ -260,6 +268,9 @@ struct HandshakeResult {
   // Client authentication: the verified client certificate's identity
   // (also after resumption, from the ticket); empty without one.
   ClientIdentity client_identity;
+  // Resumed with psk_ke (RFC 8446 section 4.2.9): no (EC)DHE, `group`
+  // is meaningless.
+  bool psk_ke = false;
   // NewSessionTickets sent. Each is one record, so this equals
   // server_next_seq, unless the client's record_size_limit (RFC 8449) was
   // too small for a ticket and split it.
