@@ -165,6 +165,8 @@ std::span<const Msg> sequence(HandshakeKind kind) {
       return kFullNoClientCertSequence;
     case HandshakeKind::kHelloRetryNoClientCert:
       return kHelloRetryNoClientCertSequence;
+    case HandshakeKind::kPskEarlyData:
+      break;  // the client does not send 0-RTT (yet)
   }
   return kInitialSequence;
 }

@@ -104,6 +104,23 @@ class HandshakeRecordLayer {
     skip_budget_ = budget;
   }
 
+  // Accepts 0-RTT (RFC 8446 section 4.2.10): from now on, application_data
+  // records that open under the current read key (the
+  // client_early_traffic_secret) have their content appended to *sink
+  // (borrowed until stop_early_data() or reset()), at most `max_bytes` in
+  // all; more is an unexpected_message (4.2.10). Handshake records
+  // (EndOfEarlyData) are read as usual.
+  void accept_early_data(std::vector<uint8_t>* sink, size_t max_bytes) {
+    early_sink_ = sink;
+    early_left_ = max_bytes;
+  }
+  // Ends 0-RTT: application_data is refused again (before the read key
+  // changes to the client's handshake key, at EndOfEarlyData).
+  void stop_early_data() {
+    early_sink_ = nullptr;
+    early_left_ = 0;
+  }
+
   // Writes `content` as records of `type` under the current write epoch:
   // plaintext records (at most 2^14 bytes each) before set_write_secret(),
   // protected ones after. Appends whole records to *out. Returns false on
@@ -158,6 +175,9 @@ class HandshakeRecordLayer {
 
   EarlyDataSkip skip_mode_ = EarlyDataSkip::kNone;
   size_t skip_budget_ = 0;
+  // Accepted 0-RTT data goes here (nullptr: not accepting).
+  std::vector<uint8_t>* early_sink_ = nullptr;
+  size_t early_left_ = 0;
   bool handshake_seen_ = false;  // a handshake record arrived
   bool ccs_seen_ = false;
   // Sticky end state.
