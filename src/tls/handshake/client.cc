@@ -462,6 +462,8 @@ struct ClientHandshake::State {
   bool write_client_finished();
 
   bool on_hello_retry_request(const ServerHello& sh);
+  bool send_early_data(std::span<const uint8_t> client_hello);
+  bool write_end_of_early_data();
   bool fill_binder(std::span<uint8_t> message, size_t binder_offset);
 
   std::shared_ptr<const ClientContext> ctx;
@@ -491,6 +493,13 @@ struct ClientHandshake::State {
   bool ccs_sent = false;
   bool sent_sni = false;
   std::optional<ClientSession> offered;  // the ticket offered as a PSK
+  // 0-RTT (4.2.10): the data to send, whether it went out (with the
+  // ClientHello), and whether the server took it.
+  std::vector<uint8_t> early_plain;
+  bool early_sent = false;
+  bool early_accepted = false;
+  Secret client_early;
+  uint64_t early_seq = 0;  // the next sequence number under client_early
 
   // Negotiated.
   const CipherSuiteInfo* suite = nullptr;
@@ -631,10 +640,13 @@ void ClientHandshake::State::wipe() {
   transcript.reset();
   ecdhe.reset();
   shared_secret.wipe();
+  client_early.wipe();
   client_hs.wipe();
   server_hs.wipe();
   client_ap.wipe();
   server_ap.wipe();
+  crypto::secure_wipe(early_plain.data(), early_plain.size());
+  early_plain.clear();
   if (offered.has_value()) {
     offered->psk.wipe();
   }
@@ -781,6 +793,11 @@ bool ClientHandshake::State::write_client_hello() {
   p.cookie = cookie;
   p.psk_dhe_ke = cfg.offer_psk_dhe_ke;
   p.psk_ke = cfg.offer_psk_ke;
+  // 4.2.10: early data only in the first ClientHello, when the ticket
+  // allows that much.
+  early_sent = !retried && offered.has_value() && !early_plain.empty() &&
+               early_plain.size() <= offered->max_early_data_size;
+  p.early_data = early_sent;
   if (offered.has_value()) {
     // 4.2.11.1: the ticket's age in ms plus ticket_age_add, modulo 2^32.
     const uint64_t now = ctx->now_ms();
@@ -823,6 +840,55 @@ bool ClientHandshake::State::write_client_hello() {
     (*out)[at + 2] = 0x01;
     at += kRecordHeaderLen + ((size_t{(*out)[at + 3]} << 8) | (*out)[at + 4]);
   }
+  return !early_sent || send_early_data(msg);
+}
+
+bool ClientHandshake::State::send_early_data(
+    std::span<const uint8_t> client_hello) {
+  // Appendix D.4: with early data, the change_cipher_spec goes right after
+  // the ClientHello.
+  if (cfg.middlebox_compat) {
+    records.write_change_cipher_spec(out);
+    ccs_sent = true;
+  }
+  // client_early_traffic_secret = Derive-Secret(Early Secret of the PSK,
+  // "c e traffic", ClientHello) in the ticket's hash (7.1); the early
+  // records use the ticket's cipher suite (4.2.10).
+  const CipherSuiteInfo* ticket_suite = cipher_suite_info(offered->suite);
+  Transcript t;
+  HashValue hash;
+  KeySchedule early;
+  if (t.init(ticket_suite->hash) != KdfStatus::kOk ||
+      t.add(client_hello) != KdfStatus::kOk ||
+      t.current_hash(&hash) != KdfStatus::kOk ||
+      early.start(ticket_suite->hash, offered->psk.span()) != KdfStatus::kOk ||
+      early.derive(SecretLabel::kClientEarlyTraffic, hash.span(),
+                   &client_early) != KdfStatus::kOk ||
+      !records.set_write_secret(*ticket_suite, client_early.span()) ||
+      !records.write(ContentType::kApplicationData, early_plain, out)) {
+    return fail(Alert::kInternalError);
+  }
+  early_seq = records.write_seq();
+  if (cfg.keylog) {
+    cfg.keylog("CLIENT_EARLY_TRAFFIC_SECRET", random, client_early.span());
+  }
+  return true;
+}
+
+bool ClientHandshake::State::write_end_of_early_data() {
+  // 4.5: after the server's Finished, EndOfEarlyData under the early key
+  // (its sequence numbers carrying on), then the handshake key.
+  const CipherSuiteInfo* ticket_suite = cipher_suite_info(offered->suite);
+  static constexpr uint8_t kEndOfEarlyData[] = {
+      static_cast<uint8_t>(HandshakeType::kEndOfEarlyData), 0, 0, 0};
+  if (!flush() ||
+      !records.set_write_secret(*ticket_suite, client_early.span(),
+                                early_seq) ||
+      !queue(kEndOfEarlyData) || !flush() ||
+      !records.set_write_secret(*suite, client_hs.span())) {
+    return fail(Alert::kInternalError);
+  }
+  client_early.wipe();
   return true;
 }
 
@@ -925,6 +991,12 @@ bool ClientHandshake::State::on_server_hello() {
     return fail(Alert::kUnexpectedMessage);
   }
   if (sh.hello_retry_request) {
+    // 4.2.10: the 0-RTT data is rejected; the second ClientHello goes in
+    // plaintext again.
+    if (early_sent) {
+      records.clear_write_secret();
+      client_early.wipe();
+    }
     return on_hello_retry_request(sh);
   }
   // 4.2.11: the selected identity must be one we offered (we offer one),
@@ -1014,7 +1086,7 @@ bool ClientHandshake::State::on_encrypted_extensions() {
       ee.has(ExtensionType::kUseSrtp) || ee.has(ExtensionType::kHeartbeat) ||
       ee.has(ExtensionType::kClientCertificateType) ||
       ee.has(ExtensionType::kServerCertificateType) ||
-      ee.has(ExtensionType::kEarlyData)) {
+      (ee.has(ExtensionType::kEarlyData) && !early_sent)) {
     return fail(Alert::kUnsupportedExtension);
   }
   if (ee.has(ExtensionType::kAlpn)) {
@@ -1036,6 +1108,16 @@ bool ClientHandshake::State::on_encrypted_extensions() {
     records.set_write_limit(
         std::min<uint32_t>(peer_record_size_limit, kMaxRecordSizeLimit13));
     records.set_read_limit(own_record_size_limit);
+  }
+  if (ee.has(ExtensionType::kEarlyData)) {
+    // 4.2.10: accepted 0-RTT means the PSK we offered (the first, here the
+    // only one) with its cipher suite and ALPN protocol; otherwise
+    // illegal_parameter.
+    if (!psk_accepted || retried || suite->suite != offered->suite ||
+        alpn != offered->alpn) {
+      return fail(Alert::kIllegalParameter);
+    }
+    early_accepted = true;
   }
   return transcript.add(current) == KdfStatus::kOk ||
          fail(Alert::kInternalError);
@@ -1217,6 +1299,9 @@ bool ClientHandshake::State::write_client_certificate_verify() {
 }
 
 bool ClientHandshake::State::write_client_finished() {
+  if (early_accepted && !write_end_of_early_data()) {
+    return false;
+  }
   HashValue hash;
   Secret verify_data;
   if (transcript.current_hash(&hash) != KdfStatus::kOk ||
@@ -1253,6 +1338,7 @@ bool ClientHandshake::State::write_client_finished() {
   res.own_record_size_limit = own_record_size_limit;
   res.group = ecdhe.group();
   res.psk_ke = psk_ke;
+  res.early_data_accepted = early_accepted;
   res.signature_scheme = server_scheme;
   res.kind = kind;
   records.take_unread(&res.post_finished);
@@ -1317,6 +1403,12 @@ HandshakeKind ClientHandshake::kind() const { return s_->kind; }
 
 bool ClientHandshake::resumed() const {
   return s_->state == HandshakeState::kDone && s_->psk_accepted;
+}
+
+void ClientHandshake::set_early_data(std::span<const uint8_t> data) {
+  if (!s_->started) {
+    s_->early_plain.assign(data.begin(), data.end());
+  }
 }
 
 bool ClientHandshake::take_result(HandshakeResult* out) {

@@ -208,6 +208,11 @@ bool write_client_hello(const ClientHelloParams& p, ByteWriter* out,
     out->close(cookie, 2);
     out->close(ext, 2);
   }
+  if (p.early_data && !p.psk_identity.empty()) {
+    // 4.2.10: 0-RTT follows, under the first (here the only) PSK.
+    out->u16(static_cast<uint16_t>(ExtensionType::kEarlyData));
+    out->u16(0);
+  }
   if (!p.psk_identity.empty()) {
     // OfferedPsks: identities<7..2^16-1>, binders<33..2^16-1> (4.2.11).
     out->u16(static_cast<uint16_t>(ExtensionType::kPreSharedKey));

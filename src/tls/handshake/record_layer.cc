@@ -108,8 +108,9 @@ bool HandshakeRecordLayer::set_read_secret(const CipherSuiteInfo& suite,
 }
 
 bool HandshakeRecordLayer::set_write_secret(const CipherSuiteInfo& suite,
-                                            std::span<const uint8_t> secret) {
-  write_seq_ = 0;
+                                            std::span<const uint8_t> secret,
+                                            uint64_t seq) {
+  write_seq_ = seq;
   return install_key(backend_, suite, secret, write_key_, write_iv_);
 }
 

@@ -11,6 +11,9 @@
 //    group we did not offer, a message out of order;
 //  - psk_ke (4.2.9): offered alone, with libssl allowing it or not and with
 //    our server allowing it or not; both modes prefer psk_dhe_ke;
+//  - 0-RTT from our client: accepted by our server and by libssl
+//    (SSL_read_early_data) byte for byte; not sent when the ticket allows
+//    less; rejected by a server with it off and by a HelloRetryRequest;
 //  - resumption with libssl's tickets and with ours; application data and
 //    KeyUpdate both ways through a RecordEngine after the hand-off;
 //  - client certificates (libssl and our server asking for one).
@@ -1661,6 +1664,196 @@ TEST(ClientOwnServerTest, PskKeNeedsNoRetryForTheShare) {
   // The server's only group is P-256 and the client's share X25519: a
   // full handshake needs a HelloRetryRequest, psk_ke does not.
   PskKeOurs({true, false, true, HandshakeKind::kPsk, true}, "P-256");
+}
+
+// ---- 0-RTT from our client (RFC 8446 section 4.2.10) ----
+
+std::string keys_error;  // TicketKeys::generate's, unused
+
+struct EarlyOurs {
+  OursRun run;
+  Bytes server_early;  // what the server took and handed over
+};
+
+// A full handshake with `issuer` (its tickets go to `cfg`'s cache), then a
+// resumption with `early` as 0-RTT against `resumer`.
+EarlyOurs EarlyAgainstOurs(const ServerConfig& issuer,
+                           const ServerConfig& resumer, const Bytes& early,
+                           ClientConfig cfg = BaseConfig()) {
+  cfg.session_cache = std::make_shared<ClientSessionCache>();
+  auto ctx = MakeClientContext(cfg);
+  EarlyOurs e;
+  {
+    ClientHandshake client(ctx, testing::Backend());
+    ServerHandshake server(testing::MakeContext(issuer), testing::Backend());
+    OursRun run = DriveOurs(client, server);
+    EXPECT_EQ(run.client.state, HandshakeState::kDone);
+    ClientWorker cw;
+    EXPECT_TRUE(cw.Install(run.client_result));
+    cw.Receive(run.client_result.post_finished);
+    cw.Receive(run.server_after);
+    for (const Bytes& m : cw.messages) {
+      Alert a;
+      EXPECT_TRUE(client.on_post_handshake(m, nullptr, &a)) << alert_name(a);
+    }
+  }
+  ClientHandshake client(ctx, testing::Backend());
+  client.set_early_data(early);
+  ServerHandshake server(testing::MakeContext(resumer), testing::Backend());
+  e.run = DriveOurs(client, server);
+  EXPECT_EQ(e.run.client.state, HandshakeState::kDone)
+      << alert_name(e.run.client.alert) << " from peer "
+      << e.run.client.alert_from_peer;
+  EXPECT_EQ(e.run.server.state, HandshakeState::kDone)
+      << alert_name(e.run.server.alert);
+  e.server_early = e.run.server_result.early_data;
+  // The 1-RTT keys work after the early data and EndOfEarlyData.
+  if (e.run.server.state == HandshakeState::kDone) {
+    ClientWorker cw;
+    testing::Worker sw;
+    EXPECT_TRUE(cw.Install(e.run.client_result));
+    EXPECT_TRUE(sw.Install(e.run.server_result));
+    sw.Receive(e.run.server_result.post_finished);
+    sw.Receive(cw.Send(Pattern(64, 3)));
+    EXPECT_EQ(sw.data, Pattern(64, 3));
+  }
+  return e;
+}
+
+TEST(ClientOwnServerTest, EarlyDataAccepted) {
+  ServerConfig sc;
+  sc.max_early_data = 4096;
+  sc.ticket_keys = TicketKeys::generate(0, 3600000, &keys_error);
+  const Bytes early = Pattern(3000, 7);
+  EarlyOurs e = EarlyAgainstOurs(sc, sc, early);
+  EXPECT_TRUE(e.run.client_result.early_data_accepted);
+  EXPECT_TRUE(e.run.server_result.early_data_accepted);
+  EXPECT_EQ(e.run.server_result.kind, HandshakeKind::kPskEarlyData);
+  EXPECT_EQ(e.server_early, early);
+}
+
+TEST(ClientOwnServerTest, EarlyDataRejectedByAServerWithItOff) {
+  ServerConfig on;
+  on.max_early_data = 4096;
+  on.ticket_keys = TicketKeys::generate(0, 3600000, &keys_error);
+  ServerConfig off = on;
+  off.max_early_data = 0;
+  EarlyOurs e = EarlyAgainstOurs(on, off, Pattern(1000, 7));
+  EXPECT_FALSE(e.run.client_result.early_data_accepted);
+  EXPECT_EQ(e.run.client_result.kind, HandshakeKind::kPsk);
+  EXPECT_TRUE(e.server_early.empty());
+}
+
+TEST(ClientOwnServerTest, EarlyDataNotSentWhenTheTicketAllowsLess) {
+  ServerConfig sc;
+  sc.max_early_data = 100;
+  sc.ticket_keys = TicketKeys::generate(0, 3600000, &keys_error);
+  EarlyOurs e = EarlyAgainstOurs(sc, sc, Pattern(101, 7));
+  EXPECT_FALSE(e.run.client_result.early_data_accepted);
+  EXPECT_EQ(e.run.server_result.kind, HandshakeKind::kPsk);
+  EXPECT_TRUE(e.server_early.empty());
+}
+
+TEST(ClientOwnServerTest, EarlyDataRejectedByAHelloRetry) {
+  // The resuming server wants P-256; the client's share is X25519: the
+  // HelloRetryRequest rejects the 0-RTT, and the second ClientHello goes
+  // out in plaintext.
+  ServerConfig on;
+  on.max_early_data = 4096;
+  on.ticket_keys = TicketKeys::generate(0, 3600000, &keys_error);
+  ServerConfig retry = on;
+  retry.groups = {NamedGroup::kSecp256r1};
+  EarlyOurs e = EarlyAgainstOurs(on, retry, Pattern(500, 7));
+  EXPECT_FALSE(e.run.client_result.early_data_accepted);
+  EXPECT_EQ(e.run.server_result.kind, HandshakeKind::kHelloRetryPsk);
+  EXPECT_TRUE(e.server_early.empty());
+}
+
+// Our client's 0-RTT against libssl (SSL_read_early_data).
+TEST(ClientInteropTest, EarlyDataToLibssl) {
+  SslServerOptions so;
+  SslServerCtx sctx(so);
+  SSL_CTX_set_max_early_data(sctx.get(), 8192);
+  ClientConfig cfg = BaseConfig();
+  cfg.session_cache = std::make_shared<ClientSessionCache>();
+  auto ctx = MakeClientContext(cfg);
+  {
+    SslServer server(sctx);
+    ClientHandshake client(ctx, testing::Backend());
+    ClientRun run = Drive(client, server);
+    ASSERT_EQ(run.client.state, HandshakeState::kDone);
+    ClientWorker w;
+    ASSERT_TRUE(w.Install(run.result));
+    w.Receive(run.result.post_finished);
+    w.Receive(run.after);
+    for (const Bytes& m : w.messages) {
+      Alert a;
+      ASSERT_TRUE(client.on_post_handshake(m, nullptr, &a)) << alert_name(a);
+    }
+    ASSERT_GE(cfg.session_cache->size(), 1u);
+    // With 0-RTT on, libssl's tickets are stateful (its anti-replay); a
+    // connection freed without a shutdown drops its session from the cache.
+    SSL_set_shutdown(server.ssl(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  }
+  SslServer server(sctx);
+  ClientHandshake client(ctx, testing::Backend());
+  const Bytes early = Pattern(2500, 4);
+  client.set_early_data(early);
+  Bytes out;
+  ASSERT_EQ(client.start(&out).state, HandshakeState::kNeedMore);
+  server.Deliver(out);
+  // libssl reads the early data before finishing its handshake.
+  Bytes got(early.size() + 16);
+  size_t n = 0;
+  size_t total = 0;
+  int r = SSL_READ_EARLY_DATA_SUCCESS;
+  while (r == SSL_READ_EARLY_DATA_SUCCESS) {
+    r = SSL_read_early_data(server.ssl(), got.data() + total,
+                            got.size() - total, &n);
+    if (r == SSL_READ_EARLY_DATA_SUCCESS) {
+      total += n;
+    }
+    if (r == SSL_READ_EARLY_DATA_ERROR) {
+      ERR_clear_error();
+      break;  // wants the next flight
+    }
+  }
+  got.resize(total);
+  EXPECT_EQ(got, early);
+  EXPECT_EQ(SSL_get_early_data_status(server.ssl()), SSL_EARLY_DATA_ACCEPTED);
+  // The server's flight, our EndOfEarlyData and Finished.
+  FeedResult fr;
+  Bytes more(64);
+  for (int i = 0; i < 8 && client.state() == HandshakeState::kNeedMore; ++i) {
+    const Bytes in = server.TakeOutput();
+    Bytes to_server;
+    fr = client.feed(in, &to_server);
+    server.Deliver(to_server);
+    // SSL_read_early_data until it reports the end (our EndOfEarlyData),
+    // then the handshake goes on as usual.
+    while (r != SSL_READ_EARLY_DATA_FINISH) {
+      r = SSL_read_early_data(server.ssl(), more.data(), more.size(), &n);
+      if (r == SSL_READ_EARLY_DATA_ERROR) {
+        ERR_clear_error();
+        break;
+      }
+      EXPECT_NE(r, SSL_READ_EARLY_DATA_SUCCESS) << "more early data";
+    }
+    if (r == SSL_READ_EARLY_DATA_FINISH) {
+      server.Step();
+    }
+  }
+  ASSERT_EQ(client.state(), HandshakeState::kDone) << alert_name(fr.alert);
+  HandshakeResult res;
+  ASSERT_TRUE(client.take_result(&res));
+  EXPECT_TRUE(res.early_data_accepted);
+  EXPECT_TRUE(server.done());
+  ClientWorker w;
+  ASSERT_TRUE(w.Install(res));
+  w.Receive(res.post_finished);
+  const Bytes up = Pattern(100, 9);
+  server.Deliver(w.Send(up));
+  EXPECT_EQ(server.Read(up.size()), up);
 }
 
 TEST(ClientOwnServerTest, HelloRetryAndAlpn) {

@@ -264,6 +264,15 @@ class ClientHandshake {
   // Whether the server accepted our PSK (valid once kDone).
   bool resumed() const;
 
+  // 0-RTT (RFC 8446 section 4.2.10): `data` (copied) is sent as early data
+  // right after the ClientHello when the ticket offered allows that much
+  // (its max_early_data_size); otherwise it is not sent at all. Call
+  // before start(). Once kDone, HandshakeResult::early_data_accepted says
+  // whether the server took it; if not (or if it was not sent), the
+  // application must send it again over the established connection.
+  // Early data is replayable (section 8): only what is safe to repeat.
+  void set_early_data(std::span<const uint8_t> data);
+
   // Replaces the random inputs; call before start().
   void set_test_hooks(const ClientTestHooks& hooks);
 

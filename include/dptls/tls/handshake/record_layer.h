@@ -86,9 +86,18 @@ class HandshakeRecordLayer {
   // failure.
   bool set_read_secret(const CipherSuiteInfo& suite,
                        std::span<const uint8_t> secret);
-  // As set_read_secret(), for the write direction.
+  // As set_read_secret(), for the write direction, starting at sequence
+  // number `seq` (a client going back to its early key for
+  // EndOfEarlyData, RFC 8446 section 4.5).
   bool set_write_secret(const CipherSuiteInfo& suite,
-                        std::span<const uint8_t> secret);
+                        std::span<const uint8_t> secret, uint64_t seq = 0);
+  // Back to plaintext writes (a client's second ClientHello after 0-RTT
+  // records, section 4.1.2).
+  void clear_write_secret() {
+    write_key_.release();
+    crypto::secure_wipe(write_iv_, sizeof(write_iv_));
+    write_seq_ = 0;
+  }
 
   // The largest TLSInnerPlaintext accepted in a protected record (RFC 8449:
   // our advertised record_size_limit); 2^14 + 1 by default.

@@ -295,9 +295,11 @@ struct HandshakeResult {
   // Client authentication: the verified client certificate's identity
   // (also after resumption, from the ticket); empty without one.
   ClientIdentity client_identity;
-  // 0-RTT was accepted (RFC 8446 section 4.2.10), and the early data not
-  // yet taken with take_early_data() (all of it when never taken). It
-  // precedes, in the client's stream, the records of post_finished.
+  // 0-RTT was accepted (RFC 8446 section 4.2.10; on a client: the server
+  // took what ClientHandshake::set_early_data() gave), and on a server the
+  // early data not yet taken with take_early_data() (all of it when never
+  // taken). It precedes, in the client's stream, the records of
+  // post_finished.
   bool early_data_accepted = false;
   std::vector<uint8_t> early_data;
   // Resumed with psk_ke (RFC 8446 section 4.2.9): no (EC)DHE, `group`
