@@ -1,6 +1,8 @@
 #include "dptls/config/config.h"
 
 #include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <toml++/toml.h>
@@ -359,6 +361,9 @@ struct X509Deleter {
 struct PkeyDeleter {
   void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
 };
+struct OcspResponseDeleter {
+  void operator()(OCSP_RESPONSE* r) const { OCSP_RESPONSE_free(r); }
+};
 
 // Checks that the chain and key files load and that the key is the
 // leaf's; returns the reason or an empty string.
@@ -394,6 +399,27 @@ std::string check_certificate(const CertificateSection& c) {
     std::string der;
     if (!read_file(c.ocsp_file, &der) || der.empty()) {
       return "cannot read OCSP response '" + c.ocsp_file + "'";
+    }
+    // The server staples it as it is (RFC 8446 section 4.4.2.1); a file
+    // that is not a DER OCSPResponse (RFC 6960 section 4.2.1), e.g. a PEM
+    // or base64 one, would only fail in every client.
+    const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+    std::unique_ptr<OCSP_RESPONSE, OcspResponseDeleter> resp(
+        d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(der.size())));
+    if (!resp ||
+        p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) {
+      ERR_clear_error();
+      return "'" + c.ocsp_file + "' is not a DER OCSP response (RFC 6960)";
+    }
+    if (OCSP_response_status(resp.get()) != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+      return "the OCSP response in '" + c.ocsp_file + "' has status " +
+             OCSP_response_status_str(OCSP_response_status(resp.get())) +
+             ", not successful";
+    }
+    if (der.size() > 0xFFFF - 8) {
+      return "the OCSP response in '" + c.ocsp_file +
+             "' is larger than 65527 bytes (it must fit a certificate "
+             "entry's extensions)";
     }
   }
   return "";

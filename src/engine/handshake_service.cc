@@ -175,6 +175,24 @@ ServerContexts build_server_contexts(const config::Config& cfg,
         *error = (cwho + ": ").append(err);
         return {};
       }
+      // OCSP stapling (RFC 8446 section 4.4.2.1): the DER response, checked
+      // by the configuration loader, is sent as it is.
+      if (!cs.ocsp_file.empty()) {
+        std::string der;
+        if (!read_file(cs.ocsp_file, &der) || der.empty()) {
+          *error = (cwho + ": cannot read ocsp_response '")
+                       .append(cs.ocsp_file)
+                       .append("'");
+          return {};
+        }
+        if (!cred->set_ocsp_response(
+                std::vector<uint8_t>(der.begin(), der.end()))) {
+          *error = (cwho + ": ocsp_response '")
+                       .append(cs.ocsp_file)
+                       .append("' is larger than 65527 bytes");
+          return {};
+        }
+      }
       store->add(std::move(cred));
     }
     if (store->empty()) {

@@ -4,10 +4,12 @@
 #include "dptls/config/config.h"
 
 #include <gtest/gtest.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -235,6 +237,81 @@ TEST_F(ConfigTest, CertificateProblemsAreFound) {
   // Without file checks the same file is accepted.
   std::vector<ConfigError> errors;
   EXPECT_TRUE(load_config_text(missing, "t", &errors, false).has_value());
+}
+
+// A DER OCSPResponse with `status`; a successful one carries a basic
+// response (one CertID, good) signed with certificate a's key.
+std::string OcspResponseDer(const fs::path& cert_pem, const fs::path& key_pem,
+                            int status) {
+  std::string der;
+  OCSP_BASICRESP* basic = nullptr;
+  if (status == OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+    FILE* cf = std::fopen(cert_pem.c_str(), "r");
+    FILE* kf = std::fopen(key_pem.c_str(), "r");
+    X509* cert = cf ? PEM_read_X509(cf, nullptr, nullptr, nullptr) : nullptr;
+    EVP_PKEY* key =
+        kf ? PEM_read_PrivateKey(kf, nullptr, nullptr, nullptr) : nullptr;
+    if (cf != nullptr) {
+      std::fclose(cf);
+    }
+    if (kf != nullptr) {
+      std::fclose(kf);
+    }
+    OCSP_CERTID* id = cert ? OCSP_cert_to_id(nullptr, cert, cert) : nullptr;
+    basic = OCSP_BASICRESP_new();
+    ASN1_TIME* now = X509_gmtime_adj(nullptr, 0);
+    const bool ok = id != nullptr && key != nullptr &&
+                    OCSP_basic_add1_status(basic, id, V_OCSP_CERTSTATUS_GOOD, 0,
+                                           nullptr, now, nullptr) != nullptr &&
+                    OCSP_basic_sign(basic, cert, key, EVP_sha256(), nullptr,
+                                    OCSP_NOCERTS) == 1;
+    EXPECT_TRUE(ok);
+    ASN1_TIME_free(now);
+    OCSP_CERTID_free(id);
+    EVP_PKEY_free(key);
+    X509_free(cert);
+  }
+  OCSP_RESPONSE* resp = OCSP_response_create(status, basic);
+  const int len = resp != nullptr ? i2d_OCSP_RESPONSE(resp, nullptr) : 0;
+  if (len > 0) {
+    der.resize(static_cast<size_t>(len));
+    auto* p = reinterpret_cast<unsigned char*>(der.data());
+    i2d_OCSP_RESPONSE(resp, &p);
+  }
+  OCSP_RESPONSE_free(resp);
+  OCSP_BASICRESP_free(basic);
+  EXPECT_FALSE(der.empty());
+  return der;
+}
+
+TEST_F(ConfigTest, OcspResponseIsCheckedAtLoad) {
+  const std::string with_ocsp =
+      Minimal() + "  ocsp_response = \"" + P("a.ocsp") + "\"\n";
+  // A real, successful response loads and is kept.
+  WriteFile(dir_ / "a.ocsp", OcspResponseDer(dir_ / "a.pem", dir_ / "a.key",
+                                             OCSP_RESPONSE_STATUS_SUCCESSFUL));
+  std::vector<ConfigError> errors;
+  const auto cfg = load_config_text(with_ocsp, "test.toml", &errors);
+  ASSERT_TRUE(cfg.has_value()) << (errors.empty() ? "" : errors[0].to_string());
+  EXPECT_EQ(cfg->listeners[0].certificates[0].ocsp_file, P("a.ocsp"));
+  // Missing.
+  fs::remove(dir_ / "a.ocsp");
+  ExpectOneError(with_ocsp, "listener[0].certificate[0]",
+                 "cannot read OCSP response");
+  // Not DER: a PEM certificate, and a response with trailing bytes.
+  fs::copy_file(dir_ / "a.pem", dir_ / "a.ocsp");
+  ExpectOneError(with_ocsp, "listener[0].certificate[0]",
+                 "is not a DER OCSP response");
+  fs::remove(dir_ / "a.ocsp");
+  WriteFile(dir_ / "a.ocsp", OcspResponseDer(dir_ / "a.pem", dir_ / "a.key",
+                                             OCSP_RESPONSE_STATUS_SUCCESSFUL) +
+                                 "x");
+  ExpectOneError(with_ocsp, "listener[0].certificate[0]",
+                 "is not a DER OCSP response");
+  // Parseable but not successful (a responder's tryLater).
+  WriteFile(dir_ / "a.ocsp", OcspResponseDer(dir_ / "a.pem", dir_ / "a.key",
+                                             OCSP_RESPONSE_STATUS_TRYLATER));
+  ExpectOneError(with_ocsp, "listener[0].certificate[0]", "not successful");
 }
 
 TEST_F(ConfigTest, MissingSectionsAndKeysAreReported) {

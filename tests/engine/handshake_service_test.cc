@@ -765,6 +765,30 @@ TEST_F(HandshakeThreadsTest, TwoWorkersTwoThreads) {
 
 // ---- build_server_contexts ----
 
+TEST(BuildServerContextsTest, OcspResponseIsCarriedToTheCredential) {
+  TestConfig tc;
+  config::ListenerSection& l = tc.AddListener();
+  const std::vector<uint8_t> ocsp = tls::testing::MakeOcspResponse();
+  WriteFile(tc.dir + "/leaf.ocsp", std::string(ocsp.begin(), ocsp.end()));
+  l.certificates[0].ocsp_file = tc.dir + "/leaf.ocsp";
+  ServerContexts ctx = tc.Build();
+  ASSERT_EQ(ctx.size(), 1u);
+  // ecdsa_secp256r1_sha256, as a client's signature_algorithms.
+  const uint8_t schemes[] = {0x04, 0x03};
+  const tls::U16List list{std::span<const uint8_t>(schemes)};
+  tls::CredentialChoice choice;
+  ASSERT_TRUE(ctx[0]->certs().select("server.test", list, list,
+                                     ctx[0]->config().signature_schemes, false,
+                                     &choice));
+  const std::span<const uint8_t> stapled = choice.credential->ocsp_response();
+  EXPECT_EQ(std::vector<uint8_t>(stapled.begin(), stapled.end()), ocsp);
+
+  l.certificates[0].ocsp_file = tc.dir + "/missing.ocsp";
+  std::string err;
+  EXPECT_TRUE(build_server_contexts(tc.cfg, &err).empty());
+  EXPECT_NE(err.find("ocsp_response"), std::string::npos) << err;
+}
+
 TEST(BuildServerContextsTest, ErrorsNameTheListener) {
   TestConfig tc;
   tc.AddListener();

@@ -165,6 +165,8 @@ std::span<const Msg> sequence(HandshakeKind kind) {
       return kFullNoClientCertSequence;
     case HandshakeKind::kHelloRetryNoClientCert:
       return kHelloRetryNoClientCertSequence;
+    case HandshakeKind::kPskEarlyData:
+      break;  // the client does not send 0-RTT (yet)
   }
   return kInitialSequence;
 }
@@ -358,6 +360,10 @@ std::shared_ptr<const ClientContext> ClientContext::create(ClientConfig config,
     *error = "server_name must be at most 255 bytes, without NUL";
     return nullptr;
   }
+  if (!config.offer_psk_dhe_ke && !config.offer_psk_ke) {
+    *error = "offer_psk_dhe_ke or offer_psk_ke must be set (RFC 8446 4.2.9)";
+    return nullptr;
+  }
   std::shared_ptr<ClientContext> ctx(new ClientContext());
   ctx->is_ip_ = is_ip_literal(config.server_name);
   if (config.verify_peer) {
@@ -456,6 +462,8 @@ struct ClientHandshake::State {
   bool write_client_finished();
 
   bool on_hello_retry_request(const ServerHello& sh);
+  bool send_early_data(std::span<const uint8_t> client_hello);
+  bool write_end_of_early_data();
   bool fill_binder(std::span<uint8_t> message, size_t binder_offset);
 
   std::shared_ptr<const ClientContext> ctx;
@@ -485,10 +493,19 @@ struct ClientHandshake::State {
   bool ccs_sent = false;
   bool sent_sni = false;
   std::optional<ClientSession> offered;  // the ticket offered as a PSK
+  // 0-RTT (4.2.10): the data to send, whether it went out (with the
+  // ClientHello), and whether the server took it.
+  std::vector<uint8_t> early_plain;
+  bool early_sent = false;
+  bool early_accepted = false;
+  Secret client_early;
+  uint64_t early_seq = 0;  // the next sequence number under client_early
 
   // Negotiated.
   const CipherSuiteInfo* suite = nullptr;
   bool psk_accepted = false;
+  // The server resumed with psk_ke (4.2.9): no (EC)DHE.
+  bool psk_ke = false;
   std::string alpn;
   uint16_t peer_record_size_limit = 0;
   uint16_t own_record_size_limit = 0;
@@ -623,10 +640,13 @@ void ClientHandshake::State::wipe() {
   transcript.reset();
   ecdhe.reset();
   shared_secret.wipe();
+  client_early.wipe();
   client_hs.wipe();
   server_hs.wipe();
   client_ap.wipe();
   server_ap.wipe();
+  crypto::secure_wipe(early_plain.data(), early_plain.size());
+  early_plain.clear();
   if (offered.has_value()) {
     offered->psk.wipe();
   }
@@ -779,6 +799,13 @@ bool ClientHandshake::State::write_client_hello() {
   p.record_size_limit = cfg.record_size_limit;
   p.alpn = alpn_names;
   p.cookie = cookie;
+  p.psk_dhe_ke = cfg.offer_psk_dhe_ke;
+  p.psk_ke = cfg.offer_psk_ke;
+  // 4.2.10: early data only in the first ClientHello, when the ticket
+  // allows that much.
+  early_sent = !retried && offered.has_value() && !early_plain.empty() &&
+               early_plain.size() <= offered->max_early_data_size;
+  p.early_data = early_sent;
   if (offered.has_value()) {
     // 4.2.11.1: the ticket's age in ms plus ticket_age_add, modulo 2^32.
     const uint64_t now = ctx->now_ms();
@@ -821,6 +848,55 @@ bool ClientHandshake::State::write_client_hello() {
     (*out)[at + 2] = 0x01;
     at += kRecordHeaderLen + ((size_t{(*out)[at + 3]} << 8) | (*out)[at + 4]);
   }
+  return !early_sent || send_early_data(msg);
+}
+
+bool ClientHandshake::State::send_early_data(
+    std::span<const uint8_t> client_hello) {
+  // Appendix D.4: with early data, the change_cipher_spec goes right after
+  // the ClientHello.
+  if (cfg.middlebox_compat) {
+    records.write_change_cipher_spec(out);
+    ccs_sent = true;
+  }
+  // client_early_traffic_secret = Derive-Secret(Early Secret of the PSK,
+  // "c e traffic", ClientHello) in the ticket's hash (7.1); the early
+  // records use the ticket's cipher suite (4.2.10).
+  const CipherSuiteInfo* ticket_suite = cipher_suite_info(offered->suite);
+  Transcript t;
+  HashValue hash;
+  KeySchedule early;
+  if (t.init(ticket_suite->hash) != KdfStatus::kOk ||
+      t.add(client_hello) != KdfStatus::kOk ||
+      t.current_hash(&hash) != KdfStatus::kOk ||
+      early.start(ticket_suite->hash, offered->psk.span()) != KdfStatus::kOk ||
+      early.derive(SecretLabel::kClientEarlyTraffic, hash.span(),
+                   &client_early) != KdfStatus::kOk ||
+      !records.set_write_secret(*ticket_suite, client_early.span()) ||
+      !records.write(ContentType::kApplicationData, early_plain, out)) {
+    return fail(Alert::kInternalError);
+  }
+  early_seq = records.write_seq();
+  if (cfg.keylog) {
+    cfg.keylog("CLIENT_EARLY_TRAFFIC_SECRET", random, client_early.span());
+  }
+  return true;
+}
+
+bool ClientHandshake::State::write_end_of_early_data() {
+  // 4.5: after the server's Finished, EndOfEarlyData under the early key
+  // (its sequence numbers carrying on), then the handshake key.
+  const CipherSuiteInfo* ticket_suite = cipher_suite_info(offered->suite);
+  static constexpr uint8_t kEndOfEarlyData[] = {
+      static_cast<uint8_t>(HandshakeType::kEndOfEarlyData), 0, 0, 0};
+  if (!flush() ||
+      !records.set_write_secret(*ticket_suite, client_early.span(),
+                                early_seq) ||
+      !queue(kEndOfEarlyData) || !flush() ||
+      !records.set_write_secret(*suite, client_hs.span())) {
+    return fail(Alert::kInternalError);
+  }
+  client_early.wipe();
   return true;
 }
 
@@ -926,14 +1002,13 @@ bool ClientHandshake::State::on_server_hello() {
     return fail(Alert::kUnexpectedMessage);
   }
   if (sh.hello_retry_request) {
+    // 4.2.10: the 0-RTT data is rejected; the second ClientHello goes in
+    // plaintext again.
+    if (early_sent) {
+      records.clear_write_secret();
+      client_early.wipe();
+    }
     return on_hello_retry_request(sh);
-  }
-  // 4.2.8: our psk_dhe_ke needs the server's share, in our group.
-  if (!sh.has(ExtensionType::kKeyShare)) {
-    return fail(Alert::kMissingExtension);
-  }
-  if (sh.key_share_group != static_cast<uint16_t>(ecdhe.group())) {
-    return fail(Alert::kIllegalParameter);
   }
   // 4.2.11: the selected identity must be one we offered (we offer one),
   // with a suite of the ticket's hash.
@@ -942,6 +1017,23 @@ bool ClientHandshake::State::on_server_hello() {
       (!offered.has_value() || sh.selected_psk_identity != 0 ||
        cipher_suite_info(offered->suite)->hash != suite->hash)) {
     return fail(Alert::kIllegalParameter);
+  }
+  // 4.2.9: with the PSK and no key_share the server chose psk_ke, which
+  // must be a mode we offered; psk_dhe_ke and a full handshake need the
+  // server's share (4.2.8), in our group, and a share when we offered
+  // only psk_ke is a mode we did not offer.
+  psk_ke = psk_accepted && !sh.has(ExtensionType::kKeyShare);
+  if (psk_ke && !cfg.offer_psk_ke) {
+    return fail(Alert::kMissingExtension);
+  }
+  if (!psk_ke) {
+    if (!sh.has(ExtensionType::kKeyShare)) {
+      return fail(Alert::kMissingExtension);
+    }
+    if (sh.key_share_group != static_cast<uint16_t>(ecdhe.group()) ||
+        (psk_accepted && !cfg.offer_psk_dhe_ke)) {
+      return fail(Alert::kIllegalParameter);
+    }
   }
   if (!retried && (transcript.init(suite->hash) != KdfStatus::kOk ||
                    transcript.add(client_hello1) != KdfStatus::kOk)) {
@@ -953,11 +1045,12 @@ bool ClientHandshake::State::on_server_hello() {
   crypto::secure_wipe(client_hello1.data(), client_hello1.size());
   client_hello1.clear();
   Alert dh_alert = Alert::kInternalError;
-  if (!ecdhe.derive(sh.key_exchange, &shared_secret, &dh_alert)) {
+  if (!psk_ke && !ecdhe.derive(sh.key_exchange, &shared_secret, &dh_alert)) {
     return fail(dh_alert);
   }
-  // Handshake secrets (7.1); from here on we write under ours (an alert
-  // included) and read under the server's.
+  // Handshake secrets (7.1; with psk_ke an empty shared secret, zeros);
+  // from here on we write under ours (an alert included) and read under
+  // the server's.
   const std::span<const uint8_t> psk =
       psk_accepted ? offered->psk.span() : std::span<const uint8_t>();
   HashValue hash;
@@ -1004,7 +1097,7 @@ bool ClientHandshake::State::on_encrypted_extensions() {
       ee.has(ExtensionType::kUseSrtp) || ee.has(ExtensionType::kHeartbeat) ||
       ee.has(ExtensionType::kClientCertificateType) ||
       ee.has(ExtensionType::kServerCertificateType) ||
-      ee.has(ExtensionType::kEarlyData)) {
+      (ee.has(ExtensionType::kEarlyData) && !early_sent)) {
     return fail(Alert::kUnsupportedExtension);
   }
   if (ee.has(ExtensionType::kAlpn)) {
@@ -1026,6 +1119,16 @@ bool ClientHandshake::State::on_encrypted_extensions() {
     records.set_write_limit(
         std::min<uint32_t>(peer_record_size_limit, kMaxRecordSizeLimit13));
     records.set_read_limit(own_record_size_limit);
+  }
+  if (ee.has(ExtensionType::kEarlyData)) {
+    // 4.2.10: accepted 0-RTT means the PSK we offered (the first, here the
+    // only one) with its cipher suite and ALPN protocol; otherwise
+    // illegal_parameter.
+    if (!psk_accepted || retried || suite->suite != offered->suite ||
+        alpn != offered->alpn) {
+      return fail(Alert::kIllegalParameter);
+    }
+    early_accepted = true;
   }
   return transcript.add(current) == KdfStatus::kOk ||
          fail(Alert::kInternalError);
@@ -1213,6 +1316,9 @@ bool ClientHandshake::State::write_client_certificate_verify() {
 }
 
 bool ClientHandshake::State::write_client_finished() {
+  if (early_accepted && !write_end_of_early_data()) {
+    return false;
+  }
   HashValue hash;
   Secret verify_data;
   if (transcript.current_hash(&hash) != KdfStatus::kOk ||
@@ -1248,6 +1354,8 @@ bool ClientHandshake::State::write_client_finished() {
   res.peer_record_size_limit = peer_record_size_limit;
   res.own_record_size_limit = own_record_size_limit;
   res.group = ecdhe.group();
+  res.psk_ke = psk_ke;
+  res.early_data_accepted = early_accepted;
   res.signature_scheme = server_scheme;
   res.kind = kind;
   records.take_unread(&res.post_finished);
@@ -1312,6 +1420,12 @@ HandshakeKind ClientHandshake::kind() const { return s_->kind; }
 
 bool ClientHandshake::resumed() const {
   return s_->state == HandshakeState::kDone && s_->psk_accepted;
+}
+
+void ClientHandshake::set_early_data(std::span<const uint8_t> data) {
+  if (!s_->started) {
+    s_->early_plain.assign(data.begin(), data.end());
+  }
 }
 
 bool ClientHandshake::take_result(HandshakeResult* out) {

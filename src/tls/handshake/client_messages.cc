@@ -105,7 +105,7 @@ bool write_client_hello(const ClientHelloParams& p, ByteWriter* out,
       p.cookie.size() > 0xfffd || p.psk_identity.size() > 0xffff ||
       (!p.psk_identity.empty() &&
        (binder_offset == nullptr || p.psk_binder_len < 32 ||
-        p.psk_binder_len > 255 || !p.psk_dhe_ke)) ||
+        p.psk_binder_len > 255 || (!p.psk_dhe_ke && !p.psk_ke))) ||
       (p.record_size_limit != 0 && p.record_size_limit < kMinRecordSizeLimit)) {
     return false;
   }
@@ -179,11 +179,17 @@ bool write_client_hello(const ClientHelloParams& p, ByteWriter* out,
     out->close(cookie, 2);
     out->close(ext, 2);
   }
-  if (p.psk_dhe_ke) {
+  if (p.psk_dhe_ke || p.psk_ke) {
+    const uint8_t n = (p.psk_dhe_ke ? 1 : 0) + (p.psk_ke ? 1 : 0);
     out->u16(static_cast<uint16_t>(ExtensionType::kPskKeyExchangeModes));
-    out->u16(2);
-    out->u8(1);
-    out->u8(kPskDheKe);
+    out->u16(static_cast<uint16_t>(1 + n));
+    out->u8(n);
+    if (p.psk_dhe_ke) {
+      out->u8(kPskDheKe);
+    }
+    if (p.psk_ke) {
+      out->u8(kPskKe);
+    }
   }
   if (p.record_size_limit != 0) {
     out->u16(static_cast<uint16_t>(ExtensionType::kRecordSizeLimit));
@@ -204,6 +210,11 @@ bool write_client_hello(const ClientHelloParams& p, ByteWriter* out,
     }
     out->close(list, 2);
     out->close(ext, 2);
+  }
+  if (p.early_data && !p.psk_identity.empty()) {
+    // 4.2.10: 0-RTT follows, under the first (here the only) PSK.
+    out->u16(static_cast<uint16_t>(ExtensionType::kEarlyData));
+    out->u16(0);
   }
   if (!p.psk_identity.empty()) {
     // OfferedPsks: identities<7..2^16-1>, binders<33..2^16-1> (4.2.11).

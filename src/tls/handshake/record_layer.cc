@@ -80,6 +80,7 @@ void HandshakeRecordLayer::reset() {
   hs_buf_.clear();
   scratch_.clear();
   in_pos_ = hs_pos_ = 0;
+  stop_early_data();
 }
 
 void HandshakeRecordLayer::compact() {
@@ -107,8 +108,9 @@ bool HandshakeRecordLayer::set_read_secret(const CipherSuiteInfo& suite,
 }
 
 bool HandshakeRecordLayer::set_write_secret(const CipherSuiteInfo& suite,
-                                            std::span<const uint8_t> secret) {
-  write_seq_ = 0;
+                                            std::span<const uint8_t> secret,
+                                            uint64_t seq) {
+  write_seq_ = seq;
   return install_key(backend_, suite, secret, write_key_, write_iv_);
 }
 
@@ -305,6 +307,16 @@ HsReadStatus HandshakeRecordLayer::open_record(std::span<const uint8_t> header,
       }
       return fail(HsReadStatus::kPeerAlert, static_cast<Alert>(content[1]),
                   alert);
+    case ContentType::kApplicationData:
+      // Accepted 0-RTT data (4.2.10): "If the server ... receives more than
+      // max_early_data_size ... it MUST terminate the connection with an
+      // "unexpected_message" alert."
+      if (early_sink_ == nullptr || content.size() > early_left_) {
+        return fail(HsReadStatus::kError, Alert::kUnexpectedMessage, alert);
+      }
+      early_left_ -= content.size();
+      early_sink_->insert(early_sink_->end(), content.begin(), content.end());
+      return HsReadStatus::kMessage;
     default:
       // Application data before the handshake completes, a protected
       // change_cipher_spec, or an unknown type.

@@ -33,6 +33,7 @@ namespace {
   X(kCertificateRequest, "CertificateRequest")           \
   X(kClientCertificate, "ClientCertificate")             \
   X(kClientCertificateVerify, "ClientCertificateVerify") \
+  X(kEndOfEarlyData, "EndOfEarlyData")                   \
   X(kApplicationData, "ApplicationData")
 
 enum class Msg : uint8_t {
@@ -81,6 +82,19 @@ constexpr Msg kHelloRetryPskSequence[] = {
     Msg::kClientHello,    Msg::kHelloRetryRequest, Msg::kServerChangeCipherSpec,
     Msg::kClientHello,    Msg::kServerHello,       Msg::kEncryptedExtensions,
     Msg::kServerFinished, Msg::kClientFinished,    Msg::kApplicationData};
+
+// Resumption with accepted 0-RTT (RFC 8446 section 2.3, figure 4): the
+// client's early data and EndOfEarlyData under the
+// client_early_traffic_secret, then its Finished under its handshake key.
+// (Never after a HelloRetryRequest: 4.2.10.)
+constexpr Msg kPskEarlyDataSequence[] = {Msg::kClientHello,
+                                         Msg::kServerHello,
+                                         Msg::kServerChangeCipherSpec,
+                                         Msg::kEncryptedExtensions,
+                                         Msg::kServerFinished,
+                                         Msg::kEndOfEarlyData,
+                                         Msg::kClientFinished,
+                                         Msg::kApplicationData};
 
 // Client authentication (RFC 8446 section 4.3.2, figure 1's
 // CertificateRequest and the client's Certificate and CertificateVerify).
@@ -160,6 +174,8 @@ std::span<const Msg> sequence(HandshakeKind kind) {
       return kFullNoClientCertSequence;
     case HandshakeKind::kHelloRetryNoClientCert:
       return kHelloRetryNoClientCertSequence;
+    case HandshakeKind::kPskEarlyData:
+      return kPskEarlyDataSequence;
   }
   return kInitialSequence;
 }
@@ -243,6 +259,9 @@ std::shared_ptr<const ServerContext> ServerContext::create(
   if (config.session_tickets > kMaxSessionTickets) {
     *error = "session_tickets must be 0 to 16";
     return nullptr;
+  }
+  if (config.max_early_data > 0 && config.replay_cache == nullptr) {
+    config.replay_cache = std::make_shared<EarlyDataReplayCache>();
   }
   if (config.ticket_keys == nullptr) {
     const uint64_t now = config.clock_ms ? config.clock_ms() : system_now_ms();
@@ -330,6 +349,7 @@ struct ServerHandshake::State {
   bool write_certificate_request();
   bool on_client_certificate();
   bool on_client_certificate_verify();
+  bool on_end_of_early_data();
 
   // Negotiation steps of on_client_hello().
   bool negotiate_below_tls13(const ClientHello& ch);
@@ -340,6 +360,7 @@ struct ServerHandshake::State {
   bool select_alpn(const ClientHello& ch);
   bool make_cookie();
   bool select_psk(const ClientHello& ch);
+  bool accept_early_data();
   bool usable_ticket(const ClientHello& ch, std::span<const uint8_t> identity,
                      uint32_t obfuscated_age, TicketContents* ticket) const;
   bool send_tickets();
@@ -368,6 +389,8 @@ struct ServerHandshake::State {
   uint16_t peer_record_size_limit = 0;
   uint16_t own_record_size_limit = 0;
   bool early_data_offered = false;
+  // The client sent status_request with type ocsp (RFC 6066 section 8).
+  bool ocsp_requested = false;
   bool send_ccs = false;
   bool ccs_sent = false;
   std::array<uint8_t, 32> session_id{};
@@ -379,6 +402,18 @@ struct ServerHandshake::State {
   // client's list (RFC 8446 section 4.2.11).
   Secret psk;
   uint16_t psk_index = 0;
+  // The selected PSK is used with psk_ke: no (EC)DHE (4.2.9).
+  bool psk_ke = false;
+  // What the selected ticket says, for accepting 0-RTT (4.2.10, 8.3);
+  // the identity borrows the ClientHello (valid while it is handled).
+  std::span<const uint8_t> psk_identity;
+  uint16_t ticket_suite_code = 0;
+  std::string ticket_alpn;
+  uint64_t ticket_issued_ms = 0;
+  uint32_t ticket_client_age_ms = 0;
+  // 0-RTT accepted; its data, until taken or handed over.
+  bool early_accepted = false;
+  std::vector<uint8_t> early_data;
   // Client authentication: the verified leaf (DER) and identity.
   std::vector<uint8_t> client_leaf;
   ClientIdentity client_identity;
@@ -388,6 +423,7 @@ struct ServerHandshake::State {
   KeySchedule schedule;
   EphemeralKey ecdhe;
   Secret shared_secret;
+  Secret client_early;
   Secret client_hs;
   Secret server_hs;
   Secret client_ap;
@@ -420,6 +456,10 @@ const ServerHandshake::State::Action& ServerHandshake::State::action(Msg m) {
        &State::on_client_certificate},
       {true, HandshakeType::kCertificateVerify, kHandshakeHeaderLen + 4 + 1024,
        &State::on_client_certificate_verify},
+      // 4.5: struct {} EndOfEarlyData; up to a Finished's length read, so
+      // that a Finished in its place is an unexpected_message.
+      {true, HandshakeType::kEndOfEarlyData, kMaxHashLen,
+       &State::on_end_of_early_data},
       {false, HandshakeType::kFinished, 0, nullptr},
   };
   static_assert(std::size(kActions) ==
@@ -492,11 +532,15 @@ void ServerHandshake::State::wipe() {
   transcript.reset();
   ecdhe.reset();
   shared_secret.wipe();
+  client_early.wipe();
   client_hs.wipe();
   server_hs.wipe();
   client_ap.wipe();
   server_ap.wipe();
   psk.wipe();
+  // Early data not handed over (a failed handshake) is dropped.
+  crypto::secure_wipe(early_data.data(), early_data.size());
+  early_data.clear();
   crypto::secure_wipe(msg_buf.data(), msg_buf.size());
   crypto::secure_wipe(hooks.x25519_private_key.data(),
                       hooks.x25519_private_key.size());
@@ -745,6 +789,9 @@ bool ServerHandshake::State::on_client_hello() {
     return false;
   }
   server_name = ascii_lower(ch.server_name);
+  // RFC 8446 4.4.2.1: the status goes in the leaf's CertificateEntry, and
+  // only when the client asked (status_request, type ocsp(1)).
+  ocsp_requested = ch.has(ExtensionType::kStatusRequest) && ch.status_type == 1;
   if (ch.random.size() == client_random.size()) {
     std::copy(ch.random.begin(), ch.random.end(), client_random.begin());
   }
@@ -761,7 +808,8 @@ bool ServerHandshake::State::on_client_hello() {
     records.set_write_limit(kMaxRecordSizeLimit13);
     records.set_read_limit(kMaxRecordSizeLimit13);
   }
-  // 4.2.10: 0-RTT is never accepted (yet); the early records are skipped.
+  // 4.2.10: 0-RTT is accepted below (accept_early_data) or its records
+  // are skipped.
   early_data_offered = ch.has(ExtensionType::kEarlyData);
 
   if (!retry && transcript.init(suite->hash) != KdfStatus::kOk) {
@@ -769,9 +817,22 @@ bool ServerHandshake::State::on_client_hello() {
   }
   // The PSK is chosen for the ClientHello the ServerHello answers (after a
   // retry, the second one, whose binder covers ClientHello1 and the HRR).
-  if (!need_retry && !select_psk(ch)) {
+  // psk_ke needs no key share, so a ClientHello resuming with it is
+  // answered without a retry even when its share does not fit.
+  const std::span<const uint8_t> modes = ch.psk_key_exchange_modes;
+  const bool psk_ke_only =
+      cfg.allow_psk_ke && !retry &&
+      std::find(modes.begin(), modes.end(), kPskKe) != modes.end() &&
+      std::find(modes.begin(), modes.end(), kPskDheKe) == modes.end();
+  if ((!need_retry || psk_ke_only) && !select_psk(ch)) {
     return false;
   }
+  if (need_retry && psk_ke) {
+    need_retry = false;
+  }
+  // 4.2.10: 0-RTT only in the first ClientHello, answered by a ServerHello.
+  early_accepted =
+      early_data_offered && !retry && !need_retry && accept_early_data();
   if (transcript.add(ch.message) != KdfStatus::kOk) {
     return fail(Alert::kInternalError);
   }
@@ -786,14 +847,18 @@ bool ServerHandshake::State::on_client_hello() {
   // 4.3.2: no CertificateRequest in a handshake authenticated by a PSK.
   const bool client_auth = ctx->client_verifier() != nullptr && psk.empty();
   if (!retry) {
-    kind = !psk.empty()  ? HandshakeKind::kPsk
-           : client_auth ? HandshakeKind::kFullClientAuth
-                         : HandshakeKind::kFull;
+    kind = early_accepted ? HandshakeKind::kPskEarlyData
+           : !psk.empty() ? HandshakeKind::kPsk
+           : client_auth  ? HandshakeKind::kFullClientAuth
+                          : HandshakeKind::kFull;
   } else if (!psk.empty()) {
     // The same message prefix as kHelloRetry; the index carries on.
     kind = HandshakeKind::kHelloRetryPsk;
   } else if (client_auth) {
     kind = HandshakeKind::kHelloRetryClientAuth;
+  }
+  if (psk_ke) {
+    return true;  // 4.2.9: no (EC)DHE; shared_secret stays empty
   }
   // (EC)DHE with the client's share (RFC 8446 section 7.4).
   if (!ch.key_shares.find(static_cast<uint16_t>(group), &share)) {
@@ -865,11 +930,16 @@ bool ServerHandshake::State::usable_ticket(const ClientHello& ch,
 
 bool ServerHandshake::State::select_psk(const ClientHello& ch) {
   psk.wipe();
-  // 4.2.9: only psk_dhe_ke is offered by this server (psk_ke would give
-  // up forward secrecy).
+  psk_ke = false;
+  // 4.2.9: psk_dhe_ke whenever the client offers it; psk_ke (no forward
+  // secrecy) only when allowed and the client offers nothing else.
   const std::span<const uint8_t> modes = ch.psk_key_exchange_modes;
-  if (!ch.has(ExtensionType::kPreSharedKey) ||
-      std::find(modes.begin(), modes.end(), kPskDheKe) == modes.end()) {
+  const bool dhe_ke =
+      std::find(modes.begin(), modes.end(), kPskDheKe) != modes.end();
+  const bool plain_ke =
+      cfg.allow_psk_ke &&
+      std::find(modes.begin(), modes.end(), kPskKe) != modes.end();
+  if (!ch.has(ExtensionType::kPreSharedKey) || (!dhe_ke && !plain_ke)) {
     return true;
   }
   // The first identity that is one of our live tickets (the parser
@@ -878,6 +948,8 @@ bool ServerHandshake::State::select_psk(const ClientHello& ch) {
   TicketContents ticket;
   bool found = false;
   uint16_t chosen = 0;
+  std::span<const uint8_t> chosen_identity;
+  uint32_t chosen_age = 0;
   // At most kMaxPskIdentitiesTried are opened: a ClientHello full of
   // identities under our (public) key name must not buy many AES-GCM
   // operations.
@@ -891,6 +963,8 @@ bool ServerHandshake::State::select_psk(const ClientHello& ch) {
     if (usable_ticket(ch, id.rest(), obfuscated_age, &ticket)) {
       found = true;
       chosen = i;
+      chosen_identity = id.rest();
+      chosen_age = obfuscated_age;
     }
   }
   if (!found) {
@@ -927,9 +1001,63 @@ bool ServerHandshake::State::select_psk(const ClientHello& ch) {
   }
   psk = ticket.psk;
   psk_index = chosen;
+  psk_ke = !dhe_ke;
+  psk_identity = chosen_identity;
+  ticket_suite_code = ticket.cipher_suite;
+  ticket_alpn = ticket.alpn;
+  ticket_issued_ms = ticket.issued_ms;
+  ticket_client_age_ms = chosen_age - ticket.age_add;
   // The identity the original handshake verified.
   client_identity.subject = ticket.client_subject;
   client_identity.sans = ticket.client_sans;
+  return true;
+}
+
+bool ServerHandshake::State::accept_early_data() {
+  // 4.2.10: "the server MUST have accepted a PSK cipher suite and selected
+  // the first key offered in the client's "pre_shared_key" extension",
+  // with the version, cipher suite and ALPN protocol of the ticket's
+  // connection.
+  if (cfg.max_early_data == 0 || ctx->replay_cache() == nullptr ||
+      psk.empty() || psk_index != 0 || ticket_suite_code != suite->code ||
+      ticket_alpn != alpn) {
+    return false;
+  }
+  // 8.3: the ClientHello is fresh when the client's view of the ticket's
+  // age agrees with ours, within the tolerance.
+  const uint64_t now = ctx->now_ms();
+  const uint64_t server_age =
+      now > ticket_issued_ms ? now - ticket_issued_ms : 0;
+  const uint64_t client_age = ticket_client_age_ms;
+  const uint64_t skew = server_age > client_age ? server_age - client_age
+                                                : client_age - server_age;
+  if (skew > cfg.early_data_age_tolerance_ms) {
+    return false;
+  }
+  // 8.1: single use. A replay of this ClientHello passes the freshness
+  // check only until issue time + client age + tolerance: that long the
+  // ticket is remembered.
+  const uint64_t expires =
+      ticket_issued_ms + client_age + cfg.early_data_age_tolerance_ms + 1;
+  return ctx->replay_cache()->first_use(psk_identity, now, expires);
+}
+
+bool ServerHandshake::State::on_end_of_early_data() {
+  // 4.5: EndOfEarlyData (an empty body) ends the client's 0-RTT; then
+  // the server "switches to the client's handshake traffic keys" -- at a
+  // record boundary (5.1).
+  if (current.size() != kHandshakeHeaderLen) {
+    return fail(Alert::kDecodeError);
+  }
+  if (!records.at_record_boundary()) {
+    return fail(Alert::kUnexpectedMessage);
+  }
+  records.stop_early_data();
+  if (transcript.add(current) != KdfStatus::kOk ||
+      !records.set_read_secret(*suite, client_hs.span())) {
+    return fail(Alert::kInternalError);
+  }
+  client_early.wipe();
   return true;
 }
 
@@ -979,6 +1107,8 @@ bool ServerHandshake::State::send_tickets() {
     NewSessionTicketParams p;
     p.lifetime = t.lifetime_s;
     p.age_add = t.age_add;
+    // 4.6.1: early_data's max_early_data_size, when 0-RTT is on.
+    p.max_early_data_size = cfg.max_early_data;
     p.nonce = nonce;
     p.ticket = sealed;
     msg_buf.resize(sealed.size() + nonce.size() + 64);
@@ -1021,10 +1151,30 @@ bool ServerHandshake::State::write_server_hello() {
   p.random = random;
   p.legacy_session_id_echo = {session_id.data(), session_id_len};
   p.cipher_suite = suite->code;
-  p.key_share_group = static_cast<uint16_t>(group);
-  p.key_share = ecdhe.public_key();
+  // psk_ke (4.2.9): no key_share; the (EC)DHE input is zeros (7.1).
+  if (!psk_ke) {
+    p.key_share_group = static_cast<uint16_t>(group);
+    p.key_share = ecdhe.public_key();
+  }
   if (!psk.empty()) {
     p.selected_psk_identity = psk_index;
+  }
+  // client_early_traffic_secret = Derive-Secret(Early Secret,
+  // "c e traffic", ClientHello) (7.1), before the ServerHello joins the
+  // transcript.
+  if (early_accepted) {
+    KeySchedule early;
+    HashValue ch_hash;
+    if (early.start(suite->hash, psk.span()) != KdfStatus::kOk ||
+        transcript.current_hash(&ch_hash) != KdfStatus::kOk ||
+        early.derive(SecretLabel::kClientEarlyTraffic, ch_hash.span(),
+                     &client_early) != KdfStatus::kOk) {
+      return fail(Alert::kInternalError);
+    }
+    if (cfg.keylog) {
+      cfg.keylog("CLIENT_EARLY_TRAFFIC_SECRET", client_random,
+                 client_early.span());
+    }
   }
   if (!build(256,
              [&](ByteWriter* w) { return tls::write_server_hello(p, w); }) ||
@@ -1041,12 +1191,18 @@ bool ServerHandshake::State::write_server_hello() {
                       &client_hs) == KdfStatus::kOk &&
       schedule.derive(SecretLabel::kServerHandshakeTraffic, hash.span(),
                       &server_hs) == KdfStatus::kOk &&
-      records.set_read_secret(*suite, client_hs.span()) &&
+      // With 0-RTT accepted the client's early records come first, under
+      // the early key, until EndOfEarlyData (4.2.10, 4.5).
+      records.set_read_secret(
+          *suite, early_accepted ? client_early.span() : client_hs.span()) &&
       records.set_write_secret(*suite, server_hs.span());
   shared_secret.wipe();
   ecdhe.reset();
   if (!ok) {
     return fail(Alert::kInternalError);
+  }
+  if (early_accepted) {
+    records.accept_early_data(&early_data, cfg.max_early_data);
   }
   if (cfg.keylog) {
     cfg.keylog("CLIENT_HANDSHAKE_TRAFFIC_SECRET", client_random,
@@ -1054,7 +1210,7 @@ bool ServerHandshake::State::write_server_hello() {
     cfg.keylog("SERVER_HANDSHAKE_TRAFFIC_SECRET", client_random,
                server_hs.span());
   }
-  if (early_data_offered) {
+  if (early_data_offered && !early_accepted) {
     records.skip_early_data(EarlyDataSkip::kUndecryptable,
                             cfg.max_early_data_skip);
   }
@@ -1085,6 +1241,7 @@ bool ServerHandshake::State::write_encrypted_extensions() {
   // RFC 6066 section 3: no server_name acknowledgement when resuming.
   p.server_name_ack = credential.name_matched && psk.empty();
   p.alpn = alpn;
+  p.early_data = early_accepted;  // 4.2.10
   return build(512 + 2 * groups.size(), [&](ByteWriter* w) {
     return tls::write_encrypted_extensions(p, w);
   });
@@ -1101,8 +1258,16 @@ bool ServerHandshake::State::write_certificate() {
     chain.emplace_back(der);
     cap += der.size() + 5;
   }
+  // OCSP stapling (RFC 8446 section 4.4.2.1): the configured response, in
+  // the leaf's entry, for a client that sent status_request.
+  const std::span<const uint8_t> ocsp =
+      ocsp_requested ? credential.credential->ocsp_response()
+                     : std::span<const uint8_t>();
+  if (!ocsp.empty()) {
+    cap += ocsp.size() + 8;
+  }
   return build(cap, [&](ByteWriter* w) {
-    return tls::write_certificate({}, chain, {}, w);
+    return tls::write_certificate({}, chain, ocsp, w);
   });
 }
 
@@ -1299,6 +1464,10 @@ bool ServerHandshake::State::on_client_finished() {
   res.group = group;
   res.signature_scheme = credential.scheme;
   res.kind = kind;
+  res.psk_ke = psk_ke;
+  res.early_data_accepted = early_accepted;
+  res.early_data = std::move(early_data);
+  early_data.clear();
   res.client_identity = std::move(client_identity);
   records.take_unread(&res.post_finished);
   wipe();
@@ -1325,7 +1494,15 @@ FeedResult ServerHandshake::feed(std::span<const uint8_t> in,
   s_->records.push(in);
   s_->run();
   s_->out = nullptr;
+  s_->result.early_data_bytes = s_->early_data.size();
   return s_->result;
+}
+
+void ServerHandshake::take_early_data(std::vector<uint8_t>* out) {
+  out->insert(out->end(), s_->early_data.begin(), s_->early_data.end());
+  crypto::secure_wipe(s_->early_data.data(), s_->early_data.size());
+  s_->early_data.clear();
+  s_->result.early_data_bytes = 0;
 }
 
 HandshakeState ServerHandshake::state() const { return s_->state; }

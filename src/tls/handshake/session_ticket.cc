@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -266,6 +267,46 @@ bool TicketKeys::has_previous() const {
 }
 
 // ---- contents ----
+
+// ---- EarlyDataReplayCache ----
+
+void EarlyDataReplayCache::expire(uint64_t now_ms) {
+  auto it = by_expiry_.begin();
+  while (it != by_expiry_.end() && it->first <= now_ms) {
+    entries_.erase(it->second);
+    it = by_expiry_.erase(it);
+  }
+}
+
+bool EarlyDataReplayCache::first_use(std::span<const uint8_t> ticket,
+                                     uint64_t now_ms, uint64_t expires_ms) {
+  // SHA-256 of the sealed ticket, truncated: tickets hold a random nonce,
+  // so equal digests mean the same ticket.
+  std::array<uint8_t, 32> full{};
+  unsigned int len = 0;
+  if (EVP_Digest(ticket.data(), ticket.size(), full.data(), &len, EVP_sha256(),
+                 nullptr) != 1) {
+    return false;
+  }
+  Digest d{};
+  std::copy(full.begin(), full.begin() + d.size(), d.begin());
+  std::lock_guard<std::mutex> lock(mu_);
+  expire(now_ms);
+  if (entries_.count(d) != 0) {
+    return false;
+  }
+  if (entries_.size() >= max_entries_) {
+    return false;
+  }
+  entries_.emplace(d, expires_ms);
+  by_expiry_.emplace(expires_ms, d);
+  return true;
+}
+
+size_t EarlyDataReplayCache::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return entries_.size();
+}
 
 bool seal_ticket(const TicketKeys& keys, const TicketContents& c,
                  std::vector<uint8_t>* out) {

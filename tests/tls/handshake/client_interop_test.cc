@@ -9,6 +9,11 @@
 //    intermediate, expired, tampered CertificateVerify and Finished, a TLS
 //    1.2 ServerHello (with and without the downgrade sentinel), a suite or
 //    group we did not offer, a message out of order;
+//  - psk_ke (4.2.9): offered alone, with libssl allowing it or not and with
+//    our server allowing it or not; both modes prefer psk_dhe_ke;
+//  - 0-RTT from our client: accepted by our server and by libssl
+//    (SSL_read_early_data) byte for byte; not sent when the ticket allows
+//    less; rejected by a server with it off and by a HelloRetryRequest;
 //  - resumption with libssl's tickets and with ours; application data and
 //    KeyUpdate both ways through a RecordEngine after the hand-off;
 //  - client certificates (libssl and our server asking for one).
@@ -55,6 +60,7 @@ struct SslServerOptions {
   std::vector<std::string> alpn;  // the server's preference
   int max_version = TLS1_3_VERSION;
   bool request_client_cert = false;
+  uint64_t options = 0;  // SSL_CTX_set_options (SSL_OP_ALLOW_NO_DHE_KEX)
 };
 
 class SslServer;
@@ -102,6 +108,9 @@ class SslServerCtx {
     SSL_CTX_set_keylog_callback(ctx, Keylog);
     SSL_CTX_set_info_callback(ctx, Info);
     SSL_CTX_set_tlsext_servername_callback(ctx, ServerName);
+    if (o.options != 0) {
+      SSL_CTX_set_options(ctx, o.options);
+    }
     if (!alpn_.empty()) {
       SSL_CTX_set_alpn_select_cb(ctx, Alpn, this);
     }
@@ -1090,6 +1099,9 @@ TEST(ClientNegativeTest, ConfigChecks) {
   c.record_size_limit = 10;
   EXPECT_EQ(ClientContext::create(c, &error), nullptr);
   c = BaseConfig();
+  c.offer_psk_dhe_ke = false;  // and no psk_ke: no mode to resume with
+  EXPECT_EQ(ClientContext::create(c, &error), nullptr);
+  c = BaseConfig();
   c.trust_pem = "not pem";
   EXPECT_EQ(ClientContext::create(c, &error), nullptr);
   c = BaseConfig();
@@ -1335,6 +1347,62 @@ TEST(ClientInteropTest, ResumptionAfterHelloRetry) {
   EXPECT_EQ(SSL_session_reused(server.ssl()), 1);
 }
 
+// ---- psk_ke (RFC 8446 section 4.2.9) ----
+
+// Our client offering only psk_ke resumes without (EC)DHE with a libssl
+// server that allows it (SSL_OP_ALLOW_NO_DHE_KEX), and gets a full
+// handshake from one that does not. Data flows either way.
+void PskKeAgainstLibssl(bool server_allows) {
+  SslServerOptions so;
+  so.options = server_allows ? SSL_OP_ALLOW_NO_DHE_KEX : 0;
+  SslServerCtx sctx(so);
+  ClientConfig cfg = BaseConfig();
+  cfg.offer_psk_dhe_ke = false;
+  cfg.offer_psk_ke = true;
+  cfg.session_cache = std::make_shared<ClientSessionCache>();
+  auto ctx = MakeClientContext(cfg);
+  {
+    SslServer server(sctx);
+    ClientHandshake client(ctx, testing::Backend());
+    ClientRun run = Drive(client, server);
+    ASSERT_EQ(run.client.state, HandshakeState::kDone)
+        << alert_name(run.client.alert);
+    ClientWorker w;
+    ASSERT_TRUE(w.Install(run.result));
+    w.Receive(run.result.post_finished);
+    w.Receive(run.after);
+    for (const Bytes& m : w.messages) {
+      Alert a;
+      ASSERT_TRUE(client.on_post_handshake(m, nullptr, &a)) << alert_name(a);
+    }
+    ASSERT_GE(cfg.session_cache->size(), 1u)
+        << "libssl sends tickets to a client offering only psk_ke";
+  }
+  SslServer server(sctx);
+  ClientHandshake client(ctx, testing::Backend());
+  ClientRun run = Drive(client, server);
+  ASSERT_EQ(run.client.state, HandshakeState::kDone)
+      << alert_name(run.client.alert);
+  EXPECT_EQ(client.resumed(), server_allows);
+  EXPECT_EQ(run.result.psk_ke, server_allows);
+  EXPECT_EQ(SSL_session_reused(server.ssl()), server_allows ? 1 : 0);
+  ClientWorker w;
+  ASSERT_TRUE(w.Install(run.result));
+  w.Receive(run.result.post_finished);
+  w.Receive(run.after);
+  const Bytes up = Pattern(555, 9);
+  server.Deliver(w.Send(up));
+  EXPECT_EQ(server.Read(up.size()), up);
+}
+
+TEST(ClientInteropTest, PskKeResumesWithLibsslAllowingIt) {
+  PskKeAgainstLibssl(true);
+}
+
+TEST(ClientInteropTest, PskKeOnlyGetsFullHandshakeFromStrictLibssl) {
+  PskKeAgainstLibssl(false);
+}
+
 // ---- application data and KeyUpdate after the hand-off ----
 
 class ClientAppDataTest : public ::testing::TestWithParam<CipherSuite> {};
@@ -1519,6 +1587,273 @@ TEST(ClientOwnServerTest, FullResumedAndData) {
     EXPECT_EQ(sw.data, Pattern(100, 3));
     EXPECT_EQ(cw.data, Pattern(100, 4));
   }
+}
+
+// psk_ke between our client and our server: the server takes it only
+// when allow_psk_ke is set and the client offers nothing else, prefers
+// psk_dhe_ke when both are offered, and without the option answers a
+// psk_ke-only client with a full handshake.
+struct PskKeCase {
+  bool server_allows;
+  bool client_dhe;
+  bool client_ke;
+  HandshakeKind want_kind;
+  bool want_psk_ke;
+};
+
+void PskKeOurs(const PskKeCase& c, const std::string& server_group = "") {
+  ServerConfig sc;
+  sc.allow_psk_ke = c.server_allows;
+  if (server_group == "P-256") {
+    sc.groups = {NamedGroup::kSecp256r1};  // the client's share is X25519
+  }
+  auto server_ctx = testing::MakeContext(sc);
+  ClientConfig cfg = BaseConfig();
+  cfg.offer_psk_dhe_ke = c.client_dhe;
+  cfg.offer_psk_ke = c.client_ke;
+  cfg.session_cache = std::make_shared<ClientSessionCache>();
+  auto ctx = MakeClientContext(cfg);
+  for (int round = 0; round < 2; ++round) {
+    ClientHandshake client(ctx, testing::Backend());
+    ServerHandshake server(server_ctx, testing::Backend());
+    OursRun run = DriveOurs(client, server);
+    ASSERT_EQ(run.client.state, HandshakeState::kDone)
+        << "round " << round << ": " << alert_name(run.client.alert)
+        << (run.client.alert_from_peer ? " from the server" : "");
+    ASSERT_EQ(run.server.state, HandshakeState::kDone)
+        << alert_name(run.server.alert);
+    if (round == 1) {
+      EXPECT_EQ(run.server_result.kind, c.want_kind);
+      EXPECT_EQ(run.client_result.kind, c.want_kind);
+      EXPECT_EQ(run.server_result.psk_ke, c.want_psk_ke);
+      EXPECT_EQ(run.client_result.psk_ke, c.want_psk_ke);
+    }
+    EXPECT_EQ(HexEncode(run.client_result.tx().traffic_secret),
+              HexEncode(run.server_result.rx().traffic_secret));
+    ClientWorker cw;
+    testing::Worker sw;
+    ASSERT_TRUE(cw.Install(run.client_result));
+    ASSERT_TRUE(sw.Install(run.server_result));
+    cw.Receive(run.client_result.post_finished);
+    cw.Receive(run.server_after);
+    for (const Bytes& m : cw.messages) {
+      Alert a;
+      ASSERT_TRUE(client.on_post_handshake(m, nullptr, &a)) << alert_name(a);
+    }
+    sw.Receive(run.server_result.post_finished);
+    sw.Receive(cw.Send(Pattern(300, 1)));
+    EXPECT_EQ(sw.data, Pattern(300, 1));
+    cw.Receive(sw.Send(Pattern(300, 2)));
+    EXPECT_EQ(cw.data, Pattern(300, 2));
+  }
+}
+
+TEST(ClientOwnServerTest, PskKeOnlyAcceptedWhenAllowed) {
+  PskKeOurs({true, false, true, HandshakeKind::kPsk, true});
+}
+
+TEST(ClientOwnServerTest, PskKeOnlyIsAFullHandshakeByDefault) {
+  PskKeOurs({false, false, true, HandshakeKind::kFull, false});
+}
+
+TEST(ClientOwnServerTest, BothModesPreferPskDheKe) {
+  PskKeOurs({true, true, true, HandshakeKind::kPsk, false});
+}
+
+TEST(ClientOwnServerTest, PskKeNeedsNoRetryForTheShare) {
+  // The server's only group is P-256 and the client's share X25519: a
+  // full handshake needs a HelloRetryRequest, psk_ke does not.
+  PskKeOurs({true, false, true, HandshakeKind::kPsk, true}, "P-256");
+}
+
+// ---- 0-RTT from our client (RFC 8446 section 4.2.10) ----
+
+std::string keys_error;  // TicketKeys::generate's, unused
+
+struct EarlyOurs {
+  OursRun run;
+  Bytes server_early;  // what the server took and handed over
+};
+
+// A full handshake with `issuer` (its tickets go to `cfg`'s cache), then a
+// resumption with `early` as 0-RTT against `resumer`.
+EarlyOurs EarlyAgainstOurs(const ServerConfig& issuer,
+                           const ServerConfig& resumer, const Bytes& early,
+                           ClientConfig cfg = BaseConfig()) {
+  cfg.session_cache = std::make_shared<ClientSessionCache>();
+  auto ctx = MakeClientContext(cfg);
+  EarlyOurs e;
+  {
+    ClientHandshake client(ctx, testing::Backend());
+    ServerHandshake server(testing::MakeContext(issuer), testing::Backend());
+    OursRun run = DriveOurs(client, server);
+    EXPECT_EQ(run.client.state, HandshakeState::kDone);
+    ClientWorker cw;
+    EXPECT_TRUE(cw.Install(run.client_result));
+    cw.Receive(run.client_result.post_finished);
+    cw.Receive(run.server_after);
+    for (const Bytes& m : cw.messages) {
+      Alert a;
+      EXPECT_TRUE(client.on_post_handshake(m, nullptr, &a)) << alert_name(a);
+    }
+  }
+  ClientHandshake client(ctx, testing::Backend());
+  client.set_early_data(early);
+  ServerHandshake server(testing::MakeContext(resumer), testing::Backend());
+  e.run = DriveOurs(client, server);
+  EXPECT_EQ(e.run.client.state, HandshakeState::kDone)
+      << alert_name(e.run.client.alert) << " from peer "
+      << e.run.client.alert_from_peer;
+  EXPECT_EQ(e.run.server.state, HandshakeState::kDone)
+      << alert_name(e.run.server.alert);
+  e.server_early = e.run.server_result.early_data;
+  // The 1-RTT keys work after the early data and EndOfEarlyData.
+  if (e.run.server.state == HandshakeState::kDone) {
+    ClientWorker cw;
+    testing::Worker sw;
+    EXPECT_TRUE(cw.Install(e.run.client_result));
+    EXPECT_TRUE(sw.Install(e.run.server_result));
+    sw.Receive(e.run.server_result.post_finished);
+    sw.Receive(cw.Send(Pattern(64, 3)));
+    EXPECT_EQ(sw.data, Pattern(64, 3));
+  }
+  return e;
+}
+
+TEST(ClientOwnServerTest, EarlyDataAccepted) {
+  ServerConfig sc;
+  sc.max_early_data = 4096;
+  sc.ticket_keys = TicketKeys::generate(0, 3600000, &keys_error);
+  const Bytes early = Pattern(3000, 7);
+  EarlyOurs e = EarlyAgainstOurs(sc, sc, early);
+  EXPECT_TRUE(e.run.client_result.early_data_accepted);
+  EXPECT_TRUE(e.run.server_result.early_data_accepted);
+  EXPECT_EQ(e.run.server_result.kind, HandshakeKind::kPskEarlyData);
+  EXPECT_EQ(e.server_early, early);
+}
+
+TEST(ClientOwnServerTest, EarlyDataRejectedByAServerWithItOff) {
+  ServerConfig on;
+  on.max_early_data = 4096;
+  on.ticket_keys = TicketKeys::generate(0, 3600000, &keys_error);
+  ServerConfig off = on;
+  off.max_early_data = 0;
+  EarlyOurs e = EarlyAgainstOurs(on, off, Pattern(1000, 7));
+  EXPECT_FALSE(e.run.client_result.early_data_accepted);
+  EXPECT_EQ(e.run.client_result.kind, HandshakeKind::kPsk);
+  EXPECT_TRUE(e.server_early.empty());
+}
+
+TEST(ClientOwnServerTest, EarlyDataNotSentWhenTheTicketAllowsLess) {
+  ServerConfig sc;
+  sc.max_early_data = 100;
+  sc.ticket_keys = TicketKeys::generate(0, 3600000, &keys_error);
+  EarlyOurs e = EarlyAgainstOurs(sc, sc, Pattern(101, 7));
+  EXPECT_FALSE(e.run.client_result.early_data_accepted);
+  EXPECT_EQ(e.run.server_result.kind, HandshakeKind::kPsk);
+  EXPECT_TRUE(e.server_early.empty());
+}
+
+TEST(ClientOwnServerTest, EarlyDataRejectedByAHelloRetry) {
+  // The resuming server wants P-256; the client's share is X25519: the
+  // HelloRetryRequest rejects the 0-RTT, and the second ClientHello goes
+  // out in plaintext.
+  ServerConfig on;
+  on.max_early_data = 4096;
+  on.ticket_keys = TicketKeys::generate(0, 3600000, &keys_error);
+  ServerConfig retry = on;
+  retry.groups = {NamedGroup::kSecp256r1};
+  EarlyOurs e = EarlyAgainstOurs(on, retry, Pattern(500, 7));
+  EXPECT_FALSE(e.run.client_result.early_data_accepted);
+  EXPECT_EQ(e.run.server_result.kind, HandshakeKind::kHelloRetryPsk);
+  EXPECT_TRUE(e.server_early.empty());
+}
+
+// Our client's 0-RTT against libssl (SSL_read_early_data).
+TEST(ClientInteropTest, EarlyDataToLibssl) {
+  SslServerOptions so;
+  SslServerCtx sctx(so);
+  SSL_CTX_set_max_early_data(sctx.get(), 8192);
+  ClientConfig cfg = BaseConfig();
+  cfg.session_cache = std::make_shared<ClientSessionCache>();
+  auto ctx = MakeClientContext(cfg);
+  {
+    SslServer server(sctx);
+    ClientHandshake client(ctx, testing::Backend());
+    ClientRun run = Drive(client, server);
+    ASSERT_EQ(run.client.state, HandshakeState::kDone);
+    ClientWorker w;
+    ASSERT_TRUE(w.Install(run.result));
+    w.Receive(run.result.post_finished);
+    w.Receive(run.after);
+    for (const Bytes& m : w.messages) {
+      Alert a;
+      ASSERT_TRUE(client.on_post_handshake(m, nullptr, &a)) << alert_name(a);
+    }
+    ASSERT_GE(cfg.session_cache->size(), 1u);
+    // With 0-RTT on, libssl's tickets are stateful (its anti-replay); a
+    // connection freed without a shutdown drops its session from the cache.
+    SSL_set_shutdown(server.ssl(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  }
+  SslServer server(sctx);
+  ClientHandshake client(ctx, testing::Backend());
+  const Bytes early = Pattern(2500, 4);
+  client.set_early_data(early);
+  Bytes out;
+  ASSERT_EQ(client.start(&out).state, HandshakeState::kNeedMore);
+  server.Deliver(out);
+  // libssl reads the early data before finishing its handshake.
+  Bytes got(early.size() + 16);
+  size_t n = 0;
+  size_t total = 0;
+  int r = SSL_READ_EARLY_DATA_SUCCESS;
+  while (r == SSL_READ_EARLY_DATA_SUCCESS) {
+    r = SSL_read_early_data(server.ssl(), got.data() + total,
+                            got.size() - total, &n);
+    if (r == SSL_READ_EARLY_DATA_SUCCESS) {
+      total += n;
+    }
+    if (r == SSL_READ_EARLY_DATA_ERROR) {
+      ERR_clear_error();
+      break;  // wants the next flight
+    }
+  }
+  got.resize(total);
+  EXPECT_EQ(got, early);
+  EXPECT_EQ(SSL_get_early_data_status(server.ssl()), SSL_EARLY_DATA_ACCEPTED);
+  // The server's flight, our EndOfEarlyData and Finished.
+  FeedResult fr;
+  Bytes more(64);
+  for (int i = 0; i < 8 && client.state() == HandshakeState::kNeedMore; ++i) {
+    const Bytes in = server.TakeOutput();
+    Bytes to_server;
+    fr = client.feed(in, &to_server);
+    server.Deliver(to_server);
+    // SSL_read_early_data until it reports the end (our EndOfEarlyData),
+    // then the handshake goes on as usual.
+    while (r != SSL_READ_EARLY_DATA_FINISH) {
+      r = SSL_read_early_data(server.ssl(), more.data(), more.size(), &n);
+      if (r == SSL_READ_EARLY_DATA_ERROR) {
+        ERR_clear_error();
+        break;
+      }
+      EXPECT_NE(r, SSL_READ_EARLY_DATA_SUCCESS) << "more early data";
+    }
+    if (r == SSL_READ_EARLY_DATA_FINISH) {
+      server.Step();
+    }
+  }
+  ASSERT_EQ(client.state(), HandshakeState::kDone) << alert_name(fr.alert);
+  HandshakeResult res;
+  ASSERT_TRUE(client.take_result(&res));
+  EXPECT_TRUE(res.early_data_accepted);
+  EXPECT_TRUE(server.done());
+  ClientWorker w;
+  ASSERT_TRUE(w.Install(res));
+  w.Receive(res.post_finished);
+  const Bytes up = Pattern(100, 9);
+  server.Deliver(w.Send(up));
+  EXPECT_EQ(server.Read(up.size()), up);
 }
 
 TEST(ClientOwnServerTest, HelloRetryAndAlpn) {

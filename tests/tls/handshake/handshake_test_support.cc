@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -154,6 +155,37 @@ const TestPki& Pki() {
   return *pki;
 }
 
+Bytes MakeOcspResponse() {
+  const TestPki& pki = Pki();
+  OCSP_CERTID* id = OCSP_cert_to_id(EVP_sha1(), pki.intermediate.cert.get(),
+                                    pki.root.cert.get());
+  OCSP_BASICRESP* basic = OCSP_BASICRESP_new();
+  ASN1_TIME* now = X509_gmtime_adj(nullptr, 0);
+  ASN1_TIME* next = X509_gmtime_adj(nullptr, 7 * 24 * 3600);
+  Bytes der;
+  if (id != nullptr && basic != nullptr && now != nullptr && next != nullptr &&
+      OCSP_basic_add1_status(basic, id, V_OCSP_CERTSTATUS_GOOD, 0, nullptr, now,
+                             next) != nullptr &&
+      OCSP_basic_sign(basic, pki.root.cert.get(), pki.root.key.get(),
+                      EVP_sha256(), nullptr, OCSP_NOCERTS) == 1) {
+    OCSP_RESPONSE* resp =
+        OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, basic);
+    const int len = resp != nullptr ? i2d_OCSP_RESPONSE(resp, nullptr) : 0;
+    if (len > 0) {
+      der.resize(static_cast<size_t>(len));
+      uint8_t* p = der.data();
+      i2d_OCSP_RESPONSE(resp, &p);
+    }
+    OCSP_RESPONSE_free(resp);
+  }
+  ASN1_TIME_free(now);
+  ASN1_TIME_free(next);
+  OCSP_BASICRESP_free(basic);
+  OCSP_CERTID_free(id);
+  EXPECT_FALSE(der.empty()) << "could not make an OCSP response";
+  return der;
+}
+
 std::shared_ptr<const ServerContext> MakeContext(
     ServerConfig config, std::vector<std::shared_ptr<const Credential>> creds) {
   if (creds.empty()) {
@@ -302,6 +334,9 @@ TestClient::TestClient(const ClientOptions& o) : custom_(o.custom_extensions) {
     for (X509* c : o.client_chain) {
       EXPECT_EQ(SSL_add1_chain_cert(ssl_.get(), c), 1);
     }
+  }
+  if (o.configure) {
+    o.configure(ssl_.get());
   }
 }
 

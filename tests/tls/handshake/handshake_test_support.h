@@ -85,6 +85,11 @@ std::shared_ptr<const ServerContext> MakeContext(
     ServerConfig config,
     std::vector<std::shared_ptr<const Credential>> creds = {});
 
+// A DER OCSPResponse (RFC 6960): successful, a basic response for the
+// intermediate's CertID with status good, signed by the root. The
+// server does not parse it; tests compare the bytes the client receives.
+Bytes MakeOcspResponse();
+
 // ---- the OpenSSL client ----
 
 struct ClientOptions {
@@ -107,6 +112,9 @@ struct ClientOptions {
   X509* client_cert = nullptr;
   EVP_PKEY* client_key = nullptr;
   std::vector<X509*> client_chain;
+  // Called on the SSL before the handshake, for settings the fields above
+  // do not cover (status_request, SSL_OP_ALLOW_NO_DHE_KEX, ...).
+  std::function<void(SSL*)> configure;
 };
 
 class TestClient {

@@ -9,6 +9,13 @@
 //    ignored): a ticket sealed by a key rotated out, a corrupted ticket, an
 //    expired ticket;
 //  - a binder that does not verify is a decrypt_error (4.2.11.2);
+//  - psk_ke allowed (4.2.9): libssl offering both modes still gets
+//    psk_dhe_ke;
+//  - 0-RTT (4.2.10, 8): libssl's early data accepted and handed over byte
+//    for byte, EndOfEarlyData, the early secret logged; a second use of a
+//    ticket, a stale ClientHello (8.3), another ALPN protocol and a server
+//    with 0-RTT off are refused with the handshake completing; more early
+//    data than allowed is unexpected_message; the replay cache itself;
 //  - TicketKeys: seal/open/rotate, and the key file round trip and its
 //    refusals.
 #include <gtest/gtest.h>
@@ -20,6 +27,8 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -84,10 +93,12 @@ class ResumptionTest : public ::testing::Test {
 
   // One handshake with a fresh server (a fresh context: another instance
   // sharing the ticket keys does as well), `session` to resume (or null).
-  Run Handshake(SSL_SESSION* session, const testing::Tamper& tamper = nullptr) {
+  Run Handshake(SSL_SESSION* session, const testing::Tamper& tamper = nullptr,
+                const std::function<void(SSL*)>& configure = nullptr) {
     Run run;
     ClientOptions o;
     o.session = session;
+    o.configure = configure;
     run.client = std::make_unique<TestClient>(o);
     run.server = std::make_unique<ServerHandshake>(MakeContext(cfg_),
                                                    testing::Backend());
@@ -175,6 +186,36 @@ TEST_F(ResumptionTest, TicketResumesWithoutCertificate) {
   EXPECT_EQ(SSL_session_reused(again.client->ssl()), 1);
   EXPECT_EQ(again.ex.result.kind, HandshakeKind::kPsk);
   CheckAndTakeSession(again);
+}
+
+// The psk_key_exchange_modes of the client's first ClientHello.
+Bytes OfferedPskModes(const Bytes& client_wire) {
+  const auto records = testing::SplitRecords(client_wire);
+  ClientHello ch;
+  Alert alert = Alert::kInternalError;
+  if (records.empty() || !parse_client_hello(records[0].body, &ch, &alert)) {
+    return {};
+  }
+  return Bytes(ch.psk_key_exchange_modes.begin(),
+               ch.psk_key_exchange_modes.end());
+}
+
+TEST_F(ResumptionTest, PskKeAllowedStillPrefersPskDheKe) {
+  // RFC 8446 4.2.9: libssl with SSL_OP_ALLOW_NO_DHE_KEX offers psk_dhe_ke
+  // and psk_ke; a server allowing psk_ke keeps forward secrecy.
+  cfg_.allow_psk_ke = true;
+  testing::Ptr<SSL_SESSION> session = FirstSession();
+  ASSERT_NE(session, nullptr);
+  Run run = Handshake(session.get(), nullptr, [](SSL* ssl) {
+    SSL_set_options(ssl, SSL_OP_ALLOW_NO_DHE_KEX);
+  });
+  const Bytes modes = OfferedPskModes(run.ex.client_wire);
+  EXPECT_NE(std::find(modes.begin(), modes.end(), kPskKe), modes.end());
+  EXPECT_NE(std::find(modes.begin(), modes.end(), kPskDheKe), modes.end());
+  EXPECT_EQ(SSL_session_reused(run.client->ssl()), 1);
+  EXPECT_EQ(run.ex.result.kind, HandshakeKind::kPsk);
+  EXPECT_FALSE(run.ex.result.psk_ke);
+  CheckAndTakeSession(run);
 }
 
 TEST_F(ResumptionTest, AnotherInstanceResumesThroughTheKeyFile) {
@@ -644,6 +685,315 @@ TEST_F(TicketKeyFileTest, BadFilesRefused) {
   EXPECT_EQ(TicketKeys::load(path_, 0, &error), nullptr);
   EXPECT_FALSE(a->save(dir_ + "/missing/keys", &error));
   EXPECT_NE(error.find("cannot create"), std::string::npos) << error;
+}
+
+// ---- 0-RTT (RFC 8446 sections 2.3, 4.2.10, 8) ----
+
+class EarlyDataTest : public ResumptionTest {
+ protected:
+  void SetUp() override {
+    ResumptionTest::SetUp();
+    cfg_.max_early_data = 16384;
+    cfg_.keylog = [this](std::string_view label, std::span<const uint8_t>,
+                         std::span<const uint8_t> secret) {
+      server_keylog_[std::string(label)] = Bytes(secret.begin(), secret.end());
+    };
+  }
+
+  struct EarlyRun : Run {
+    FeedResult first;   // the server's answer to the first flight
+    Bytes early_taken;  // take_early_data() after the first flight
+  };
+
+  // Resumes `session` with `early` sent as 0-RTT (SSL_write_early_data)
+  // against a fresh handshake of `ctx`, and runs the handshake to its end.
+  EarlyRun EarlyHandshake(std::shared_ptr<const ServerContext> ctx,
+                          SSL_SESSION* session, const Bytes& early) {
+    EarlyRun run;
+    ClientOptions o;
+    o.session = session;
+    run.client = std::make_unique<TestClient>(o);
+    run.server = std::make_unique<ServerHandshake>(ctx, testing::Backend());
+    size_t written = 0;
+    const int wr = SSL_write_early_data(run.client->ssl(), early.data(),
+                                        early.size(), &written);
+    EXPECT_EQ(wr, 1) << SSL_get_error(run.client->ssl(), wr);
+    EXPECT_EQ(written, early.size());
+    const Bytes first = run.client->TakeOutput();
+    Bytes out;
+    run.first = run.server->feed(first, &out);
+    run.server->take_early_data(&run.early_taken);
+    run.client->Deliver(out);
+    if (run.first.state == HandshakeState::kNeedMore) {
+      run.ex = testing::RunHandshake(*run.client, *run.server);
+    } else {
+      run.ex.server = run.first;
+      run.client->Step();  // reads the alert
+    }
+    return run;
+  }
+
+  // A full handshake whose ticket allows 0-RTT.
+  testing::Ptr<SSL_SESSION> EarlySession() {
+    testing::Ptr<SSL_SESSION> s = FirstSession();
+    EXPECT_NE(s, nullptr);
+    if (s != nullptr) {
+      EXPECT_EQ(SSL_SESSION_get_max_early_data(s.get()), cfg_.max_early_data);
+    }
+    return s;
+  }
+
+  std::map<std::string, Bytes> server_keylog_;
+};
+
+TEST_F(EarlyDataTest, AcceptedAndDeliveredByteExact) {
+  testing::Ptr<SSL_SESSION> session = EarlySession();
+  ASSERT_NE(session, nullptr);
+  *now_ += 1000;
+  const Bytes early = Pattern(5000, 6);
+  EarlyRun run = EarlyHandshake(MakeContext(cfg_), session.get(), early);
+  ASSERT_TRUE(run.ex.server_done) << alert_name(run.ex.server.alert);
+  ASSERT_TRUE(run.client->handshake_done());
+  EXPECT_EQ(SSL_get_early_data_status(run.client->ssl()),
+            SSL_EARLY_DATA_ACCEPTED);
+  EXPECT_EQ(SSL_session_reused(run.client->ssl()), 1);
+  EXPECT_EQ(run.ex.result.kind, HandshakeKind::kPskEarlyData);
+  EXPECT_TRUE(run.ex.result.early_data_accepted);
+  // The first flight's early data was reported (before the client's
+  // Finished) and taken, the rest (none here) handed over with the
+  // result: together, what the client sent.
+  EXPECT_EQ(run.first.early_data_bytes, early.size());
+  EXPECT_EQ(testing::Cat(run.early_taken, run.ex.result.early_data), early);
+  // The secret is logged, and is the client's.
+  ASSERT_EQ(server_keylog_.count("CLIENT_EARLY_TRAFFIC_SECRET"), 1u);
+  EXPECT_EQ(server_keylog_["CLIENT_EARLY_TRAFFIC_SECRET"],
+            run.client->keylog["CLIENT_EARLY_TRAFFIC_SECRET"]);
+  // EndOfEarlyData was read and the 1-RTT data flows after it.
+  CheckAndTakeSession(run);
+}
+
+TEST_F(EarlyDataTest, EarlyDataLeftInTheResultWhenNotTaken) {
+  testing::Ptr<SSL_SESSION> session = EarlySession();
+  ASSERT_NE(session, nullptr);
+  ClientOptions o;
+  o.session = session.get();
+  TestClient client(o);
+  ServerHandshake server(MakeContext(cfg_), testing::Backend());
+  const Bytes early = Pattern(300, 1);
+  size_t written = 0;
+  ASSERT_EQ(
+      SSL_write_early_data(client.ssl(), early.data(), early.size(), &written),
+      1);
+  Bytes out;
+  const FeedResult r = server.feed(client.TakeOutput(), &out);
+  EXPECT_EQ(r.early_data_bytes, early.size());
+  client.Deliver(out);
+  Exchange ex = testing::RunHandshake(client, server);
+  ASSERT_TRUE(ex.server_done) << alert_name(ex.server.alert);
+  EXPECT_EQ(ex.result.early_data, early);
+}
+
+TEST_F(EarlyDataTest, SecondUseOfATicketIsRejectedButCompletes) {
+  testing::Ptr<SSL_SESSION> session = EarlySession();
+  ASSERT_NE(session, nullptr);
+  // One listener: one context (and its replay cache) for both attempts.
+  std::shared_ptr<const ServerContext> ctx = MakeContext(cfg_);
+  const Bytes early = Pattern(1000, 2);
+  EarlyRun first = EarlyHandshake(ctx, session.get(), early);
+  ASSERT_TRUE(first.ex.server_done);
+  EXPECT_EQ(SSL_get_early_data_status(first.client->ssl()),
+            SSL_EARLY_DATA_ACCEPTED);
+  // The same ticket again (a replayed ClientHello would carry it too).
+  EarlyRun replay = EarlyHandshake(ctx, session.get(), early);
+  ASSERT_TRUE(replay.ex.server_done) << alert_name(replay.ex.server.alert);
+  ASSERT_TRUE(replay.client->handshake_done());
+  EXPECT_EQ(SSL_get_early_data_status(replay.client->ssl()),
+            SSL_EARLY_DATA_REJECTED);
+  EXPECT_EQ(replay.ex.result.kind, HandshakeKind::kPsk) << "1-RTT resumption";
+  EXPECT_FALSE(replay.ex.result.early_data_accepted);
+  EXPECT_TRUE(replay.early_taken.empty());
+  EXPECT_TRUE(replay.ex.result.early_data.empty());
+  EXPECT_EQ(ctx->replay_cache()->size(), 1u);
+  // The skipped early records do not reach the application.
+  CheckAndTakeSession(replay);
+}
+
+TEST_F(EarlyDataTest, SharedReplayCacheAcrossContexts) {
+  cfg_.replay_cache = std::make_shared<EarlyDataReplayCache>();
+  testing::Ptr<SSL_SESSION> session = EarlySession();
+  ASSERT_NE(session, nullptr);
+  const Bytes early = Pattern(10, 2);
+  EarlyRun a = EarlyHandshake(MakeContext(cfg_), session.get(), early);
+  EarlyRun b = EarlyHandshake(MakeContext(cfg_), session.get(), early);
+  EXPECT_EQ(SSL_get_early_data_status(a.client->ssl()),
+            SSL_EARLY_DATA_ACCEPTED);
+  EXPECT_EQ(SSL_get_early_data_status(b.client->ssl()),
+            SSL_EARLY_DATA_REJECTED);
+  EXPECT_TRUE(b.ex.server_done);
+}
+
+TEST_F(EarlyDataTest, OffByDefaultIsRejected) {
+  testing::Ptr<SSL_SESSION> session = EarlySession();
+  ASSERT_NE(session, nullptr);
+  ServerConfig off = cfg_;
+  off.max_early_data = 0;  // the ticket allowed 0-RTT; this server does not
+  const Bytes early = Pattern(2000, 3);
+  EarlyRun run = EarlyHandshake(MakeContext(off), session.get(), early);
+  ASSERT_TRUE(run.ex.server_done) << alert_name(run.ex.server.alert);
+  EXPECT_EQ(SSL_get_early_data_status(run.client->ssl()),
+            SSL_EARLY_DATA_REJECTED);
+  EXPECT_EQ(run.ex.result.kind, HandshakeKind::kPsk);
+  EXPECT_TRUE(run.ex.result.early_data.empty());
+  EXPECT_EQ(server_keylog_.count("CLIENT_EARLY_TRAFFIC_SECRET"), 0u);
+  CheckAndTakeSession(run);
+}
+
+TEST_F(EarlyDataTest, StaleClientHelloIsRejected) {
+  // 8.3: the client says the ticket is ~0 s old, our clock says 60 s.
+  testing::Ptr<SSL_SESSION> session = EarlySession();
+  ASSERT_NE(session, nullptr);
+  *now_ += 60000;
+  EarlyRun run =
+      EarlyHandshake(MakeContext(cfg_), session.get(), Pattern(100, 1));
+  ASSERT_TRUE(run.ex.server_done) << alert_name(run.ex.server.alert);
+  EXPECT_EQ(SSL_get_early_data_status(run.client->ssl()),
+            SSL_EARLY_DATA_REJECTED);
+  EXPECT_EQ(run.ex.result.kind, HandshakeKind::kPsk);
+}
+
+TEST_F(EarlyDataTest, OtherAlpnIsRejected) {
+  // 4.2.10: the ALPN protocol must be the ticket's. The first session
+  // negotiated none; this server picks "h2" for a client offering it.
+  testing::Ptr<SSL_SESSION> session = EarlySession();
+  ASSERT_NE(session, nullptr);
+  ServerConfig alpn = cfg_;
+  alpn.alpn_protocols = {"h2"};
+  ClientOptions o;
+  o.session = session.get();
+  o.alpn = {"h2"};
+  TestClient client(o);
+  ServerHandshake server(MakeContext(alpn), testing::Backend());
+  const Bytes early = Pattern(100, 1);
+  size_t written = 0;
+  ASSERT_EQ(
+      SSL_write_early_data(client.ssl(), early.data(), early.size(), &written),
+      1);
+  Bytes out;
+  server.feed(client.TakeOutput(), &out);
+  client.Deliver(out);
+  Exchange ex = testing::RunHandshake(client, server);
+  ASSERT_TRUE(ex.server_done) << alert_name(ex.server.alert);
+  EXPECT_EQ(SSL_get_early_data_status(client.ssl()), SSL_EARLY_DATA_REJECTED);
+  EXPECT_FALSE(ex.result.early_data_accepted);
+}
+
+TEST_F(EarlyDataTest, TooMuchEarlyDataIsUnexpectedMessage) {
+  // The ticket allows 16384 bytes; this server accepts 0-RTT of at most
+  // 100 (4.2.10: more is an unexpected_message).
+  testing::Ptr<SSL_SESSION> session = EarlySession();
+  ASSERT_NE(session, nullptr);
+  ServerConfig small = cfg_;
+  small.max_early_data = 100;
+  EarlyRun run =
+      EarlyHandshake(MakeContext(small), session.get(), Pattern(3000, 5));
+  EXPECT_FALSE(run.ex.server_done);
+  EXPECT_EQ(run.ex.server.state, HandshakeState::kFailed);
+  EXPECT_EQ(run.ex.server.alert, Alert::kUnexpectedMessage);
+  EXPECT_FALSE(run.ex.server.alert_from_peer);
+  EXPECT_EQ(run.ex.server.early_data_bytes, 0u) << "nothing is handed over";
+}
+
+TEST_F(EarlyDataTest, TicketsCarryMaxEarlyDataOnlyWhenOn) {
+  testing::Ptr<SSL_SESSION> on = EarlySession();
+  ASSERT_NE(on, nullptr);
+  cfg_.max_early_data = 0;
+  testing::Ptr<SSL_SESSION> off = FirstSession();
+  ASSERT_NE(off, nullptr);
+  EXPECT_EQ(SSL_SESSION_get_max_early_data(off.get()), 0u);
+}
+
+// Feeds the server libssl's first flight with 0-RTT, then `after`,
+// records sealed by us under the client's early key (continuing its
+// sequence numbers), and returns what the server made of them.
+FeedResult AfterEarlyData(
+    const ServerConfig& cfg, SSL_SESSION* session,
+    const std::vector<std::pair<ContentType, Bytes>>& after) {
+  ClientOptions o;
+  o.session = session;
+  TestClient client(o);
+  ServerHandshake server(MakeContext(cfg), testing::Backend());
+  const Bytes early = Pattern(200, 1);
+  size_t written = 0;
+  EXPECT_EQ(
+      SSL_write_early_data(client.ssl(), early.data(), early.size(), &written),
+      1);
+  const Bytes first = client.TakeOutput();
+  Bytes out;
+  FeedResult r = server.feed(first, &out);
+  EXPECT_EQ(r.state, HandshakeState::kNeedMore);
+  EXPECT_EQ(r.early_data_bytes, early.size());
+  const CipherSuiteInfo* suite = find_cipher_suite(static_cast<uint16_t>(
+      SSL_CIPHER_get_protocol_id(SSL_SESSION_get0_cipher(session))));
+  EXPECT_NE(suite, nullptr);
+  if (suite == nullptr) {
+    return r;
+  }
+  testing::EvpRecordCipher sealer(*suite,
+                                  client.keylog["CLIENT_EARLY_TRAFFIC_SECRET"]);
+  for (const auto& rec : testing::SplitRecords(first)) {
+    if (rec.type == 23) {
+      sealer.Seal(ContentType::kApplicationData, {});  // its sequence number
+    }
+  }
+  Bytes more;
+  for (const auto& [type, content] : after) {
+    more = testing::Cat(more, sealer.Seal(type, content));
+  }
+  // A connection freed without a shutdown marks its session unresumable;
+  // the next case uses it again.
+  SSL_set_shutdown(client.ssl(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  return server.feed(more, &out);
+}
+
+TEST_F(EarlyDataTest, EndOfEarlyDataChecks) {
+  testing::Ptr<SSL_SESSION> session = EarlySession();
+  ASSERT_NE(session, nullptr);
+  // 4.5: EndOfEarlyData has no body.
+  FeedResult r = AfterEarlyData(cfg_, session.get(),
+                                {{ContentType::kHandshake, {5, 0, 0, 1, 0}}});
+  EXPECT_EQ(r.state, HandshakeState::kFailed);
+  EXPECT_EQ(r.alert, Alert::kDecodeError);
+  // A Finished under the early key instead of EndOfEarlyData.
+  r = AfterEarlyData(cfg_, session.get(),
+                     {{ContentType::kHandshake,
+                       testing::Cat({20, 0, 0, 32}, Bytes(32, 0x14))}});
+  EXPECT_EQ(r.state, HandshakeState::kFailed);
+  EXPECT_EQ(r.alert, Alert::kUnexpectedMessage);
+  // More data under the early key after EndOfEarlyData: the server reads
+  // the handshake key by then, so it does not open.
+  r = AfterEarlyData(cfg_, session.get(),
+                     {{ContentType::kHandshake, {5, 0, 0, 0}},
+                      {ContentType::kApplicationData, {1, 2, 3}}});
+  EXPECT_EQ(r.state, HandshakeState::kFailed);
+  EXPECT_EQ(r.alert, Alert::kBadRecordMac);
+  EXPECT_EQ(r.early_data_bytes, 0u);
+}
+
+TEST(EarlyDataReplayCacheTest, FirstUseOnlyUntilExpiryAndBounded) {
+  EarlyDataReplayCache cache(2);
+  const Bytes a = {1, 2, 3};
+  const Bytes b = {4, 5, 6};
+  const Bytes c = {7, 8, 9};
+  EXPECT_TRUE(cache.first_use(a, 1000, 2000));
+  EXPECT_FALSE(cache.first_use(a, 1500, 2500)) << "a replay";
+  EXPECT_TRUE(cache.first_use(b, 1500, 5000));
+  // Full of live entries: refused (never accepted twice, even if evicted).
+  EXPECT_FALSE(cache.first_use(c, 1600, 5000));
+  EXPECT_EQ(cache.size(), 2u);
+  // Once a's window has passed it is dropped, making room.
+  EXPECT_TRUE(cache.first_use(c, 2000, 5000));
+  EXPECT_FALSE(cache.first_use(b, 2000, 5000));
+  EXPECT_EQ(cache.size(), 2u);
 }
 
 }  // namespace

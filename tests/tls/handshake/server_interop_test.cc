@@ -10,6 +10,9 @@
 //    record_size_limit echoed, client vs server cipher order, GREASE and
 //    unknown extensions ignored, input cut into 1-byte pieces, bytes after
 //    the client's Finished handed over;
+//  - OCSP stapling: the configured response reaches a client that asked,
+//    byte for byte; none for a client that did not ask or when none is
+//    configured;
 //  - rejected 0-RTT: a resumption attempt with early data from a real
 //    OpenSSL ticket, with and without a HelloRetryRequest;
 //  - after the hand-off, application data both ways at 0..64 KiB,
@@ -540,6 +543,113 @@ TEST(EarlyDataTest, RejectedAndSkippedAfterHelloRetry) {
   ServerConfig cfg;
   cfg.groups = {NamedGroup::kSecp256r1};  // the client's share is X25519
   RejectedEarlyData(cfg, ClientOptions{}, HandshakeKind::kHelloRetry);
+}
+
+// ---- OCSP stapling (RFC 8446 section 4.4.2.1, RFC 6066 section 8) ----
+
+// What the client's status callback saw: whether it ran and the stapled
+// response (empty when none).
+struct OcspSeen {
+  bool called = false;
+  Bytes response;
+};
+
+int OcspStatusCallback(SSL* ssl, void* arg) {
+  auto* seen = static_cast<OcspSeen*>(arg);
+  seen->called = true;
+  const unsigned char* p = nullptr;
+  const long len = SSL_get_tlsext_status_ocsp_resp(ssl, &p);
+  if (len > 0 && p != nullptr) {
+    seen->response.assign(p, p + len);
+  }
+  return 1;  // accept: the test checks the bytes
+}
+
+// Client options that ask for a staple (status_request, type ocsp) and
+// record what arrives in *seen.
+ClientOptions AskForOcsp(OcspSeen* seen) {
+  ClientOptions o;
+  o.configure = [seen](SSL* ssl) {
+    SSL_CTX* ctx = SSL_get_SSL_CTX(ssl);
+    SSL_CTX_set_tlsext_status_cb(ctx, OcspStatusCallback);
+    SSL_CTX_set_tlsext_status_arg(ctx, seen);
+    EXPECT_EQ(SSL_set_tlsext_status_type(ssl, TLSEXT_STATUSTYPE_ocsp), 1);
+  };
+  return o;
+}
+
+// The "ec" leaf with `ocsp` as its staple.
+std::shared_ptr<const Credential> LeafWithOcsp(const Bytes& ocsp) {
+  std::string error;
+  const auto& leaf = Pki().leaves.at("ec");
+  std::unique_ptr<Credential> cred =
+      Credential::from_pem(leaf.chain_pem, leaf.key_pem, &error);
+  EXPECT_NE(cred, nullptr) << error;
+  if (cred == nullptr) {
+    return nullptr;
+  }
+  EXPECT_TRUE(cred->set_ocsp_response(ocsp));
+  return cred;
+}
+
+TEST(OcspStaplingTest, StapledWhenAskedByteExact) {
+  const Bytes ocsp = testing::MakeOcspResponse();
+  ASSERT_FALSE(ocsp.empty());
+  OcspSeen seen;
+  HsRun run =
+      Handshake(ServerConfig{}, AskForOcsp(&seen), {LeafWithOcsp(ocsp)});
+  EXPECT_TRUE(seen.called);
+  EXPECT_EQ(seen.response, ocsp);
+  CheckAppData(run);
+}
+
+TEST(OcspStaplingTest, StapledAfterHelloRetry) {
+  const Bytes ocsp = testing::MakeOcspResponse();
+  ServerConfig cfg;
+  cfg.groups = {NamedGroup::kSecp256r1};  // the client's share is X25519
+  OcspSeen seen;
+  HsRun run = Handshake(cfg, AskForOcsp(&seen), {LeafWithOcsp(ocsp)});
+  EXPECT_EQ(run.ex.result.kind, HandshakeKind::kHelloRetry);
+  EXPECT_EQ(seen.response, ocsp);
+}
+
+TEST(OcspStaplingTest, NoStapleWhenNotAsked) {
+  const Bytes ocsp = testing::MakeOcspResponse();
+  // The client does not send status_request; its callback must not see a
+  // response either (it is installed, the status type is not set).
+  OcspSeen seen;
+  ClientOptions o;
+  o.configure = [&seen](SSL* ssl) {
+    SSL_CTX* ctx = SSL_get_SSL_CTX(ssl);
+    SSL_CTX_set_tlsext_status_cb(ctx, OcspStatusCallback);
+    SSL_CTX_set_tlsext_status_arg(ctx, &seen);
+  };
+  HsRun run = Handshake(ServerConfig{}, o, {LeafWithOcsp(ocsp)});
+  EXPECT_TRUE(seen.response.empty());
+  // And the Certificate message carries no status_request extension: the
+  // client would have failed with unsupported_extension (4.2) otherwise,
+  // and the handshake completed.
+  EXPECT_TRUE(run.client->handshake_done());
+  CheckAppData(run);
+}
+
+TEST(OcspStaplingTest, NoStapleWhenNoneConfigured) {
+  OcspSeen seen;
+  HsRun run = Handshake(ServerConfig{}, AskForOcsp(&seen));
+  EXPECT_TRUE(seen.called);
+  EXPECT_TRUE(seen.response.empty());
+  CheckAppData(run);
+}
+
+TEST(OcspStaplingTest, OversizedResponseRefused) {
+  std::string error;
+  const auto& leaf = Pki().leaves.at("ec");
+  std::unique_ptr<Credential> cred =
+      Credential::from_pem(leaf.chain_pem, leaf.key_pem, &error);
+  ASSERT_NE(cred, nullptr) << error;
+  EXPECT_FALSE(cred->set_ocsp_response(Bytes(kMaxOcspResponseLen + 1, 0x30)));
+  EXPECT_TRUE(cred->ocsp_response().empty());
+  EXPECT_TRUE(cred->set_ocsp_response(Bytes(kMaxOcspResponseLen, 0x30)));
 }
 
 // ---- application data, KeyUpdate and close_notify after the hand-off ----

@@ -140,6 +140,12 @@ struct ClientConfig {
   // server_name is offered as a PSK (psk_dhe_ke, with its binder) and the
   // tickets on_post_handshake() receives are stored here.
   std::shared_ptr<ClientSessionCache> session_cache;
+  // psk_key_exchange_modes offered (RFC 8446 section 4.2.9): psk_dhe_ke
+  // ((EC)DHE with the PSK, forward secret) and psk_ke (the PSK alone: the
+  // resumed keys depend only on it, no forward secrecy, but no (EC)DHE
+  // either). With both, the server picks; at least one must be set.
+  bool offer_psk_dhe_ke = true;
+  bool offer_psk_ke = false;
 
   // Client authentication (RFC 8446 section 4.3.2): the certificate chain
   // and key sent when the server asks for one. nullptr: an empty
@@ -277,6 +283,15 @@ class ClientHandshake {
 
   // Whether the server accepted our PSK (valid once kDone).
   bool resumed() const;
+
+  // 0-RTT (RFC 8446 section 4.2.10): `data` (copied) is sent as early data
+  // right after the ClientHello when the ticket offered allows that much
+  // (its max_early_data_size); otherwise it is not sent at all. Call
+  // before start(). Once kDone, HandshakeResult::early_data_accepted says
+  // whether the server took it; if not (or if it was not sent), the
+  // application must send it again over the established connection.
+  // Early data is replayable (section 8): only what is safe to repeat.
+  void set_early_data(std::span<const uint8_t> data);
 
   // Replaces the random inputs; call before start().
   void set_test_hooks(const ClientTestHooks& hooks);

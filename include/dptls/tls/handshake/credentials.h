@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "dptls/tls/handshake/messages.h"
@@ -40,6 +41,11 @@ std::string_view key_type_name(KeyType type);
 // ecdsa_secp256r1_sha256 for P-256, rsa_pss_rsae_* for RSA (the
 // rsaEncryption key type, RFC 8446 section 4.2.3), ed25519 for Ed25519.
 bool key_type_can_sign(KeyType type, SignatureScheme scheme);
+
+// The largest stapled OCSP response: the leaf's CertificateEntry
+// extensions<0..2^16-1> hold it after 8 bytes of headers (extension type
+// and length, CertificateStatusType, the u24 length).
+inline constexpr size_t kMaxOcspResponseLen = 0xFFFF - 8;
 
 // One certificate chain and its private key.
 class Credential {
@@ -79,6 +85,22 @@ class Credential {
   bool sign(SignatureScheme scheme, std::span<const uint8_t> content,
             std::vector<uint8_t>* sig) const;
 
+  // The DER OCSPResponse (RFC 6960 section 4.2.1) stapled to the leaf's
+  // CertificateEntry when a client asks with status_request (RFC 8446
+  // section 4.4.2.1, RFC 6066 section 8); empty: none. Not parsed here
+  // (the configuration checks it at load); set before the credential is
+  // shared, since a credential is otherwise immutable. Returns false,
+  // unchanged, when it is longer than kMaxOcspResponseLen (the leaf's
+  // extensions<0..2^16-1> must hold it).
+  bool set_ocsp_response(std::vector<uint8_t> der) {
+    if (der.size() > kMaxOcspResponseLen) {
+      return false;
+    }
+    ocsp_response_ = std::move(der);
+    return true;
+  }
+  std::span<const uint8_t> ocsp_response() const { return ocsp_response_; }
+
  private:
   Credential() = default;
 
@@ -89,6 +111,7 @@ class Credential {
   // when it has none).
   std::vector<uint16_t> chain_sig_schemes_;
   std::vector<std::string> names_;
+  std::vector<uint8_t> ocsp_response_;
 };
 
 // What the store picked for one handshake.

@@ -431,12 +431,16 @@ struct ClientHelloParams {
   std::span<const uint16_t> supported_groups;  // non-empty
   std::span<const KeyShareOffer> key_shares;
   std::span<const uint16_t> signature_algorithms;  // non-empty
-  // psk_key_exchange_modes with psk_dhe_ke (4.2.9): lets the server send
-  // tickets, and is required with pre_shared_key.
+  // psk_key_exchange_modes with psk_dhe_ke and/or psk_ke, in that order
+  // (4.2.9): lets the server send tickets, and is required with
+  // pre_shared_key. Omitted when both are false.
   bool psk_dhe_ke = true;
+  bool psk_ke = false;
   uint16_t record_size_limit = 0;          // RFC 8449; 0: omitted
   std::span<const std::string_view> alpn;  // RFC 7301; empty: omitted
   std::span<const uint8_t> cookie;         // 4.2.2; empty: omitted
+  // early_data (4.2.10), empty, when 0-RTT data follows; only with a PSK.
+  bool early_data = false;
   // pre_shared_key (4.2.11) with one identity; omitted when the identity
   // is empty. The binder is written as psk_binder_len zeros, for the caller
   // to fill in (see write_client_hello's binder_offset).

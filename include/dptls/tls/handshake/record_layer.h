@@ -86,9 +86,18 @@ class HandshakeRecordLayer {
   // failure.
   bool set_read_secret(const CipherSuiteInfo& suite,
                        std::span<const uint8_t> secret);
-  // As set_read_secret(), for the write direction.
+  // As set_read_secret(), for the write direction, starting at sequence
+  // number `seq` (a client going back to its early key for
+  // EndOfEarlyData, RFC 8446 section 4.5).
   bool set_write_secret(const CipherSuiteInfo& suite,
-                        std::span<const uint8_t> secret);
+                        std::span<const uint8_t> secret, uint64_t seq = 0);
+  // Back to plaintext writes (a client's second ClientHello after 0-RTT
+  // records, section 4.1.2).
+  void clear_write_secret() {
+    write_key_.release();
+    crypto::secure_wipe(write_iv_, sizeof(write_iv_));
+    write_seq_ = 0;
+  }
 
   // The largest TLSInnerPlaintext accepted in a protected record (RFC 8449:
   // our advertised record_size_limit); 2^14 + 1 by default.
@@ -102,6 +111,23 @@ class HandshakeRecordLayer {
   void skip_early_data(EarlyDataSkip mode, size_t budget) {
     skip_mode_ = mode;
     skip_budget_ = budget;
+  }
+
+  // Accepts 0-RTT (RFC 8446 section 4.2.10): from now on, application_data
+  // records that open under the current read key (the
+  // client_early_traffic_secret) have their content appended to *sink
+  // (borrowed until stop_early_data() or reset()), at most `max_bytes` in
+  // all; more is an unexpected_message (4.2.10). Handshake records
+  // (EndOfEarlyData) are read as usual.
+  void accept_early_data(std::vector<uint8_t>* sink, size_t max_bytes) {
+    early_sink_ = sink;
+    early_left_ = max_bytes;
+  }
+  // Ends 0-RTT: application_data is refused again (before the read key
+  // changes to the client's handshake key, at EndOfEarlyData).
+  void stop_early_data() {
+    early_sink_ = nullptr;
+    early_left_ = 0;
   }
 
   // Writes `content` as records of `type` under the current write epoch:
@@ -158,6 +184,9 @@ class HandshakeRecordLayer {
 
   EarlyDataSkip skip_mode_ = EarlyDataSkip::kNone;
   size_t skip_budget_ = 0;
+  // Accepted 0-RTT data goes here (nullptr: not accepting).
+  std::vector<uint8_t>* early_sink_ = nullptr;
+  size_t early_left_ = 0;
   bool handshake_seen_ = false;  // a handshake record arrived
   bool ccs_seen_ = false;
   // Sticky end state.

@@ -102,6 +102,25 @@ struct ServerConfig {
   // bad_record_mac (RFC 8446 section 4.2.10), in bytes of record payload.
   size_t max_early_data_skip = size_t{64} * 1024;
 
+  // 0-RTT (RFC 8446 sections 2.3, 4.2.10). 0 (the default): refused, the
+  // early records skipped. Otherwise NewSessionTickets carry early_data
+  // with this max_early_data_size, and a resumption ClientHello with
+  // early_data is accepted when its first PSK identity is a usable ticket
+  // of the same cipher suite and ALPN protocol, its reported age agrees
+  // with ours within early_data_age_tolerance_ms (8.3), and the ticket was
+  // never used for 0-RTT before (replay_cache, 8.1). The early data (at
+  // most this many bytes; more is unexpected_message) is handed to the
+  // caller (FeedResult::early_data_bytes, take_early_data()); it may be a
+  // replay of a ClientHello whose 0-RTT was never delivered elsewhere, so
+  // the application must only act on it when that is safe (8, E.5).
+  uint32_t max_early_data = 0;
+  // How far the client's view of a ticket's age may be from ours (8.3).
+  uint32_t early_data_age_tolerance_ms = 10000;
+  // The tickets already used for 0-RTT; shared by every context that
+  // shares ticket_keys. nullptr with max_early_data: ServerContext::create
+  // makes one of its own.
+  std::shared_ptr<EarlyDataReplayCache> replay_cache;
+
   // Session resumption (RFC 8446 sections 2.2, 4.6.1). NewSessionTickets
   // sent after the client's Finished, each in its own record under the
   // server's application key (0: none). At most 16.
@@ -115,6 +134,14 @@ struct ServerConfig {
   // rotate() (and save()). nullptr: ServerContext::create makes random
   // keys of its own (12 h rotation interval, never rotated by dptls).
   std::shared_ptr<TicketKeys> ticket_keys;
+  // psk_ke (RFC 8446 section 4.2.9): resuming without (EC)DHE. The
+  // resumed connection's keys then depend on the ticket's PSK alone, so
+  // whoever later learns it (or the ticket key) reads the traffic: no
+  // forward secrecy. false: only psk_dhe_ke; a client offering only psk_ke
+  // gets a full handshake. true: psk_dhe_ke when the client offers both,
+  // psk_ke when it offers only that (no key_share in the ServerHello, the
+  // (EC)DHE input of the key schedule is zeros, 7.1).
+  bool allow_psk_ke = false;
   // The wall clock, in milliseconds since the Unix epoch (tickets carry
   // their issue time across instances). nullptr: the system clock. Tests
   // inject a fake one.
@@ -169,6 +196,10 @@ class ServerContext {
   const TicketKeys& ticket_keys() const { return *config_.ticket_keys; }
   // The configured clock's time, in ms since the Unix epoch.
   uint64_t now_ms() const;
+  // The 0-RTT strike register; nullptr when max_early_data is 0.
+  EarlyDataReplayCache* replay_cache() const {
+    return config_.replay_cache.get();
+  }
   // The client certificate verifier; nullptr without client_ca_pem.
   const ClientCertVerifier* client_verifier() const {
     return client_verifier_.get();
@@ -207,20 +238,24 @@ struct FeedResult {
   // kFailed: the alert sent (or, when alert_from_peer, received).
   Alert alert = Alert::kCloseNotify;
   bool alert_from_peer = false;
+  // Accepted 0-RTT data (RFC 8446 section 4.2.10) waiting to be taken
+  // with ServerHandshake::take_early_data(), in bytes.
+  size_t early_data_bytes = 0;
 };
 
 // The handshake kinds, each a sequence of messages (the s2n model).
 // X(enumerator, printable name)
-#define DPTLS_HANDSHAKE_KINDS(X)                      \
-  X(kInitial, "initial")                              \
-  X(kFull, "full")                                    \
-  X(kHelloRetry, "hello-retry")                       \
-  X(kPsk, "psk")                                      \
-  X(kHelloRetryPsk, "hello-retry-psk")                \
-  X(kFullClientAuth, "full-client-auth")              \
-  X(kHelloRetryClientAuth, "hello-retry-client-auth") \
-  X(kFullNoClientCert, "full-no-client-cert")         \
-  X(kHelloRetryNoClientCert, "hello-retry-no-client-cert")
+#define DPTLS_HANDSHAKE_KINDS(X)                           \
+  X(kInitial, "initial")                                   \
+  X(kFull, "full")                                         \
+  X(kHelloRetry, "hello-retry")                            \
+  X(kPsk, "psk")                                           \
+  X(kHelloRetryPsk, "hello-retry-psk")                     \
+  X(kFullClientAuth, "full-client-auth")                   \
+  X(kHelloRetryClientAuth, "hello-retry-client-auth")      \
+  X(kFullNoClientCert, "full-no-client-cert")              \
+  X(kHelloRetryNoClientCert, "hello-retry-no-client-cert") \
+  X(kPskEarlyData, "psk-early-data")
 
 enum class HandshakeKind : uint8_t {
 #define DPTLS_X(e, name) e,
@@ -266,6 +301,16 @@ struct HandshakeResult {
   // Client authentication: the verified client certificate's identity
   // (also after resumption, from the ticket); empty without one.
   ClientIdentity client_identity;
+  // 0-RTT was accepted (RFC 8446 section 4.2.10; on a client: the server
+  // took what ClientHandshake::set_early_data() gave), and on a server the
+  // early data not yet taken with take_early_data() (all of it when never
+  // taken). It precedes, in the client's stream, the records of
+  // post_finished.
+  bool early_data_accepted = false;
+  std::vector<uint8_t> early_data;
+  // Resumed with psk_ke (RFC 8446 section 4.2.9): no (EC)DHE, `group`
+  // is meaningless.
+  bool psk_ke = false;
   // NewSessionTickets sent. Each is one record, so this equals
   // server_next_seq, unless the client's record_size_limit (RFC 8449) was
   // too small for a ticket and split it.
@@ -374,6 +419,13 @@ class ServerHandshake {
   // Moves the result out once the state is kDone (once; false otherwise).
   // The handshake's own copies of every secret are wiped by then.
   bool take_result(HandshakeResult* out);
+
+  // Moves the accepted 0-RTT data received so far (RFC 8446 section
+  // 4.2.10) to the end of *out; FeedResult::early_data_bytes says how much
+  // is waiting. The data is not yet authenticated as fresh: the client's
+  // Finished has not arrived, and 0-RTT is replayable across servers that
+  // do not share the replay cache (section 8).
+  void take_early_data(std::vector<uint8_t>* out);
 
   // Replaces the random inputs; call before the first feed().
   void set_test_hooks(const ServerTestHooks& hooks);

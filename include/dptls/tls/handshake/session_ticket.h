@@ -18,16 +18,18 @@
 //   u16 client subject length, subject   (empty without client auth)
 //   u16 length of the client's subjectAltNames, each u16 length, name
 //
-// Anti-replay (RFC 8446 section 8): tickets are only used for 1-RTT
-// resumption (psk_dhe_ke), which a replayed ClientHello cannot complete,
-// so a ticket may be used many times. Before 0-RTT is enabled a
-// single-use strike register (8.1) or a ClientHello recording (8.2) must
-// reject a ticket's second use; that is not implemented.
+// Anti-replay (RFC 8446 section 8): for 1-RTT resumption, which a
+// replayed ClientHello cannot complete, a ticket may be used many times.
+// 0-RTT data can be replayed, so the server accepts it only once per
+// ticket (single-use tickets, 8.1): EarlyDataReplayCache remembers the
+// tickets already used for 0-RTT for as long as their ClientHello could
+// still pass the freshness check (8.3), and refuses a second use.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -120,6 +122,42 @@ class TicketKeys {
   TicketKey previous_;
   bool has_previous_ = false;
   uint64_t interval_ms_ = 0;
+};
+
+// The tickets already used for 0-RTT (RFC 8446 section 8.1), shared by
+// every handshake thread of the listeners that share the ticket keys
+// (thread-safe: a mutex). Entries are a digest of the ticket and the time
+// after which a ClientHello carrying it is no longer fresh (8.3), so a
+// replay is refused by the freshness check anyway and the entry can go.
+// Bounded: when full of entries that are still live, a new ticket is not
+// recorded and its 0-RTT is refused (fails closed; never accepted twice).
+// Across processes or machines the cache is not shared: each instance
+// must have its own ticket keys for 0-RTT to stay single-use (8.1).
+class EarlyDataReplayCache {
+ public:
+  // `max_entries` > 0.
+  explicit EarlyDataReplayCache(size_t max_entries = 65536)
+      : max_entries_(max_entries == 0 ? 1 : max_entries) {}
+
+  // Records the first 0-RTT use of `ticket` (the PSK identity bytes), to
+  // be remembered until `expires_ms`. Returns true when it was not seen
+  // before (0-RTT may be accepted); false when it was (a replay) or when
+  // the cache is full of live entries. Expired entries are dropped as it
+  // goes, at `now_ms`.
+  bool first_use(std::span<const uint8_t> ticket, uint64_t now_ms,
+                 uint64_t expires_ms);
+  // Entries held (for tests and metrics).
+  size_t size() const;
+
+ private:
+  using Digest = std::array<uint8_t, 16>;
+  void expire(uint64_t now_ms);
+
+  mutable std::mutex mu_;
+  size_t max_entries_;
+  // digest -> expiry, and expiry -> digest for expiring in order.
+  std::map<Digest, uint64_t> entries_;
+  std::multimap<uint64_t, Digest> by_expiry_;
 };
 
 // What a ticket carries (RFC 8446 section 4.6.1): enough to resume and to
