@@ -31,7 +31,7 @@ bool hugepages_available() {
 }
 
 EalPlan plan_eal(const config::Config& config, bool have_hugepages,
-                 unsigned cpus) {
+                 unsigned cpus, long pid) {
   EalPlan plan;
   plan.args = {"dptls"};
   // lcore 0 is the main (control-plane) lcore; workers follow. With more
@@ -84,6 +84,14 @@ EalPlan plan_eal(const config::Config& config, bool have_hugepages,
     plan.args.push_back("--no-pci");
   }
   plan.args.push_back("--log-level=lib.eal:warning");
+  // The user's arguments come last (they may override ours).
+  const bool prefix = std::any_of(
+      config.dpdk.eal_args.begin(), config.dpdk.eal_args.end(),
+      [](const std::string& a) { return a.rfind("--file-prefix", 0) == 0; });
+  if (!prefix) {
+    plan.args.push_back(pid < 0 ? std::string("--file-prefix=dptls")
+                                : "--file-prefix=dptls-" + std::to_string(pid));
+  }
   for (const std::string& a : config.dpdk.eal_args) {
     plan.args.push_back(a);
   }

@@ -425,7 +425,8 @@ int run_engine(const config::Config& config, const RunOptions& options) {
   }
   const EalPlan plan =
       plan_eal(config, hugepages_available(),
-               static_cast<unsigned>(sysconf(_SC_NPROCESSORS_ONLN)));
+               static_cast<unsigned>(sysconf(_SC_NPROCESSORS_ONLN)),
+               static_cast<long>(getpid()));
   std::vector<char*> argv;
   std::vector<std::string> args = plan.args;
   argv.reserve(args.size());

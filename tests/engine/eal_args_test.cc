@@ -77,6 +77,21 @@ TEST(EalArgsTest, PciPortAndExtraArgs) {
   EXPECT_EQ(p.args.back(), "--log-level=pmd:debug");
 }
 
+TEST(EalArgsTest, EachEngineGetsItsOwnRuntimeDirectory) {
+  config::Config c = Base();
+  EXPECT_TRUE(Has(plan_eal(c, true, 4, 4242).args, "--file-prefix=dptls-4242"));
+  EXPECT_TRUE(Has(plan_eal(c, false, 4).args, "--file-prefix=dptls"));
+  // The user's own prefix wins, and no second one is added.
+  c.dpdk.eal_args = {"--file-prefix=mine"};
+  const EalPlan p = plan_eal(c, true, 4, 4242);
+  EXPECT_TRUE(Has(p.args, "--file-prefix=mine"));
+  EXPECT_EQ(std::count_if(p.args.begin(), p.args.end(),
+                          [](const std::string& a) {
+                            return a.rfind("--file-prefix", 0) == 0;
+                          }),
+            1);
+}
+
 TEST(EalArgsTest, WorkersWrapOntoTheCpusThereAre) {
   config::Config c = Base();
   c.engine.workers = 3;

@@ -32,8 +32,11 @@ bool hugepages_available();
 // workers on CPUs 1.. and wrapping round when there are fewer than `cpus`
 // CPUs), each port as --vdev or -a, and the memory mode: hugepages with
 // --in-memory (no shared files), or --no-huge --no-shconf with `-m`. With
-// hugepages "auto" the choice follows `have_hugepages`.
+// hugepages "auto" the choice follows `have_hugepages`. Unless
+// dpdk.eal_args names one, the runtime directory gets its own
+// --file-prefix, "dptls-<pid>" (the telemetry socket lives there, so two
+// engines on one host do not collide); pid < 0 gives "dptls".
 EalPlan plan_eal(const config::Config& config, bool have_hugepages,
-                 unsigned cpus);
+                 unsigned cpus, long pid = -1);
 
 }  // namespace dptls::engine
