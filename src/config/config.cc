@@ -535,6 +535,8 @@ void read_config(Context& ctx, const toml::table& root, Config* c) {
               {"on", HugepageMode::kOn},
               {"off", HugepageMode::kOff}});
     w.integer("mbufs_per_worker", &c->dpdk.mbufs_per_worker, 1024, 1 << 22);
+    w.integer("record_mbufs_per_worker", &c->dpdk.record_mbufs_per_worker, 256,
+              1 << 20);
     w.strings("eal_args", &c->dpdk.eal_args);
   }
   top.tables("port", [&](const toml::table& t, const std::string& path) {

@@ -7,6 +7,9 @@
 namespace dptls::engine {
 
 uint32_t record_mbufs_per_worker(const config::Config& config) {
+  if (config.dpdk.record_mbufs_per_worker != 0) {
+    return config.dpdk.record_mbufs_per_worker;
+  }
   return std::max<uint32_t>(1024, config.dpdk.mbufs_per_worker / 4);
 }
 

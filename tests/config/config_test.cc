@@ -88,6 +88,7 @@ TEST_F(ConfigTest, FullFileReadsBackAsWritten) {
       "[engine]\nworkers = 2\nhandshake_threads = 3\nlog_level = \"debug\"\n"
       "keylog_file = \"/tmp/keys\"\n"
       "[dpdk]\nhugepages = \"off\"\nmbufs_per_worker = 4096\n"
+      "record_mbufs_per_worker = 8192\n"
       "eal_args = [\"--no-shconf\"]\n"
       "[[port]]\nname = \"p0\"\ndevice = \"0000:03:00.0\"\nmtu = 9000\n"
       "ipv4 = \"198.18.0.2/24\"\nipv6 = \"2001:2::2/64\"\n"
@@ -120,6 +121,7 @@ TEST_F(ConfigTest, FullFileReadsBackAsWritten) {
   EXPECT_EQ(c->engine.keylog_file, "/tmp/keys");
   EXPECT_EQ(c->dpdk.hugepages, HugepageMode::kOff);
   EXPECT_EQ(c->dpdk.mbufs_per_worker, 4096u);
+  EXPECT_EQ(c->dpdk.record_mbufs_per_worker, 8192u);
   EXPECT_EQ(c->dpdk.eal_args, std::vector<std::string>{"--no-shconf"});
   ASSERT_EQ(c->ports.size(), 1u);
   const PortSection& p = c->ports[0];
@@ -174,6 +176,10 @@ TEST_F(ConfigTest, OutOfRangeIntegerNamesKeyLineAndRange) {
   EXPECT_EQ(errors[0].line, 2u);
   EXPECT_EQ(errors[0].to_string(),
             "test.toml:2:11: engine.workers: must be between 1 and 128, got 0");
+  const auto records =
+      Errors("[dpdk]\nrecord_mbufs_per_worker = 100\n" + Minimal());
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].key, "dpdk.record_mbufs_per_worker");
 }
 
 TEST_F(ConfigTest, UnknownKeyIsATypo) {

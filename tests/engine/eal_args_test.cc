@@ -54,6 +54,13 @@ TEST(EalArgsTest, NoHugeMemoryCoversBothPools) {
   // A small pool still gets the 1024-record floor.
   c.dpdk.mbufs_per_worker = 1024;
   EXPECT_EQ(record_mbufs_per_worker(c), 1024u);
+  // An explicit size wins, and -m grows with it.
+  c.dpdk.record_mbufs_per_worker = 8192;
+  EXPECT_EQ(record_mbufs_per_worker(c), 8192u);
+  const EalPlan big = plan_eal(c, false, 2);
+  const auto bm = std::find(big.args.begin(), big.args.end(), "-m");
+  ASSERT_NE(bm, big.args.end());
+  EXPECT_GE(std::stoull(*(bm + 1)), 8192ull * kRecordMbufDataRoom / (1 << 20));
 }
 
 TEST(EalArgsTest, AutoFollowsWhatTheMachineHas) {

@@ -55,6 +55,10 @@ struct EngineSection {
 struct DpdkSection {
   HugepageMode hugepages = HugepageMode::kAuto;
   uint32_t mbufs_per_worker = 16384;
+  // Sealed-record buffers per worker (about 17 KB each); 0: a quarter of
+  // mbufs_per_worker, at least 1024. A session holds its unacknowledged
+  // records, so bulk transfers to many clients want more.
+  uint32_t record_mbufs_per_worker = 0;
   // Extra EAL arguments, passed as they are.
   std::vector<std::string> eal_args;
 };
