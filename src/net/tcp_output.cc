@@ -259,20 +259,27 @@ void TcpStack::send_cookie_syn_ack(const Segment& s, uint32_t cookie,
   }
 }
 
-bool TcpStack::attach_payload(TcpConn& c, rte_mbuf* hdr, uint32_t seq,
-                              uint32_t len) {
+rte_mbuf* TcpStack::send_queue_at(const TcpConn& c, uint32_t seq,
+                                  uint32_t* seg_seq) const {
   // Start from the cursor when it is at or before `seq`, else the head
   // (whose first byte, acknowledged or not, is sq_start - sq_head_off).
   rte_mbuf* seg = c.sq_head;
-  uint32_t seg_seq = c.sq_start - c.sq_head_off;
+  *seg_seq = c.sq_start - c.sq_head_off;
   if (c.sq_cursor != nullptr && seq_ge(seq, c.sq_cursor_seq)) {
     seg = c.sq_cursor;
-    seg_seq = c.sq_cursor_seq;
+    *seg_seq = c.sq_cursor_seq;
   }
-  while (seg != nullptr && seq_ge(seq, seg_seq + seg->data_len)) {
-    seg_seq += seg->data_len;
+  while (seg != nullptr && seq_ge(seq, *seg_seq + seg->data_len)) {
+    *seg_seq += seg->data_len;
     seg = seg->next;
   }
+  return seg;
+}
+
+bool TcpStack::attach_payload(TcpConn& c, rte_mbuf* hdr, uint32_t seq,
+                              uint32_t len) {
+  uint32_t seg_seq = 0;
+  rte_mbuf* seg = send_queue_at(c, seq, &seg_seq);
   c.sq_cursor = seg;
   c.sq_cursor_seq = seg_seq;
   while (len > 0 && seg != nullptr) {
@@ -305,16 +312,8 @@ bool TcpStack::attach_payload(TcpConn& c, rte_mbuf* hdr, uint32_t seq,
 
 uint32_t TcpStack::bytes_in_pieces(const TcpConn& c, uint32_t seq, uint32_t len,
                                    uint32_t pieces) const {
-  const rte_mbuf* seg = c.sq_head;
-  uint32_t seg_seq = c.sq_start - c.sq_head_off;
-  if (c.sq_cursor != nullptr && seq_ge(seq, c.sq_cursor_seq)) {
-    seg = c.sq_cursor;
-    seg_seq = c.sq_cursor_seq;
-  }
-  while (seg != nullptr && seq_ge(seq, seg_seq + seg->data_len)) {
-    seg_seq += seg->data_len;
-    seg = seg->next;
-  }
+  uint32_t seg_seq = 0;
+  const rte_mbuf* seg = send_queue_at(c, seq, &seg_seq);
   uint32_t fit = 0;
   for (; seg != nullptr && pieces > 0 && fit < len; --pieces) {
     fit += seg_seq + seg->data_len - (seq + fit);

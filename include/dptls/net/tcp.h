@@ -385,6 +385,10 @@ class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
   void fill_ts(const TcpConn& c, TcpOptionsOut* o) const;
   void fill_sack(const TcpConn& c, TcpOptionsOut* o, uint16_t room) const;
   bool attach_payload(TcpConn& c, rte_mbuf* hdr, uint32_t seq, uint32_t len);
+  // The send-queue mbuf holding byte `seq` (null past the end), and in
+  // *seg_seq the sequence number of its first byte.
+  rte_mbuf* send_queue_at(const TcpConn& c, uint32_t seq,
+                          uint32_t* seg_seq) const;
   // How many of the `len` queued bytes from `seq` fit in `pieces` mbufs
   // referencing the send queue.
   uint32_t bytes_in_pieces(const TcpConn& c, uint32_t seq, uint32_t len,
