@@ -569,11 +569,40 @@ int run_engine(const config::Config& config, const RunOptions& options) {
     const auto start = Clock::now();
     auto drain_start = Clock::time_point{};
     auto render = [&] { return render_metrics(workers, hs); };
+    // Every listener shares one set of ticket keys.
+    TicketKeyRotation rotation(contexts[0]->config().ticket_keys,
+                               config.tickets.key_file);
+    auto last_rotation_check = Clock::now();
     while (!stop.load(std::memory_order_relaxed)) {
       if (config.admin.enabled) {
         admin.serve(100, render);
       } else {
         usleep(100000);
+      }
+      if (Clock::now() - last_rotation_check >= std::chrono::seconds(1)) {
+        last_rotation_check = Clock::now();
+        std::string why;
+        switch (rotation.tick(
+            static_cast<uint64_t>(
+                std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count()),
+            &why)) {
+          case TicketKeyRotation::Tick::kRotated:
+            spdlog::info(
+                "tickets: key rotated (the previous one still opens "
+                "tickets)");
+            break;
+          case TicketKeyRotation::Tick::kReloaded:
+            spdlog::info("tickets: keys reloaded from {}",
+                         config.tickets.key_file);
+            break;
+          case TicketKeyRotation::Tick::kFailed:
+            spdlog::warn("{}", why);
+            break;
+          case TicketKeyRotation::Tick::kNothing:
+            break;
+        }
       }
       const int signals = g_signals.load(std::memory_order_relaxed);
       const bool timed_out =

@@ -101,6 +101,53 @@ void copy_truncated(std::string_view s, char (&dst)[N], LenT* len) {
 
 }  // namespace
 
+// ---- ticket key rotation ----
+
+TicketKeyRotation::TicketKeyRotation(std::shared_ptr<tls::TicketKeys> keys,
+                                     std::string key_file)
+    : keys_(std::move(keys)), file_(std::move(key_file)) {
+  seen_ = stamp();
+}
+
+TicketKeyRotation::FileStamp TicketKeyRotation::stamp() const {
+  struct stat st {};
+  if (file_.empty() || ::stat(file_.c_str(), &st) != 0) {
+    return {};
+  }
+  return {static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
+          static_cast<uint64_t>(st.st_mtim.tv_sec) * 1'000'000'000u +
+              static_cast<uint64_t>(st.st_mtim.tv_nsec)};
+}
+
+TicketKeyRotation::Tick TicketKeyRotation::tick(uint64_t now_ms,
+                                                std::string* error) {
+  Tick result = Tick::kNothing;
+  if (!file_.empty()) {
+    const FileStamp now_stamp = stamp();
+    if (now_stamp.ino != 0 && !(now_stamp == seen_)) {
+      seen_ = now_stamp;
+      std::string err;
+      if (!keys_->reload(file_, &err)) {
+        *error = "tickets.key_file: " + err;
+        return Tick::kFailed;
+      }
+      result = Tick::kReloaded;
+    }
+  }
+  if (!keys_->rotate(now_ms)) {
+    return result;
+  }
+  if (!file_.empty()) {
+    std::string err;
+    if (!keys_->save(file_, &err)) {
+      *error = "tickets.key_file: rotated but not saved: " + err;
+      return Tick::kFailed;
+    }
+    seen_ = stamp();
+  }
+  return Tick::kRotated;
+}
+
 // ---- contexts ----
 
 ServerContexts build_server_contexts(const config::Config& cfg,

@@ -765,6 +765,67 @@ TEST_F(HandshakeThreadsTest, TwoWorkersTwoThreads) {
 
 // ---- build_server_contexts ----
 
+// tickets.rotate_s while running: instance A rotates and saves the key
+// file; instance B, sharing the file, takes the new keys on its next tick;
+// both keep opening tickets sealed under the previous key.
+TEST(TicketKeyRotationTest, RotatesSavesAndAnotherInstanceReloads) {
+  const std::string dir = MakeTempDir();
+  const std::string file = dir + "/tickets.bin";
+  const uint64_t t0 = 1'700'000'000'000;
+  std::string err;
+  auto a = tls::TicketKeys::generate(t0, 1000, &err);
+  ASSERT_NE(a, nullptr) << err;
+  ASSERT_TRUE(a->save(file, &err)) << err;
+  auto b = tls::TicketKeys::load(file, 1000, &err);
+  ASSERT_NE(b, nullptr) << err;
+  TicketKeyRotation rot_a(a, file);
+  TicketKeyRotation rot_b(b, file);
+  EXPECT_EQ(rot_a.tick(t0 + 500, &err), TicketKeyRotation::Tick::kNothing);
+  EXPECT_EQ(rot_b.tick(t0 + 500, &err), TicketKeyRotation::Tick::kNothing);
+
+  const std::vector<uint8_t> contents(40, 0x5a);
+  std::vector<uint8_t> old_ticket, new_ticket, out;
+  ASSERT_TRUE(a->seal(contents, &old_ticket));
+  const auto old_name = a->current_name();
+  EXPECT_EQ(rot_a.tick(t0 + 1000, &err), TicketKeyRotation::Tick::kRotated)
+      << err;
+  EXPECT_NE(a->current_name(), old_name);
+  EXPECT_TRUE(a->has_previous());
+  ASSERT_TRUE(a->seal(contents, &new_ticket));
+  EXPECT_TRUE(a->open(old_ticket, &out)) << "the previous key still opens";
+  EXPECT_FALSE(b->open(new_ticket, &out)) << "B has not ticked yet";
+
+  EXPECT_EQ(rot_b.tick(t0 + 1001, &err), TicketKeyRotation::Tick::kReloaded)
+      << err;
+  EXPECT_EQ(b->current_name(), a->current_name());
+  EXPECT_TRUE(b->open(new_ticket, &out));
+  EXPECT_EQ(out, contents);
+  EXPECT_TRUE(b->open(old_ticket, &out));
+  EXPECT_EQ(rot_b.tick(t0 + 1500, &err), TicketKeyRotation::Tick::kNothing);
+
+  // A file that is no longer a key file: reported, the keys kept.
+  WriteFile(file, "not a key file");
+  EXPECT_EQ(rot_b.tick(t0 + 1600, &err), TicketKeyRotation::Tick::kFailed);
+  EXPECT_NE(err.find("tickets.key_file"), std::string::npos) << err;
+  EXPECT_TRUE(b->open(new_ticket, &out));
+  // The next rotation in B writes a valid file again.
+  EXPECT_EQ(rot_b.tick(t0 + 2001, &err), TicketKeyRotation::Tick::kRotated)
+      << err;
+  auto c = tls::TicketKeys::load(file, 1000, &err);
+  ASSERT_NE(c, nullptr) << err;
+  EXPECT_EQ(c->current_name(), b->current_name());
+}
+
+TEST(TicketKeyRotationTest, WithoutAFileTheKeysRotateInMemory) {
+  std::string err;
+  auto k = tls::TicketKeys::generate(1000, 60'000, &err);
+  ASSERT_NE(k, nullptr) << err;
+  TicketKeyRotation rot(k, "");
+  EXPECT_EQ(rot.tick(30'000, &err), TicketKeyRotation::Tick::kNothing);
+  EXPECT_EQ(rot.tick(61'000, &err), TicketKeyRotation::Tick::kRotated);
+  EXPECT_TRUE(k->has_previous());
+}
+
 TEST(BuildServerContextsTest, OcspResponseIsCarriedToTheCredential) {
   TestConfig tc;
   config::ListenerSection& l = tc.AddListener();

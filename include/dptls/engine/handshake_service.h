@@ -51,6 +51,42 @@ using ServerContexts = std::vector<std::shared_ptr<const tls::ServerContext>>;
 ServerContexts build_server_contexts(const config::Config& config,
                                      std::string* error);
 
+// The ticket-key schedule while the engine runs (tickets.rotate_s,
+// tickets.key_file), ticked by the control plane, never a worker. Each
+// tick: when the key file changed on disk (another instance rotated it),
+// its keys are taken; then, when the current key is rotate_s old, a fresh
+// one becomes current, the old one stays able to open tickets, and the
+// key file (if any) is written again for the other instances. Instances
+// sharing a file should tick at similar times; if two rotate at once the
+// last write wins and the other's newest tickets fall back to full
+// handshakes (nothing worse).
+class TicketKeyRotation {
+ public:
+  enum class Tick : uint8_t { kNothing, kRotated, kReloaded, kFailed };
+
+  // `keys`: the contexts' shared keys (config().ticket_keys); `key_file`
+  // empty when the keys live in this process only.
+  TicketKeyRotation(std::shared_ptr<tls::TicketKeys> keys,
+                    std::string key_file);
+
+  // One step of the schedule at `now_ms` (ms since the Unix epoch).
+  // kFailed with *error set when the file could not be read or written
+  // (the keys in use are then unchanged, or rotated but not saved).
+  Tick tick(uint64_t now_ms, std::string* error);
+
+ private:
+  // The key file's identity on disk (inode, size, mtime); 0 when absent.
+  struct FileStamp {
+    uint64_t ino = 0, size = 0, mtime_ns = 0;
+    bool operator==(const FileStamp&) const = default;
+  };
+  FileStamp stamp() const;
+
+  std::shared_ptr<tls::TicketKeys> keys_;
+  std::string file_;
+  FileStamp seen_;
+};
+
 // SSLKEYLOGFILE writer (NSS key log format): one
 // "LABEL <client_random hex> <secret hex>" line per secret, each appended
 // with one write(2) on an O_APPEND descriptor (no stdio buffer holds it).

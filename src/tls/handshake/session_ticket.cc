@@ -185,6 +185,18 @@ bool TicketKeys::save(const std::string& path, std::string* error) const {
   return ok;
 }
 
+bool TicketKeys::reload(const std::string& path, std::string* error) {
+  std::shared_ptr<TicketKeys> fresh = load(path, interval_ms_, error);
+  if (fresh == nullptr) {
+    return false;
+  }
+  std::scoped_lock lock(mu_, fresh->mu_);
+  current_ = fresh->current_;
+  previous_ = fresh->previous_;
+  has_previous_ = fresh->has_previous_;
+  return true;  // fresh's copies are wiped by its destructor
+}
+
 bool TicketKeys::rotate(uint64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   if (now_ms < current_.created_ms ||

@@ -100,6 +100,11 @@ class TicketKeys {
   // when RAND_bytes failed (the keys are then unchanged).
   bool rotate(uint64_t now_ms);
 
+  // Takes the keys of a key file another instance rotated and saved
+  // (load()'s checks); the keys held until now are wiped. false with
+  // *error set, and the keys unchanged, when the file is not valid.
+  bool reload(const std::string& path, std::string* error);
+
   // Seals `contents` into *out (resized to contents + kTicketOverhead)
   // under the current key with a random nonce. false on a libcrypto
   // failure (*out is then empty).
