@@ -22,6 +22,8 @@ Phases, each ending in one PASS/FAIL line, then a summary:
   keyupdate     'k' and 'K' on the echo listener, data flows after each
   mtls          with a client certificate: served; without one:
                 certificate_required
+  ocsp          s_client -status gets the stapled OCSP response (serial
+                checked), none without -status
   gnutls        gnutls-cli GET with the CA verified
   wrk           HTTP/1.1 keep-alive load: no errors, no non-2xx
   h2load        --h1: keep-alive and one request per connection
@@ -313,6 +315,17 @@ class Test:
                 "-addext basicConstraints=critical,CA:FALSE "
                 "-addext extendedKeyUsage=clientAuth"):
             self.sh(cmd)
+        # An OCSP response for m.pem (the mTLS listener's certificate),
+        # signed by the CA as its own responder: the listener staples it.
+        serial = self.sh(f"openssl x509 -in {w}/m.pem -noout -serial"
+                         ).stdout.strip().split("=")[1]
+        with open(f"{w}/ocsp-index.txt", "w") as f:
+            f.write(f"V\t991231235959Z\t\t{serial}\tunknown\t/CN=m.test\n")
+        self.sh(f"openssl ocsp -issuer {w}/ca.pem -cert {w}/m.pem -no_nonce "
+                f"-reqout {w}/ocsp-req.der")
+        self.sh(f"openssl ocsp -index {w}/ocsp-index.txt -rsigner "
+                f"{w}/ca.pem -rkey {w}/ca.key -CA {w}/ca.pem -reqin "
+                f"{w}/ocsp-req.der -respout {w}/ocsp.der -ndays 1")
 
     def listeners(self):
         w, a = self.work, self.server
@@ -326,7 +339,7 @@ class Test:
                  groups=["secp256r1"]),
             dict(port=MTLS, app="http", body=SMALL,
                  cert=(f"{w}/m.pem", f"{w}/m.key"),
-                 client_ca=f"{w}/ca.pem"),
+                 client_ca=f"{w}/ca.pem", ocsp=f"{w}/ocsp.der"),
         ], a
 
     def write_config(self, name, fault_drop=0.0, workers=1):
@@ -364,6 +377,8 @@ listen = "127.0.0.1:{self.admin}"
                     f.write(f'client_ca = "{l["client_ca"]}"\n')
                 f.write(f'[[listener.certificate]]\nchain = "{l["cert"][0]}"'
                         f'\nkey = "{l["cert"][1]}"\n')
+                if "ocsp" in l and not self.stand_in:
+                    f.write(f'ocsp_response = "{l["ocsp"]}"\n')
         spec = self.path(name + ".json")
         with open(spec, "w") as f:
             json.dump(dict(address=addr, admin=self.admin,
@@ -623,6 +638,26 @@ def phase_mtls(t):
     check(b"certificate required" in err or b"alert number 116" in err,
           f"no certificate_required alert:\n{tail(err)}")
     return "cert: served; none: certificate_required"
+
+
+def phase_ocsp(t):
+    """OCSP stapling: the configured response reaches a client that asks
+    (s_client -status), byte for byte; none without asking."""
+    if t.stand_in:
+        return "skipped on the stand-in"
+    client = ["-cert", t.path("client.pem"), "-key", t.path("client.key")]
+    out = t.s_client_get(MTLS, ["-status"] + client, cafile=t.path("ca.pem"))
+    check(b"OCSP Response Status: successful" in out,
+          f"no stapled OCSP response:\n{tail(out, 3000)}")
+    want = subprocess.run(["openssl", "ocsp", "-respin", t.path("ocsp.der"),
+                           "-resp_text", "-noverify"], capture_output=True,
+                          timeout=30).stdout
+    serial = re.search(rb"Serial Number: ([0-9A-F]+)", want)
+    check(serial and serial.group(0) in out,
+          f"stapled response is not ours:\n{tail(out, 3000)}")
+    out = t.s_client_get(MTLS, client, cafile=t.path("ca.pem"))
+    check(b"OCSP Response Status" not in out, "stapled without -status")
+    return "stapled with -status (serial matches), none without"
 
 
 def phase_gnutls(t):
@@ -890,6 +925,7 @@ def main(exe, stand_in):
                   ("groups", phase_groups), ("hrr", phase_hrr),
                   ("resumption", phase_resumption),
                   ("keyupdate", phase_keyupdate), ("mtls", phase_mtls),
+                  ("ocsp", phase_ocsp),
                   ("gnutls", phase_gnutls), ("wrk", phase_wrk),
                   ("h2load", phase_h2load), ("bad-input", phase_bad_input),
                   ("metrics", phase_metrics), ("sigterm", phase_sigterm)]
