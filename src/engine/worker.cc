@@ -464,8 +464,7 @@ struct Worker::Impl final : tls::RecordSink {
         // pkts[ok] is malformed for the port: drop it, check the rest.
         rte_pktmbuf_free(pkts[ok]);
         ++c.tx_prepare_failed;
-        std::memmove(pkts + ok, pkts + ok + 1,
-                     sizeof(rte_mbuf*) * static_cast<size_t>(n - ok - 1));
+        std::copy(pkts + ok + 1, pkts + n, pkts + ok);
         --n;
       }
     }

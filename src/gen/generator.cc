@@ -744,8 +744,7 @@ uint16_t Generator::prepare(rte_mbuf** txq, uint16_t n) {
   for (uint16_t ok; (ok = rte_eth_tx_prepare(port, 0, txq, n)) < n;) {
     // txq[ok] is malformed for the port: drop it and check the rest.
     rte_pktmbuf_free(txq[ok]);
-    std::memmove(txq + ok, txq + ok + 1,
-                 sizeof(rte_mbuf*) * static_cast<size_t>(n - ok - 1));
+    std::copy(txq + ok + 1, txq + n, txq + ok);
     --n;
   }
   return n;
