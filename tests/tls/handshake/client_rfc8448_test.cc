@@ -16,6 +16,10 @@
 //     CertificateVerify and Finished record.
 //   section 7 (compatibility mode): ClientHello with its session ID, and
 //     change_cipher_spec and Finished.
+//   sections 3 and 4, after the handshake: the result installed in the
+//     record engine opens the RFC server's NewSessionTicket (section 3)
+//     and application data, and seals the RFC client's application data
+//     and close_notify records byte for byte.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -154,6 +158,16 @@ TEST(ClientRfc8448Test, Section3FullHandshake) {
   EXPECT_EQ(HexEncode(out), HexEncode(ClientRecord(3, 1)));
   EXPECT_EQ(client.kind(), HandshakeKind::kFull);
   ExpectKeylog(3, keylog);
+  // The result in the record engine: the RFC server's NewSessionTicket
+  // record opens to its message, our application data and close_notify
+  // records are the RFC client's, and the RFC server's open.
+  HandshakeResult res;
+  ASSERT_TRUE(client.take_result(&res));
+  testing::EngineReplayLog log;
+  testing::ExpectTraceApplicationRecords(3, res, ServerRecord(3, 2), &log);
+  ASSERT_EQ(log.post_handshake.size(), 1u);
+  EXPECT_EQ(HexEncode(log.post_handshake[0]),
+            HexEncode(Message(3, "server", "NewSessionTicket")));
   ExpectResumptionPsk(3, client);
   // Section 3's is the PSK section 4 resumes with.
   EXPECT_EQ(HexEncode(Field(4, "client", "extract secret \"early\"", "IKM")),
@@ -352,6 +366,11 @@ TEST(ClientRfc8448Test, Section4ResumedZeroRtt) {
             HexEncode(testing::TraceSecret(4, "s ap traffic")));
   ExpectKeylog(4, keylog);
   ExpectResumptionPsk(4, client);
+  // Our application data and close_notify records through the record
+  // engine are the RFC client's; the RFC server's open.
+  testing::EngineReplayLog log;
+  testing::ExpectTraceApplicationRecords(4, res, {}, &log);
+  EXPECT_TRUE(log.post_handshake.empty());
 }
 
 TEST(ClientRfc8448Test, Section7CompatibilityMode) {

@@ -19,6 +19,9 @@
 //     client's certificate and CertificateVerify verified for real.
 //   section 7 (compatibility mode): every server record, the
 //     change_cipher_spec included.
+//   sections 3 and 4, after the handshake: the result installed in the
+//     record engine seals the RFC server's application data and
+//     close_notify records byte for byte, and opens the RFC client's.
 #include <gtest/gtest.h>
 #include <openssl/x509.h>
 
@@ -108,10 +111,10 @@ void ExpectKeylog(int section, const KeylogMap& got) {
 // with our keys (the RFC's is opaque), ticket_age_add is random, our
 // ticket_nonce is one octet (the RFC's two), and the RFC's carries
 // early_data (max_early_data_size 1024), which this server (0-RTT off)
-// does not send; Section3FullHandshake checks the RFC's record itself. What is checked is the secret in it: the PSK sealed in
-// our ticket is HKDF-Expand-Label(the RFC's resumption_master_secret,
-// "resumption", our nonce), so the server's "tls13 res master" is the
-// RFC's.
+// does not send; Section3FullHandshake checks the RFC's record itself. What is
+// checked is the secret in it: the PSK sealed in our ticket is
+// HKDF-Expand-Label(the RFC's resumption_master_secret, "resumption", our
+// nonce), so the server's "tls13 res master" is the RFC's.
 void ExpectTicketPsk(int section, const Bytes& out, const TicketKeys& keys,
                      uint32_t lifetime_s) {
   const auto records = testing::SplitRecords(out);
@@ -263,6 +266,13 @@ TEST(ServerRfc8448Test, Section3FullHandshake) {
   ASSERT_EQ(HexEncode({rfc_nst.data() + rfc_nst.size() - 10, 10}),
             "0008002a000400000400");
   EXPECT_EQ(HexEncode(out), HexEncode(ServerRecord(3, 2)));
+
+  // The result installed in the record engine (its send sequence number
+  // after the ticket's): our application data and close_notify records
+  // are the RFC server's, and the RFC client's open.
+  testing::EngineReplayLog log;
+  testing::ExpectTraceApplicationRecords(3, res, {}, &log);
+  EXPECT_TRUE(log.post_handshake.empty());
 }
 
 TEST(ServerRfc8448Test, Section3SignerSeesOnlyTheExactTranscript) {
@@ -636,6 +646,44 @@ TEST(ServerRfc8448Test, Section4ResumedZeroRtt) {
                             Bytes{0x00, 0x00}, &want_psk),
       KdfStatus::kOk);
   EXPECT_EQ(HexEncode(sealed_psk), HexEncode(want_psk.span()));
+}
+
+TEST(ServerRfc8448Test, Section4ApplicationDataAndCloseNotify) {
+  // Section 4 again without our ticket (the RFC's server sends none, so
+  // its application data is the first record under its application key),
+  // then the result in the record engine: our application data and
+  // close_notify records are the RFC server's, and the RFC client's open.
+  KeylogMap keylog;
+  ServerConfig cfg = TraceConfig(&keylog);
+  cfg.max_early_data = 1024;
+  ASSERT_EQ(cfg.session_tickets, 0);
+  const auto ctx = testing::MakeContext(
+      cfg, {testing::Pki().Load(testing::Pki().MakeLeaf("rsa", {"server"}))});
+  int opened = 0;
+  ServerHandshake server(ctx, testing::Backend());
+  server.set_test_hooks(Section4Hooks(&opened));
+  Bytes in = ClientRecord(4, 0);
+  for (const Bytes& b :
+       {Field(4, "client", "send application_data record", "complete record"),
+        ClientRecord(4, 1), ClientRecord(4, 2)}) {
+    in.insert(in.end(), b.begin(), b.end());
+  }
+  Bytes out;
+  const FeedResult r = server.feed(in, &out);
+  ASSERT_EQ(r.state, HandshakeState::kDone) << alert_name(r.alert);
+  EXPECT_EQ(HexEncode(out),
+            HexEncode(testing::Cat(ServerRecord(4, 0), ServerRecord(4, 1))));
+  HandshakeResult res;
+  ASSERT_TRUE(server.take_result(&res));
+  EXPECT_EQ(res.server_next_seq, 0u);
+  // Not taken during the handshake: the early data is in the result.
+  EXPECT_EQ(
+      HexEncode(res.early_data),
+      HexEncode(Field(4, "client", "send application_data record", "payload")));
+  EXPECT_TRUE(res.post_finished.empty());
+  testing::EngineReplayLog log;
+  testing::ExpectTraceApplicationRecords(4, res, {}, &log);
+  EXPECT_TRUE(log.post_handshake.empty());
 }
 
 TEST(ServerRfc8448Test, Section4ReplayedClientHelloGetsNoZeroRtt) {
