@@ -879,6 +879,12 @@ bool ClientHandshake::State::send_early_data(
   early_seq = records.write_seq();
   if (cfg.keylog) {
     cfg.keylog("CLIENT_EARLY_TRAFFIC_SECRET", random, client_early.span());
+    // early_exporter_master_secret (7.1), for the key log only.
+    Secret early_exporter;  // wiped by its destructor
+    if (early.derive(SecretLabel::kEarlyExporterMaster, hash.span(),
+                     &early_exporter) == KdfStatus::kOk) {
+      cfg.keylog("EARLY_EXPORTER_SECRET", random, early_exporter.span());
+    }
   }
   return true;
 }

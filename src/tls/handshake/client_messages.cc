@@ -162,6 +162,13 @@ bool write_client_hello(const ClientHelloParams& p, ByteWriter* out,
   }
   out->close(ks_list, 2);
   out->close(ks_ext, 2);
+  // 4.2.10: 0-RTT follows, under the first (here the only) PSK. Only
+  // pre_shared_key's place is fixed (last, 4.2); this is where RFC 8448's
+  // client (NSS) puts early_data.
+  if (p.early_data && !p.psk_identity.empty()) {
+    out->u16(static_cast<uint16_t>(ExtensionType::kEarlyData));
+    out->u16(0);
+  }
   extras(ExtensionType::kKeyShare);
   const uint16_t versions[] = {kVersionTls13};
   write_u16_extension(ExtensionType::kSupportedVersions, versions, 1, out);
@@ -210,11 +217,6 @@ bool write_client_hello(const ClientHelloParams& p, ByteWriter* out,
     }
     out->close(list, 2);
     out->close(ext, 2);
-  }
-  if (p.early_data && !p.psk_identity.empty()) {
-    // 4.2.10: 0-RTT follows, under the first (here the only) PSK.
-    out->u16(static_cast<uint16_t>(ExtensionType::kEarlyData));
-    out->u16(0);
   }
   if (!p.psk_identity.empty()) {
     // OfferedPsks: identities<7..2^16-1>, binders<33..2^16-1> (4.2.11).

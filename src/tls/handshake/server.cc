@@ -1174,6 +1174,14 @@ bool ServerHandshake::State::write_server_hello() {
     if (cfg.keylog) {
       cfg.keylog("CLIENT_EARLY_TRAFFIC_SECRET", client_random,
                  client_early.span());
+      // early_exporter_master_secret (7.1), for the key log only (as
+      // EXPORTER_SECRET below: dptls has no exporter interface).
+      Secret early_exporter;  // wiped by its destructor
+      if (early.derive(SecretLabel::kEarlyExporterMaster, ch_hash.span(),
+                       &early_exporter) == KdfStatus::kOk) {
+        cfg.keylog("EARLY_EXPORTER_SECRET", client_random,
+                   early_exporter.span());
+      }
     }
   }
   if (!build(256,
@@ -1238,8 +1246,20 @@ bool ServerHandshake::State::write_encrypted_extensions() {
   EncryptedExtensionsParams p;
   p.supported_groups = groups;
   p.record_size_limit = own_record_size_limit;
-  // RFC 6066 section 3: no server_name acknowledgement when resuming.
-  p.server_name_ack = credential.name_matched && psk.empty();
+  // server_name (RFC 6066 section 3): acknowledged whenever the name chose
+  // the certificate context, resumption included. RFC 6066's "When
+  // resuming a session, the server MUST NOT include a server_name
+  // extension in the server hello" is about TLS 1.2 session-ID and
+  // ticket resumption, where the resumed session carries the name of the
+  // original handshake and the new one is ignored. In TLS 1.3 the
+  // acknowledgement moved to EncryptedExtensions (RFC 8446 4.2, 4.3.1)
+  // and RFC 8446 repeats no such rule; a resumed handshake here does use
+  // the name: it picks the same credential again (select_credential) and
+  // the ticket is accepted only for the name it was issued under
+  // (usable_ticket). So the answer is the same as the full handshake's,
+  // as OpenSSL (tls_construct_stoc_server_name: only "!TLS 1.3 && hit"
+  // skips it) and NSS (RFC 8448 section 4) do.
+  p.server_name_ack = credential.name_matched;
   p.alpn = alpn;
   p.early_data = early_accepted;  // 4.2.10
   return build(512 + 2 * groups.size(), [&](ByteWriter* w) {

@@ -7,15 +7,19 @@
 // secret it derives (by the key log) must be the RFC's.
 //
 //   section 3 (1-RTT): ClientHello and Finished.
-//   section 4 (resumed): the ClientHello with the PSK binder computed
-//     from section 3's ticket, and the handshake secrets; our client does
-//     not send early data, so it refuses the RFC server's early_data
-//     acceptance (see Section4ResumedClientHelloAndBinder).
+//   section 4 (resumed, 0-RTT): the ClientHello with the PSK binder
+//     computed from section 3's ticket, the 0-RTT application data
+//     record, EndOfEarlyData and Finished, and every secret from the
+//     client early traffic secret to the resumption master secret.
 //   section 5 (HelloRetryRequest): both ClientHellos and the Finished.
 //   section 6 (client authentication): ClientHello, and the Certificate,
 //     CertificateVerify and Finished record.
 //   section 7 (compatibility mode): ClientHello with its session ID, and
 //     change_cipher_spec and Finished.
+//   sections 3 and 4, after the handshake: the result installed in the
+//     record engine opens the RFC server's NewSessionTicket (section 3)
+//     and application data, and seals the RFC client's application data
+//     and close_notify records byte for byte.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -154,6 +158,16 @@ TEST(ClientRfc8448Test, Section3FullHandshake) {
   EXPECT_EQ(HexEncode(out), HexEncode(ClientRecord(3, 1)));
   EXPECT_EQ(client.kind(), HandshakeKind::kFull);
   ExpectKeylog(3, keylog);
+  // The result in the record engine: the RFC server's NewSessionTicket
+  // record opens to its message, our application data and close_notify
+  // records are the RFC client's, and the RFC server's open.
+  HandshakeResult res;
+  ASSERT_TRUE(client.take_result(&res));
+  testing::EngineReplayLog log;
+  testing::ExpectTraceApplicationRecords(3, res, ServerRecord(3, 2), &log);
+  ASSERT_EQ(log.post_handshake.size(), 1u);
+  EXPECT_EQ(HexEncode(log.post_handshake[0]),
+            HexEncode(Message(3, "server", "NewSessionTicket")));
   ExpectResumptionPsk(3, client);
   // Section 3's is the PSK section 4 resumes with.
   EXPECT_EQ(HexEncode(Field(4, "client", "extract secret \"early\"", "IKM")),
@@ -268,10 +282,11 @@ TEST(ClientRfc8448Test, Section6ClientAuthentication) {
   ExpectResumptionPsk(6, client);
 }
 
-TEST(ClientRfc8448Test, Section4ResumedClientHelloAndBinder) {
+TEST(ClientRfc8448Test, Section4ResumedZeroRtt) {
   // Section 3's ticket, as our client stores it from the RFC's
   // NewSessionTicket (client_interop_test checks that path): the PSK is
-  // HKDF-Expand-Label(resumption_master_secret, "resumption", 00 00).
+  // HKDF-Expand-Label(resumption_master_secret, "resumption", 00 00), and
+  // early_data allows 1024 octets.
   const Bytes nst = Message(3, "server", "NewSessionTicket");
   ASSERT_GT(nst.size(), 17u);
   ASSERT_EQ(nst[12], 2);
@@ -297,41 +312,65 @@ TEST(ClientRfc8448Test, Section4ResumedClientHelloAndBinder) {
   cfg.session_cache->put(std::move(session));
   ClientHandshake client(MakeClientContext(cfg), testing::Backend());
   ClientTestHooks hooks = TraceHooks(4);
-  // No session_ticket here; early_data (the RFC's client sends 0-RTT
-  // data, ours does not: the extension is only written) and padding.
+  // No session_ticket here, and padding (RFC 7685) to the RFC's length.
+  // early_data is our client's own, for the early data below.
   hooks.extra_extensions = {
       {0xff01, {0x00}, ExtensionType::kServerName},
-      {0x002a, {}, ExtensionType::kKeyShare},
       {0x0015, Bytes(87, 0), ExtensionType::kRecordSizeLimit}};
   client.set_test_hooks(hooks);
+  // The trace's 0-RTT data, "ABCDEF".
+  const Bytes early_plain =
+      Field(4, "client", "send application_data record", "payload");
+  ASSERT_EQ(early_plain.size(), 6u);
+  client.set_early_data(early_plain);
 
-  // The ClientHello, its binder included, is the RFC's byte for byte.
+  // The ClientHello (its binder included), then the 0-RTT record under
+  // the client_early_traffic_secret: both the RFC's byte for byte.
   Bytes out;
   ASSERT_EQ(client.start(&out).state, HandshakeState::kNeedMore);
-  EXPECT_EQ(HexEncode(out), HexEncode(ClientRecord(4, 0)));
-  // The binder ends the record: the RFC's "calculate PSK binder" value.
+  EXPECT_EQ(HexEncode(out),
+            HexEncode(Concat(ClientRecord(4, 0),
+                             Field(4, "client", "send application_data record",
+                                   "complete record"))));
+  // The binder: the RFC's "calculate PSK binder" value, at the end of the
+  // ClientHello.
   const Bytes binder = Field(4, "client", "calculate PSK binder", "finished");
   ASSERT_EQ(binder.size(), 32u);
-  ASSERT_GT(out.size(), binder.size());
-  EXPECT_EQ(HexEncode({out.data() + out.size() - 32, 32}), HexEncode(binder));
+  const Bytes ch = ClientRecord(4, 0);
+  ASSERT_GE(out.size(), ch.size());
+  EXPECT_EQ(HexEncode({out.data() + ch.size() - 32, 32}), HexEncode(binder));
+  EXPECT_EQ(HexEncode(keylog["CLIENT_EARLY_TRAFFIC_SECRET"]),
+            HexEncode(Field(4, "client", "derive secret \"tls13 c e traffic\"",
+                            "expanded")));
+  EXPECT_EQ(HexEncode(keylog["EARLY_EXPORTER_SECRET"]),
+            HexEncode(Field(4, "client", "derive secret \"tls13 e exp master\"",
+                            "expanded")));
 
-  // The RFC server accepts the PSK: our handshake secrets are the RFC's.
-  // Its EncryptedExtensions then carry early_data, which answers an
-  // offer of 0-RTT our client did not make (the hook wrote the extension,
-  // the client sent no early data and has no EndOfEarlyData to send):
-  // RFC 8446 section 4.2 makes that an unsupported_extension. The
-  // client's Finished of the trace follows an EndOfEarlyData, so it is
-  // not reproducible without 0-RTT on the client.
+  // The RFC server accepts the PSK and the early data (early_data in its
+  // EncryptedExtensions): EndOfEarlyData under the early key, then the
+  // Finished under the handshake key, each the RFC's record.
   out.clear();
   const FeedResult r =
       client.feed(Concat(ServerRecord(4, 0), ServerRecord(4, 1)), &out);
+  ASSERT_EQ(r.state, HandshakeState::kDone) << alert_name(r.alert);
+  EXPECT_EQ(HexEncode(out),
+            HexEncode(Concat(ClientRecord(4, 1), ClientRecord(4, 2))));
   EXPECT_EQ(client.kind(), HandshakeKind::kPsk);
-  EXPECT_EQ(HexEncode(keylog["CLIENT_HANDSHAKE_TRAFFIC_SECRET"]),
-            HexEncode(testing::TraceSecret(4, "c hs traffic")));
-  EXPECT_EQ(HexEncode(keylog["SERVER_HANDSHAKE_TRAFFIC_SECRET"]),
-            HexEncode(testing::TraceSecret(4, "s hs traffic")));
-  EXPECT_EQ(r.state, HandshakeState::kFailed);
-  EXPECT_EQ(r.alert, Alert::kUnsupportedExtension);
+  EXPECT_TRUE(client.resumed());
+  HandshakeResult res;
+  ASSERT_TRUE(client.take_result(&res));
+  EXPECT_TRUE(res.early_data_accepted);
+  EXPECT_EQ(HexEncode(res.client_secret.span()),
+            HexEncode(testing::TraceSecret(4, "c ap traffic")));
+  EXPECT_EQ(HexEncode(res.server_secret.span()),
+            HexEncode(testing::TraceSecret(4, "s ap traffic")));
+  ExpectKeylog(4, keylog);
+  ExpectResumptionPsk(4, client);
+  // Our application data and close_notify records through the record
+  // engine are the RFC client's; the RFC server's open.
+  testing::EngineReplayLog log;
+  testing::ExpectTraceApplicationRecords(4, res, {}, &log);
+  EXPECT_TRUE(log.post_handshake.empty());
 }
 
 TEST(ClientRfc8448Test, Section7CompatibilityMode) {

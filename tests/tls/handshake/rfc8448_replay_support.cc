@@ -14,6 +14,7 @@
 #include <regex>
 #include <sstream>
 
+#include "dptls/tls/record_engine.h"
 #include "support/aead_test_support.h"
 
 namespace dptls::tls::testing {
@@ -262,6 +263,106 @@ KeylogMap ExpectedKeylog(int section) {
       {"SERVER_TRAFFIC_SECRET_0", TraceSecret(section, "s ap traffic")},
       {"EXPORTER_SECRET", TraceSecret(section, "exp master")},
   };
+}
+
+namespace {
+
+// Records what the engine delivers.
+class LogSink : public RecordSink {
+ public:
+  explicit LogSink(EngineReplayLog* log) : log_(log) {}
+  void on_data(RecordConn&, std::span<const crypto::IoSegment> data) override {
+    for (const crypto::IoSegment& seg : data) {
+      log_->data.insert(log_->data.end(), seg.data, seg.data + seg.len);
+    }
+  }
+  void on_post_handshake(RecordConn&,
+                         std::span<const uint8_t> message) override {
+    log_->post_handshake.emplace_back(message.begin(), message.end());
+  }
+  void on_key_update(RecordConn&, bool) override {
+    ADD_FAILURE() << "unexpected KeyUpdate";
+  }
+  void on_close_notify(RecordConn&) override { log_->close_notify = true; }
+  void on_error(RecordConn&, Alert alert, bool from_peer) override {
+    ADD_FAILURE() << "record engine error: " << alert_name(alert)
+                  << (from_peer ? " (from the peer)" : "");
+  }
+
+ private:
+  EngineReplayLog* log_;
+};
+
+void NoRelease(void*, void*) {}
+
+// The last step of `section` by `who` doing `action`, field `label`.
+Bytes LastField(int section, const char* who, const char* action,
+                const char* label) {
+  const auto steps = Trace().find(section, who, action);
+  if (steps.empty() || steps.back()->field(label) == nullptr) {
+    ADD_FAILURE() << "RFC 8448 section " << section << ": no {" << who << "} '"
+                  << action << "' field '" << label << "'";
+    return {};
+  }
+  return steps.back()->field(label)->value;
+}
+
+}  // namespace
+
+void ExpectTraceApplicationRecords(int section, const HandshakeResult& res,
+                                   const Bytes& peer_prefix,
+                                   EngineReplayLog* log) {
+  const char* self = res.is_client ? "client" : "server";
+  const char* peer = res.is_client ? "server" : "client";
+  RecordEngine engine(Backend(), RecordConfig{});
+  RecordConn conn;
+  ASSERT_TRUE(engine.install(conn, res.suite, res.rx(), res.tx(),
+                             res.peer_record_size_limit,
+                             res.own_record_size_limit));
+
+  // Ours: the application data, then close_notify.
+  const Bytes plain =
+      LastField(section, self, "send application_data record", "payload");
+  ASSERT_FALSE(plain.empty());
+  Bytes buf(plain.size() + RecordEngine::kSealOverhead);
+  std::copy(plain.begin(), plain.end(), buf.begin() + kRecordHeaderLen);
+  const size_t n = engine.queue_seal(conn, ContentType::kApplicationData,
+                                     buf.data(), plain.size(), buf.size());
+  ASSERT_NE(n, 0u);
+  EXPECT_EQ(engine.seal_flush(), 1u);
+  EXPECT_EQ(
+      crypto::testing::HexEncode({buf.data(), n}),
+      crypto::testing::HexEncode(LastField(
+          section, self, "send application_data record", "complete record")))
+      << "section " << section << " " << self << " application data";
+  Bytes alert(2 + RecordEngine::kSealOverhead);
+  const size_t an =
+      engine.write_alert(conn, Alert::kCloseNotify, alert.data(), alert.size());
+  ASSERT_NE(an, 0u);
+  EXPECT_EQ(crypto::testing::HexEncode({alert.data(), an}),
+            crypto::testing::HexEncode(LastField(
+                section, self, "send alert record", "complete record")))
+      << "section " << section << " " << self << " close_notify";
+
+  // The peer's: opened where they lie.
+  Bytes in = peer_prefix;
+  for (const char* action :
+       {"send application_data record", "send alert record"}) {
+    const Bytes r = LastField(section, peer, action, "complete record");
+    in.insert(in.end(), r.begin(), r.end());
+  }
+  ASSERT_TRUE(
+      conn.rx.push({in.data(), static_cast<uint32_t>(in.size()), nullptr}));
+  LogSink sink(log);
+  engine.collect(conn);
+  engine.open_flush(sink, &NoRelease, nullptr);
+  EXPECT_EQ(crypto::testing::HexEncode(log->data),
+            crypto::testing::HexEncode(LastField(
+                section, peer, "send application_data record", "payload")))
+      << "section " << section << " " << peer << " application data";
+  EXPECT_TRUE(log->close_notify);
+  EXPECT_TRUE(conn.rx_closed());
+  conn.reset(&NoRelease, nullptr);
 }
 
 }  // namespace dptls::tls::testing

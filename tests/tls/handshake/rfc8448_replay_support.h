@@ -66,4 +66,22 @@ using KeylogMap = std::map<std::string, Bytes>;
 // application traffic secrets and the exporter master secret.
 KeylogMap ExpectedKeylog(int section);
 
+// What the peer's post-handshake records delivered through the engine.
+struct EngineReplayLog {
+  std::vector<Bytes> post_handshake;  // whole messages (NewSessionTicket)
+  Bytes data;                         // application data
+  bool close_notify = false;
+};
+
+// The traces' post-handshake records (RFC 8448 sections 3 and 4), through
+// the worker's RecordEngine installed with `res` as the hand-off does:
+// this side's (res.is_client) last application_data record and its
+// close_notify alert record, sealed from the trace's plaintext, must be
+// the trace's bytes; the peer's application_data and alert records (after
+// `peer_prefix`, e.g. the server's NewSessionTicket record on a client)
+// are opened, and what they delivered goes to *log.
+void ExpectTraceApplicationRecords(int section, const HandshakeResult& res,
+                                   const Bytes& peer_prefix,
+                                   EngineReplayLog* log);
+
 }  // namespace dptls::tls::testing

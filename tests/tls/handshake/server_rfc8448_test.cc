@@ -6,17 +6,22 @@
 // server must write the RFC server's records byte for byte, and every
 // secret it derives (by the key log) must be the RFC's.
 //
-//   section 3 (1-RTT): every server record up to the client's Finished;
-//     the NewSessionTicket (with the trace's nonce, age_add and opaque
-//     ticket injected) is the RFC's but for its early_data extension.
-//   section 4 (resumed): ServerHello byte for byte and the handshake
-//     secrets; EncryptedExtensions differ in two extensions (see
-//     Section4ResumedWithPsk), and so does all that follows.
+//   section 3 (1-RTT): every server record, the NewSessionTicket (with
+//     the trace's nonce, age_add and opaque ticket injected, and 0-RTT on
+//     for its early_data extension) included.
+//   section 4 (resumed, 0-RTT): every server record (ServerHello, then
+//     EncryptedExtensions with the server_name acknowledgement and
+//     early_data, and Finished), the early data delivered as the trace's
+//     plaintext, and every secret from the client early traffic secret to
+//     the resumption master secret.
 //   section 5 (HelloRetryRequest): every server record.
 //   section 6 (client authentication): every server record, and the
 //     client's certificate and CertificateVerify verified for real.
 //   section 7 (compatibility mode): every server record, the
 //     change_cipher_spec included.
+//   sections 3 and 4, after the handshake: the result installed in the
+//     record engine seals the RFC server's application data and
+//     close_notify records byte for byte, and opens the RFC client's.
 #include <gtest/gtest.h>
 #include <openssl/x509.h>
 
@@ -105,11 +110,11 @@ void ExpectKeylog(int section, const KeylogMap& got) {
 // application key of `section`). It is not the RFC's: the ticket is sealed
 // with our keys (the RFC's is opaque), ticket_age_add is random, our
 // ticket_nonce is one octet (the RFC's two), and the RFC's carries
-// early_data (max_early_data_size 1024), which dptls does not send until
-// it accepts 0-RTT. What is checked is the secret in it: the PSK sealed in
-// our ticket is HKDF-Expand-Label(the RFC's resumption_master_secret,
-// "resumption", our nonce), so the server's "tls13 res master" is the
-// RFC's.
+// early_data (max_early_data_size 1024), which this server (0-RTT off)
+// does not send; Section3FullHandshake checks the RFC's record itself. What is
+// checked is the secret in it: the PSK sealed in our ticket is
+// HKDF-Expand-Label(the RFC's resumption_master_secret, "resumption", our
+// nonce), so the server's "tls13 res master" is the RFC's.
 void ExpectTicketPsk(int section, const Bytes& out, const TicketKeys& keys,
                      uint32_t lifetime_s) {
   const auto records = testing::SplitRecords(out);
@@ -181,6 +186,8 @@ TEST(ServerRfc8448Test, Section3FullHandshake) {
   ServerConfig cfg = TraceConfig(&keylog);
   cfg.session_tickets = 1;
   cfg.ticket_lifetime_s = 30;  // the RFC's ticket_lifetime
+  // 0-RTT on: the ticket carries early_data (max_early_data_size 1024).
+  cfg.max_early_data = 1024;
   // The certificate the store picks only decides the scheme (an RSA key:
   // rsa_pss_rsae_sha256); the RFC's 1024-bit certificate goes on the wire.
   const auto ctx = testing::MakeContext(
@@ -253,27 +260,19 @@ TEST(ServerRfc8448Test, Section3FullHandshake) {
             HexEncode(Field(3, "server",
                             "generate resumption secret \"tls13 resumption\"",
                             "expanded")));
-  // The NewSessionTicket, under the RFC's server application key, is the
-  // RFC's but for its extensions: the RFC's carries early_data
-  // (max_early_data_size 1024, RFC 8446 4.6.1), which dptls does not send
-  // while it refuses 0-RTT. So the record is not the RFC's (4 octets
-  // shorter).
-  const auto records = testing::SplitRecords(out);
-  ASSERT_EQ(records.size(), 1u);
-  testing::EvpRecordCipher opener(
-      *cipher_suite_info(CipherSuite::kAes128GcmSha256),
-      testing::TraceSecret(3, "s ap traffic"));
-  ContentType type;
-  Bytes nst;
-  ASSERT_TRUE(opener.Open(records[0], &type, &nst));
-  EXPECT_EQ(type, ContentType::kHandshake);
+  // The NewSessionTicket record, under the RFC's server application key,
+  // is the RFC's byte for byte: with 0-RTT on, its early_data extension
+  // carries max_early_data_size 1024 as the RFC's does (RFC 8446 4.6.1).
   ASSERT_EQ(HexEncode({rfc_nst.data() + rfc_nst.size() - 10, 10}),
             "0008002a000400000400");
-  Bytes want_nst(rfc_nst.begin(), rfc_nst.end() - 10);
-  want_nst.push_back(0x00);  // extensions<0..2^16-2>: empty
-  want_nst.push_back(0x00);
-  want_nst[3] = static_cast<uint8_t>(want_nst.size() - 4);
-  EXPECT_EQ(HexEncode(nst), HexEncode(want_nst));
+  EXPECT_EQ(HexEncode(out), HexEncode(ServerRecord(3, 2)));
+
+  // The result installed in the record engine (its send sequence number
+  // after the ticket's): our application data and close_notify records
+  // are the RFC server's, and the RFC client's open.
+  testing::EngineReplayLog log;
+  testing::ExpectTraceApplicationRecords(3, res, {}, &log);
+  EXPECT_TRUE(log.post_handshake.empty());
 }
 
 TEST(ServerRfc8448Test, Section3SignerSeesOnlyTheExactTranscript) {
@@ -502,38 +501,39 @@ TEST(ServerRfc8448Test, Section6TamperedClientSignatureIsRefused) {
   EXPECT_EQ(r.alert, Alert::kDecryptError);
 }
 
-TEST(ServerRfc8448Test, Section4ResumedWithPsk) {
-  // The RFC's ticket (from section 3's NewSessionTicket) is opaque to us:
-  // the open_ticket hook stands for the RFC server's ticket decryption and
-  // gives its PSK; the binder is verified as always.
-  KeylogMap keylog;
-  ServerConfig cfg = TraceConfig(&keylog);
-  const auto ctx = testing::MakeContext(
-      cfg, {testing::Pki().Load(testing::Pki().MakeLeaf("rsa", {"server"}))});
-  const Bytes rfc_nst = Message(3, "server", "NewSessionTicket");
-  // NewSessionTicket: header 4, lifetime 4, age_add 4, nonce<1> (two
-  // octets), ticket<2>.
-  ASSERT_GT(rfc_nst.size(), 17u);
-  ASSERT_EQ(rfc_nst[12], 2);
-  const size_t ticket_len = (size_t{rfc_nst[15]} << 8) | rfc_nst[16];
-  ASSERT_EQ(ticket_len, 0xb2u);
-  const Bytes rfc_ticket(
-      rfc_nst.begin() + 17,
-      rfc_nst.begin() + 17 + static_cast<ptrdiff_t>(ticket_len));
-  const Bytes psk = Field(4, "client", "extract secret \"early\"", "IKM");
-  int opened = 0;
+// The RFC's ticket from section 3's NewSessionTicket (header 4, lifetime
+// 4, age_add 4, nonce<1> of two octets, ticket<2>).
+Bytes Section3Ticket() {
+  const Bytes nst = Message(3, "server", "NewSessionTicket");
+  if (nst.size() <= 17 || nst[12] != 2) {
+    ADD_FAILURE() << "section 3's NewSessionTicket";
+    return {};
+  }
+  const size_t len = (size_t{nst[15]} << 8) | nst[16];
+  EXPECT_EQ(len, 0xb2u);
+  return Bytes(nst.begin() + 17,
+               nst.begin() + 17 + static_cast<ptrdiff_t>(len));
+}
 
-  ServerHandshake server(ctx, testing::Backend());
+// Section 4's server: 0-RTT on (max_early_data_size 1024, as the section 3
+// ticket says), the trace's random and key share, and an open_ticket hook
+// standing for the RFC server's ticket decryption (the ticket is opaque
+// to us): it gives section 3's resumption PSK, issued at kTraceTimeMs with
+// the RFC's ticket_age_add, for "server". The binder is verified as
+// always. *opened counts the calls.
+ServerTestHooks Section4Hooks(int* opened) {
   ServerTestHooks hooks;
   hooks.server_random = RandomOf(ServerRecord(4, 0));
   hooks.x25519_private_key =
       Field(4, "server", "create an ephemeral x25519 key pair", "private key");
   hooks.encrypted_extensions_groups = kTraceGroups;
-  hooks.open_ticket = [&](std::span<const uint8_t> identity,
-                          TicketContents* out) {
-    ++opened;
-    if (!std::equal(identity.begin(), identity.end(), rfc_ticket.begin(),
-                    rfc_ticket.end())) {
+  const Bytes ticket = Section3Ticket();
+  const Bytes psk = Field(4, "client", "extract secret \"early\"", "IKM");
+  hooks.open_ticket = [ticket, psk, opened](std::span<const uint8_t> identity,
+                                            TicketContents* out) {
+    ++*opened;
+    if (!std::equal(identity.begin(), identity.end(), ticket.begin(),
+                    ticket.end())) {
       return false;
     }
     out->cipher_suite = 0x1301;
@@ -544,54 +544,197 @@ TEST(ServerRfc8448Test, Section4ResumedWithPsk) {
     out->server_name = "server";
     return true;
   };
+  return hooks;
+}
+
+Bytes ClientSecret(int section, const char* label) {
+  return Field(section, "client",
+               std::string("derive secret \"tls13 ") + label + "\"",
+               "expanded");
+}
+
+TEST(ServerRfc8448Test, Section4ResumedZeroRtt) {
+  // The RFC client's ClientHello (PSK from section 3, early_data) and its
+  // 0-RTT record in one feed: the server accepts the PSK and the early
+  // data, and its ServerHello and EncryptedExtensions + Finished records
+  // are the RFC's byte for byte.
+  KeylogMap keylog;
+  ServerConfig cfg = TraceConfig(&keylog);
+  cfg.max_early_data = 1024;
+  // The RFC's server sends no ticket after this handshake; ours sends one
+  // (the nonce 00 00 and a sealer hook that sees its PSK), to check the
+  // resumption master secret.
+  cfg.session_tickets = 1;
+  const auto ctx = testing::MakeContext(
+      cfg, {testing::Pki().Load(testing::Pki().MakeLeaf("rsa", {"server"}))});
+  int opened = 0;
+  ServerTestHooks hooks = Section4Hooks(&opened);
+  hooks.ticket_nonce = {0x00, 0x00};
+  Bytes sealed_psk;
+  hooks.seal_ticket = [&](const TicketContents& t, std::vector<uint8_t>* out) {
+    sealed_psk.assign(t.psk.span().begin(), t.psk.span().end());
+    out->assign(16, 0x5a);
+    return true;
+  };
+  ServerHandshake server(ctx, testing::Backend());
   server.set_test_hooks(hooks);
 
-  // The ClientHello, then the client's 0-RTT record, which this server
-  // skips (RFC 8446 4.2.10: it does not accept early data).
-  Bytes in = ClientRecord(4, 0);
-  const Bytes early =
+  const Bytes early_record =
       Field(4, "client", "send application_data record", "complete record");
-  in.insert(in.end(), early.begin(), early.end());
+  Bytes in = ClientRecord(4, 0);
+  in.insert(in.end(), early_record.begin(), early_record.end());
   Bytes out;
   FeedResult r = server.feed(in, &out);
   ASSERT_EQ(r.state, HandshakeState::kNeedMore) << alert_name(r.alert);
   EXPECT_EQ(opened, 1);
-  EXPECT_EQ(server.kind(), HandshakeKind::kPsk);
+  EXPECT_EQ(server.kind(), HandshakeKind::kPskEarlyData);
+  // ServerHello (pre_shared_key, selected_identity 0), then
+  // EncryptedExtensions (supported_groups, record_size_limit, the
+  // server_name acknowledgement, early_data) and Finished in one record.
   const auto records = testing::SplitRecords(out);
   ASSERT_EQ(records.size(), 2u);
-  // ServerHello with pre_shared_key (selected_identity 0): the RFC's.
   EXPECT_EQ(HexEncode(testing::JoinRecords({records[0]})),
             HexEncode(ServerRecord(4, 0)));
-  // Our flight is under the RFC's server handshake traffic secret, so the
-  // early secret (from the PSK), the binder and the handshake secret
-  // are the RFC's.
+  EXPECT_EQ(HexEncode(testing::JoinRecords({records[1]})),
+            HexEncode(ServerRecord(4, 1)));
+
+  // The early data is the trace's plaintext ("ABCDEF"), opened under the
+  // client_early_traffic_secret the server derived: the RFC's, as is the
+  // early exporter master secret.
+  const Bytes early_plain =
+      Field(4, "client", "send application_data record", "payload");
+  ASSERT_EQ(early_plain.size(), 6u);
+  EXPECT_EQ(r.early_data_bytes, early_plain.size());
+  Bytes early;
+  server.take_early_data(&early);
+  EXPECT_EQ(HexEncode(early), HexEncode(early_plain));
+  EXPECT_EQ(HexEncode(keylog["CLIENT_EARLY_TRAFFIC_SECRET"]),
+            HexEncode(ClientSecret(4, "c e traffic")));
+  EXPECT_EQ(HexEncode(keylog["EARLY_EXPORTER_SECRET"]),
+            HexEncode(ClientSecret(4, "e exp master")));
   EXPECT_EQ(HexEncode(keylog["CLIENT_HANDSHAKE_TRAFFIC_SECRET"]),
             HexEncode(testing::TraceSecret(4, "c hs traffic")));
   EXPECT_EQ(HexEncode(keylog["SERVER_HANDSHAKE_TRAFFIC_SECRET"]),
             HexEncode(testing::TraceSecret(4, "s hs traffic")));
-  testing::EvpRecordCipher opener(
-      *cipher_suite_info(CipherSuite::kAes128GcmSha256),
-      testing::TraceSecret(4, "s hs traffic"));
-  ContentType type;
-  Bytes content;
-  ASSERT_TRUE(opener.Open(records[1], &type, &content));
-  // EncryptedExtensions differ from the RFC's in exactly two extensions:
-  // early_data (the RFC's server accepts 0-RTT; this server does not yet)
-  // and server_name (this server does not acknowledge SNI on a resumed
-  // session, as RFC 6066 section 3 asks; RFC 8446 leaves it open). With
-  // both removed from the RFC's, the rest is byte for byte ours.
-  const Bytes rfc_ee = Message(4, "server", "EncryptedExtensions");
-  ASSERT_EQ(rfc_ee.size(), 44u);
-  ASSERT_EQ(HexEncode({rfc_ee.data() + 36, 8}), "00000000002a0000");
-  Bytes trimmed(rfc_ee.begin(), rfc_ee.begin() + 36);
-  trimmed[3] = static_cast<uint8_t>(trimmed.size() - 4);
-  trimmed[5] = static_cast<uint8_t>(trimmed.size() - 6);
-  ASSERT_GE(content.size(), trimmed.size());
-  EXPECT_EQ(HexEncode({content.data(), trimmed.size()}), HexEncode(trimmed));
-  // Then only the Finished (no Certificate with a PSK); its value covers
-  // our EncryptedExtensions, so it is not the RFC's.
-  ASSERT_EQ(content.size(), trimmed.size() + 4 + 32);
-  EXPECT_EQ(content[trimmed.size()], 20);
+
+  // EndOfEarlyData, the last record under the early key: the handshake
+  // waits for the Finished under the client's handshake key.
+  out.clear();
+  r = server.feed(ClientRecord(4, 1), &out);
+  ASSERT_EQ(r.state, HandshakeState::kNeedMore) << alert_name(r.alert);
+  EXPECT_TRUE(out.empty());
+  out.clear();
+  r = server.feed(ClientRecord(4, 2), &out);
+  ASSERT_EQ(r.state, HandshakeState::kDone) << alert_name(r.alert);
+  HandshakeResult res;
+  ASSERT_TRUE(server.take_result(&res));
+  EXPECT_EQ(res.kind, HandshakeKind::kPskEarlyData);
+  EXPECT_TRUE(res.early_data_accepted);
+  EXPECT_TRUE(res.early_data.empty());  // taken above
+  EXPECT_EQ(res.server_name, "server");
+  EXPECT_EQ(HexEncode(res.client_secret.span()),
+            HexEncode(testing::TraceSecret(4, "c ap traffic")));
+  EXPECT_EQ(HexEncode(res.server_secret.span()),
+            HexEncode(testing::TraceSecret(4, "s ap traffic")));
+  ExpectKeylog(4, keylog);
+  // The resumption master secret: our ticket's PSK is
+  // HKDF-Expand-Label(the RFC's "tls13 res master", "resumption", 00 00).
+  EXPECT_EQ(res.tickets_sent, 1);
+  tls::Secret want_psk;
+  ASSERT_EQ(
+      derive_resumption_psk(HashAlg::kSha256, ClientSecret(4, "res master"),
+                            Bytes{0x00, 0x00}, &want_psk),
+      KdfStatus::kOk);
+  EXPECT_EQ(HexEncode(sealed_psk), HexEncode(want_psk.span()));
+}
+
+TEST(ServerRfc8448Test, Section4ApplicationDataAndCloseNotify) {
+  // Section 4 again without our ticket (the RFC's server sends none, so
+  // its application data is the first record under its application key),
+  // then the result in the record engine: our application data and
+  // close_notify records are the RFC server's, and the RFC client's open.
+  KeylogMap keylog;
+  ServerConfig cfg = TraceConfig(&keylog);
+  cfg.max_early_data = 1024;
+  ASSERT_EQ(cfg.session_tickets, 0);
+  const auto ctx = testing::MakeContext(
+      cfg, {testing::Pki().Load(testing::Pki().MakeLeaf("rsa", {"server"}))});
+  int opened = 0;
+  ServerHandshake server(ctx, testing::Backend());
+  server.set_test_hooks(Section4Hooks(&opened));
+  Bytes in = ClientRecord(4, 0);
+  for (const Bytes& b :
+       {Field(4, "client", "send application_data record", "complete record"),
+        ClientRecord(4, 1), ClientRecord(4, 2)}) {
+    in.insert(in.end(), b.begin(), b.end());
+  }
+  Bytes out;
+  const FeedResult r = server.feed(in, &out);
+  ASSERT_EQ(r.state, HandshakeState::kDone) << alert_name(r.alert);
+  EXPECT_EQ(HexEncode(out),
+            HexEncode(testing::Cat(ServerRecord(4, 0), ServerRecord(4, 1))));
+  HandshakeResult res;
+  ASSERT_TRUE(server.take_result(&res));
+  EXPECT_EQ(res.server_next_seq, 0u);
+  // Not taken during the handshake: the early data is in the result.
+  EXPECT_EQ(
+      HexEncode(res.early_data),
+      HexEncode(Field(4, "client", "send application_data record", "payload")));
+  EXPECT_TRUE(res.post_finished.empty());
+  testing::EngineReplayLog log;
+  testing::ExpectTraceApplicationRecords(4, res, {}, &log);
+  EXPECT_TRUE(log.post_handshake.empty());
+}
+
+TEST(ServerRfc8448Test, Section4ReplayedClientHelloGetsNoZeroRtt) {
+  // The same ClientHello and 0-RTT record a second time, on the same
+  // context (so the same replay cache): the ticket was used for 0-RTT
+  // once (RFC 8446 8.1), so this server resumes without early data. The
+  // 0-RTT record is skipped, the ServerHello is still the RFC's, and the
+  // EncryptedExtensions are the RFC's without early_data.
+  KeylogMap keylog;
+  ServerConfig cfg = TraceConfig(&keylog);
+  cfg.max_early_data = 1024;
+  const auto ctx = testing::MakeContext(
+      cfg, {testing::Pki().Load(testing::Pki().MakeLeaf("rsa", {"server"}))});
+  Bytes in = ClientRecord(4, 0);
+  const Bytes early_record =
+      Field(4, "client", "send application_data record", "complete record");
+  in.insert(in.end(), early_record.begin(), early_record.end());
+  int opened = 0;
+  for (int round = 0; round < 2; ++round) {
+    ServerHandshake server(ctx, testing::Backend());
+    server.set_test_hooks(Section4Hooks(&opened));
+    Bytes out;
+    const FeedResult r = server.feed(in, &out);
+    ASSERT_EQ(r.state, HandshakeState::kNeedMore) << alert_name(r.alert);
+    const auto records = testing::SplitRecords(out);
+    ASSERT_EQ(records.size(), 2u);
+    EXPECT_EQ(HexEncode(testing::JoinRecords({records[0]})),
+              HexEncode(ServerRecord(4, 0)));
+    if (round == 0) {
+      EXPECT_EQ(server.kind(), HandshakeKind::kPskEarlyData);
+      EXPECT_EQ(r.early_data_bytes, 6u);
+      continue;
+    }
+    EXPECT_EQ(server.kind(), HandshakeKind::kPsk);
+    EXPECT_EQ(r.early_data_bytes, 0u);
+    testing::EvpRecordCipher opener(
+        *cipher_suite_info(CipherSuite::kAes128GcmSha256),
+        testing::TraceSecret(4, "s hs traffic"));
+    ContentType type;
+    Bytes content;
+    ASSERT_TRUE(opener.Open(records[1], &type, &content));
+    const Bytes rfc_ee = Message(4, "server", "EncryptedExtensions");
+    ASSERT_EQ(rfc_ee.size(), 44u);
+    ASSERT_EQ(HexEncode({rfc_ee.data() + 40, 4}), "002a0000");
+    Bytes want(rfc_ee.begin(), rfc_ee.end() - 4);
+    want[3] = static_cast<uint8_t>(want.size() - 4);
+    want[5] = static_cast<uint8_t>(want.size() - 6);
+    ASSERT_GT(content.size(), want.size());
+    EXPECT_EQ(HexEncode({content.data(), want.size()}), HexEncode(want));
+  }
+  EXPECT_EQ(opened, 2);
 }
 
 TEST(ServerRfc8448Test, Section7CompatibilityMode) {

@@ -159,8 +159,10 @@ struct ClientConfig {
   // Key logging for debugging with Wireshark (SSLKEYLOGFILE), as
   // ServerConfig::keylog: each secret under its NSS key log label
   // (CLIENT_HANDSHAKE_TRAFFIC_SECRET, SERVER_HANDSHAKE_TRAFFIC_SECRET,
-  // CLIENT_TRAFFIC_SECRET_0, SERVER_TRAFFIC_SECRET_0, EXPORTER_SECRET) with
-  // our ClientHello.random; spans valid during the call only. Empty: off.
+  // CLIENT_TRAFFIC_SECRET_0, SERVER_TRAFFIC_SECRET_0, EXPORTER_SECRET, and
+  // with early data sent CLIENT_EARLY_TRAFFIC_SECRET and
+  // EARLY_EXPORTER_SECRET) with our ClientHello.random; spans valid during
+  // the call only. Empty: off.
   std::function<void(std::string_view label,
                      std::span<const uint8_t> client_random,
                      std::span<const uint8_t> secret)>

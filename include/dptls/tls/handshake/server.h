@@ -166,7 +166,9 @@ struct ServerConfig {
   // called on the handshake thread with each secret as it is derived, under
   // its NSS key log label (CLIENT_HANDSHAKE_TRAFFIC_SECRET,
   // SERVER_HANDSHAKE_TRAFFIC_SECRET, CLIENT_TRAFFIC_SECRET_0,
-  // SERVER_TRAFFIC_SECRET_0, EXPORTER_SECRET) with the ClientHello.random.
+  // SERVER_TRAFFIC_SECRET_0, EXPORTER_SECRET, and with 0-RTT accepted
+  // CLIENT_EARLY_TRAFFIC_SECRET and EARLY_EXPORTER_SECRET) with the
+  // ClientHello.random.
   // The spans are valid during the call only. Empty: off (no exporter
   // secret is derived then).
   std::function<void(std::string_view label,
