@@ -592,6 +592,7 @@ void read_config(Context& ctx, const toml::table& root, Config* c) {
     w.integer("rotate_s", &c->tickets.rotate_s, 60, int64_t{7} * 86400);
     // RFC 8446 section 4.6.1: at most seven days.
     w.integer("lifetime_s", &c->tickets.lifetime_s, 1, 604800);
+    w.boolean("psk_ke", &c->tickets.psk_ke);
   }
   c->admin.listen = *parse_socket_address("127.0.0.1:9100");
   if (const toml::table* t = top.table("admin")) {

@@ -193,6 +193,7 @@ ServerContexts build_server_contexts(const config::Config& cfg,
     sc.ticket_keys = keys;
     sc.ticket_lifetime_s =
         std::clamp<uint32_t>(cfg.tickets.lifetime_s, 1, 604800);
+    sc.allow_psk_ke = cfg.tickets.psk_ke;
     if (!l.client_ca_file.empty()) {
       if (!read_file(l.client_ca_file, &sc.client_ca_pem)) {
         *error = who + ": cannot read client_ca '" + l.client_ca_file + "'";

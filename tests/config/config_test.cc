@@ -122,6 +122,7 @@ TEST_F(ConfigTest, FullFileReadsBackAsWritten) {
   EXPECT_EQ(c->dpdk.hugepages, HugepageMode::kOff);
   EXPECT_EQ(c->dpdk.mbufs_per_worker, 4096u);
   EXPECT_EQ(c->dpdk.record_mbufs_per_worker, 8192u);
+  EXPECT_FALSE(c->tickets.psk_ke) << "forward secrecy unless asked";
   EXPECT_EQ(c->dpdk.eal_args, std::vector<std::string>{"--no-shconf"});
   ASSERT_EQ(c->ports.size(), 1u);
   const PortSection& p = c->ports[0];

@@ -850,6 +850,20 @@ TEST(BuildServerContextsTest, OcspResponseIsCarriedToTheCredential) {
   EXPECT_NE(err.find("ocsp_response"), std::string::npos) << err;
 }
 
+TEST(BuildServerContextsTest, TicketsPskKeReachesEveryListener) {
+  TestConfig tc;
+  tc.AddListener();
+  tc.AddListener();
+  ServerContexts off = tc.Build();
+  ASSERT_EQ(off.size(), 2u);
+  EXPECT_FALSE(off[0]->config().allow_psk_ke);
+  tc.cfg.tickets.psk_ke = true;
+  ServerContexts on = tc.Build();
+  ASSERT_EQ(on.size(), 2u);
+  EXPECT_TRUE(on[0]->config().allow_psk_ke);
+  EXPECT_TRUE(on[1]->config().allow_psk_ke);
+}
+
 TEST(BuildServerContextsTest, ErrorsNameTheListener) {
   TestConfig tc;
   tc.AddListener();
