@@ -179,12 +179,7 @@ bool write_client_hello(const ClientHelloParams& p, ByteWriter* out,
   // The cookie of a HelloRetryRequest (4.2.2), where RFC 8448's client
   // puts it.
   if (!p.cookie.empty()) {
-    out->u16(static_cast<uint16_t>(ExtensionType::kCookie));
-    const size_t ext = out->open(2);
-    const size_t cookie = out->open(2);
-    out->bytes(p.cookie);
-    out->close(cookie, 2);
-    out->close(ext, 2);
+    internal::cookie_extension(p.cookie, out);
   }
   if (p.psk_dhe_ke || p.psk_ke) {
     const uint8_t n = (p.psk_dhe_ke ? 1 : 0) + (p.psk_ke ? 1 : 0);

@@ -84,12 +84,7 @@ bool write_hello_retry_request(const HelloRetryRequestParams& p,
     out->u16(p.selected_group);
   }
   if (!p.cookie.empty()) {
-    out->u16(static_cast<uint16_t>(ExtensionType::kCookie));
-    const size_t ext = out->open(2);
-    const size_t cookie = out->open(2);
-    out->bytes(p.cookie);
-    out->close(cookie, 2);
-    out->close(ext, 2);
+    internal::cookie_extension(p.cookie, out);
   }
   write_selected_version(out);
   out->close(exts, 2);

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "dptls/tls/handshake/messages.h"
 #include "dptls/util/bytes.h"
@@ -25,6 +26,16 @@ inline bool end_message(size_t at, ByteWriter* out) {
 inline void empty_extension(ExtensionType type, ByteWriter* out) {
   out->u16(static_cast<uint16_t>(type));
   out->u16(0);
+}
+
+// Writes the cookie extension (RFC 8446 section 4.2.2): cookie<1..2^16-1>.
+inline void cookie_extension(std::span<const uint8_t> cookie, ByteWriter* out) {
+  out->u16(static_cast<uint16_t>(ExtensionType::kCookie));
+  const size_t ext = out->open(2);
+  const size_t body = out->open(2);
+  out->bytes(cookie);
+  out->close(body, 2);
+  out->close(ext, 2);
 }
 
 // Writes a vector of 16-bit values with a `width`-byte length prefix.
