@@ -20,6 +20,8 @@ import tempfile
 import time
 import urllib.request
 
+import netns  # tests/engine/netns.py
+
 SKIP = 77
 
 
@@ -70,22 +72,11 @@ def main(exe):
     log = os.path.join(work, "engine.log")
     proc = None
     try:
-        try:
-            sh(f"ip netns add {ns}")
-        except RuntimeError as e:
-            print(f"skipped: cannot create a namespace ({e})")
+        if not netns.add_namespace(ns):
             return SKIP
+        netns.join_with_veth(ns, host_if, ns_if,
+                             ["198.18.0.1/24", "2001:2::1/64"])
         nsx = f"ip netns exec {ns} "
-        for cmd in (f"ip link add {host_if} type veth peer name {ns_if}",
-                    f"ip link set {ns_if} netns {ns}",
-                    f"ip link set {host_if} up",
-                    nsx + "ip link set lo up",
-                    nsx + f"ip addr add 198.18.0.1/24 dev {ns_if}",
-                    nsx + f"ip -6 addr add 2001:2::1/64 dev {ns_if} nodad",
-                    nsx + f"ip link set {ns_if} up"):
-            sh(cmd)
-        sh(f"ethtool -K {host_if} tso off gso off gro off tx off", False)
-        sh(nsx + f"ethtool -K {ns_if} tso off gso off gro off tx off", False)
 
         r = subprocess.run([exe, "certs", "--out", work, "--name", "e.test"],
                            capture_output=True, text=True, timeout=30)
@@ -168,8 +159,7 @@ listen = "127.0.0.1:{admin}"
         if proc is not None:
             proc.kill()
             proc.wait()
-        sh(f"ip netns del {ns}", False)
-        sh(f"ip link del {host_if}", False)
+        netns.remove(ns, host_if)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -65,6 +65,8 @@ import threading
 import time
 import urllib.request
 
+import netns  # tests/engine/netns.py
+
 SKIP = 77
 
 # Counters the metrics phase expects > 0 after the client phases, as (name,
@@ -274,19 +276,8 @@ class Test:
 
     def setup_net(self):
         self.sh(f"ip netns add {self.ns}")
-        ns = f"ip netns exec {self.ns} "
-        for cmd in (f"ip link add {self.host_if} type veth peer name "
-                    f"{self.ns_if}",
-                    f"ip link set {self.ns_if} netns {self.ns}",
-                    f"ip link set {self.host_if} up",
-                    ns + "ip link set lo up",
-                    ns + f"ip addr add {self.net}.1/24 dev {self.ns_if}",
-                    ns + f"ip link set {self.ns_if} up"):
-            self.sh(cmd)
-        self.sh(f"ethtool -K {self.host_if} tso off gso off gro off tx off",
-                False)
-        self.sh(ns + f"ethtool -K {self.ns_if} tso off gso off gro off "
-                "tx off", False)
+        netns.join_with_veth(self.ns, self.host_if, self.ns_if,
+                             [f"{self.net}.1/24"])
         if self.stand_in:
             self.sh(f"ip addr add {self.server}/24 dev {self.host_if}")
 
@@ -462,8 +453,7 @@ listen = "127.0.0.1:{self.admin}"
         if self.proc is not None:
             self.proc.kill()
             self.proc.wait()
-        self.sh(f"ip netns del {self.ns}", False)
-        self.sh(f"ip link del {self.host_if}", False)
+        netns.remove(self.ns, self.host_if)
         shutil.rmtree(self.work, ignore_errors=True)
 
     # ------------------------------------------------------------- clients

@@ -27,6 +27,8 @@ import tempfile
 import time
 import urllib.request
 
+import netns  # tests/engine/netns.py
+
 SKIP = 77
 ENGINE_IP = "198.18.30.2"
 GEN_IP = "198.18.30.1"
@@ -84,20 +86,10 @@ def main(exe):
     log = os.path.join(work, "engine.log")
     proc = None
     try:
-        try:
-            sh(f"ip netns add {ns}")
-        except RuntimeError as e:
-            print(f"skipped: cannot create a namespace ({e})")
+        if not netns.add_namespace(ns):
             return SKIP
+        netns.join_with_veth(ns, eng_if, gen_if)
         nsx = f"ip netns exec {ns} "
-        for cmd in (f"ip link add {eng_if} type veth peer name {gen_if}",
-                    f"ip link set {gen_if} netns {ns}",
-                    f"ip link set {eng_if} up",
-                    nsx + "ip link set lo up",
-                    nsx + f"ip link set {gen_if} up"):
-            sh(cmd)
-        sh(f"ethtool -K {eng_if} tso off gso off gro off tx off", False)
-        sh(nsx + f"ethtool -K {gen_if} tso off gso off gro off tx off", False)
 
         r = subprocess.run([exe, "certs", "--out", work, "--name", "e.test"],
                            capture_output=True, text=True, timeout=30)
@@ -223,8 +215,7 @@ listen = "127.0.0.1:{admin}"
         if proc is not None:
             proc.kill()
             proc.wait()
-        sh(f"ip netns del {ns}", False)
-        sh(f"ip link del {eng_if}", False)
+        netns.remove(ns, eng_if)
         shutil.rmtree(work, ignore_errors=True)
 
 
