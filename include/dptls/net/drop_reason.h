@@ -3,6 +3,7 @@
 // so a counter dump explains every missing packet.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
@@ -123,5 +124,28 @@ inline constexpr size_t kDropReasonCount = 0
 /// The printable name of `reason` ("ipv4_bad_checksum"); "unknown" for a
 /// value outside the enum. The string is static.
 const char* drop_reason_name(DropReason reason);
+
+/// Drops by reason, indexed by DropReason: the part NetStats and TcpStats
+/// share.
+struct DropCounters {
+  std::array<uint64_t, kDropReasonCount> drops{};
+
+  uint64_t drop(DropReason r) const { return drops[static_cast<size_t>(r)]; }
+  /// Sum over every reason.
+  uint64_t total_drops() const {
+    uint64_t sum = 0;
+    for (uint64_t d : drops) {
+      sum += d;
+    }
+    return sum;
+  }
+  /// Calls f(name, value) for every reason, by its printable name.
+  template <typename F>
+  void for_each_drop(F&& f) const {
+    for (size_t i = 0; i < kDropReasonCount; ++i) {
+      f(drop_reason_name(static_cast<DropReason>(i)), drops[i]);
+    }
+  }
+};
 
 }  // namespace dptls::net

@@ -37,22 +37,11 @@ namespace dptls::net {
   X(mbuf_alloc_failed)     /* mempool empty when building a request */
 
 /// Counters of one worker's L2/L3 layer, on their own cache lines.
-struct alignas(RTE_CACHE_LINE_SIZE) NetStats {
+struct alignas(RTE_CACHE_LINE_SIZE) NetStats : DropCounters {
 #define DPTLS_NET_COUNTER_FIELD(name) uint64_t name = 0;
   DPTLS_NET_COUNTERS(DPTLS_NET_COUNTER_FIELD)
 #undef DPTLS_NET_COUNTER_FIELD
-  /// Drops by reason, indexed by DropReason.
-  std::array<uint64_t, kDropReasonCount> drops{};
 
-  uint64_t drop(DropReason r) const { return drops[static_cast<size_t>(r)]; }
-  /// Sum over every reason.
-  uint64_t total_drops() const {
-    uint64_t sum = 0;
-    for (uint64_t d : drops) {
-      sum += d;
-    }
-    return sum;
-  }
   /// Calls f(name, value) for every event counter then every drop reason
   /// (by their printable name), e.g. to print or export them.
   template <typename F>
@@ -60,9 +49,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) NetStats {
 #define DPTLS_NET_COUNTER_VISIT(name) f(#name, name);
     DPTLS_NET_COUNTERS(DPTLS_NET_COUNTER_VISIT)
 #undef DPTLS_NET_COUNTER_VISIT
-    for (size_t i = 0; i < kDropReasonCount; ++i) {
-      f(drop_reason_name(static_cast<DropReason>(i)), drops[i]);
-    }
+    for_each_drop(f);
   }
 };
 

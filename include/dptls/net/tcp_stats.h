@@ -54,30 +54,19 @@ namespace dptls::net {
   X(stale_handle_calls)     /* API calls refused for a stale handle */
 
 /// Counters of one worker's TCP layer.
-struct alignas(RTE_CACHE_LINE_SIZE) TcpStats {
+/// Drops by reason: only the TCP reasons are used here.
+struct alignas(RTE_CACHE_LINE_SIZE) TcpStats : DropCounters {
 #define DPTLS_TCP_COUNTER_FIELD(name) uint64_t name = 0;
   DPTLS_TCP_COUNTERS(DPTLS_TCP_COUNTER_FIELD)
 #undef DPTLS_TCP_COUNTER_FIELD
-  /// Drops by reason (only the TCP reasons are used here).
-  std::array<uint64_t, kDropReasonCount> drops{};
 
-  uint64_t drop(DropReason r) const { return drops[static_cast<size_t>(r)]; }
-  uint64_t total_drops() const {
-    uint64_t sum = 0;
-    for (uint64_t d : drops) {
-      sum += d;
-    }
-    return sum;
-  }
   /// Calls f(name, value) for every counter, then every drop reason.
   template <typename F>
   void for_each(F&& f) const {
 #define DPTLS_TCP_COUNTER_VISIT(name) f(#name, name);
     DPTLS_TCP_COUNTERS(DPTLS_TCP_COUNTER_VISIT)
 #undef DPTLS_TCP_COUNTER_VISIT
-    for (size_t i = 0; i < kDropReasonCount; ++i) {
-      f(drop_reason_name(static_cast<DropReason>(i)), drops[i]);
-    }
+    for_each_drop(f);
   }
 };
 
