@@ -1,12 +1,14 @@
 // Hashes, HMAC and HKDF on OpenSSL libcrypto.
 //
-// Why HMAC through EVP_MAC and our own Extract/Expand rather than EVP_KDF
-// "HKDF": one primitive (HMAC) serves Extract, Expand, Finished and the PSK
-// binders, so there is one code path to prove; RFC 5869's expand loop is ten
-// lines and lets us enforce the 255 * HashLen limit ourselves and write
-// straight into the caller's fixed buffers; and EVP_KDF would add a second
-// fetch plus an OSSL_PARAM array per call for the same HMAC underneath. The
-// Wycheproof HKDF vectors and RFC 8448 check the loop.
+// Why our own HMAC (RFC 2104, a dozen lines over the libcrypto digest) and
+// our own Extract/Expand rather than EVP_MAC "HMAC" or EVP_KDF "HKDF": one
+// primitive serves Extract, Expand, Finished and the PSK binders, so there
+// is one code path to prove; RFC 5869's expand loop is ten lines and lets
+// us enforce the 255 * HashLen limit ourselves and write straight into the
+// caller's fixed buffers; and EVP_MAC / EVP_KDF cost a context with its
+// provider lookups per call, which at TLS's short inputs is as much as the
+// hashing. A cross-check against libcrypto's HMAC at key lengths around
+// the block size, the Wycheproof HKDF vectors and RFC 8448 check it.
 #include "dptls/tls/hkdf.h"
 
 #include <openssl/core_names.h>
@@ -61,7 +63,7 @@ void clear_libcrypto_errors() { ERR_clear_error(); }
 
 namespace {
 
-using internal::MacCtxPtr;
+using internal::MdCtxPtr;
 
 constexpr size_t kHashLens[] = {
 #define DPTLS_X(e, name, len) len,
@@ -88,75 +90,65 @@ static_assert([] {
   return true;
 }());
 
-EVP_MAC* hmac_mac() {
-  static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  return mac;
-}
-
-// An HMAC context per hash with its digest set and no key, made once per
-// process and only ever duplicated (EVP_MAC_CTX_dup reads it), so it is
-// safe to share between threads. nullptr if libcrypto failed.
-const EVP_MAC_CTX* hmac_template(HashAlg alg) {
-  auto make = [](HashAlg a) -> EVP_MAC_CTX* {
-    EVP_MAC* mac = hmac_mac();
-    const char* digest = internal::ossl_digest_name(a);
-    EVP_MAC_CTX* ctx = mac != nullptr ? EVP_MAC_CTX_new(mac) : nullptr;
-    OSSL_PARAM params[] = {
-        // OSSL_PARAM wants a non-const pointer; the string is only read.
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                         const_cast<char*>(digest), 0),
-        OSSL_PARAM_construct_end(),
-    };
-    if (ctx != nullptr && EVP_MAC_CTX_set_params(ctx, params) != 1) {
-      EVP_MAC_CTX_free(ctx);
-      ctx = nullptr;
-    }
-    return ctx;
-  };
-  static EVP_MAC_CTX* const sha256 = make(HashAlg::kSha256);
-  static EVP_MAC_CTX* const sha384 = make(HashAlg::kSha384);
-  switch (alg) {
-    case HashAlg::kSha256:
-      return sha256;
-    case HashAlg::kSha384:
-      return sha384;
-  }
-  return nullptr;
-}
-
-// HMAC-Hash(key, parts[0] || parts[1] || ...) into out[0, hash_len(alg)).
-// `out` must have room for the digest.
+// HMAC-Hash(key, parts[0] || parts[1] || ...) into out[0, hash_len(alg)):
+// RFC 2104, H((K0 ^ opad) || H((K0 ^ ipad) || text)), with K0 the key
+// zero-padded to the hash's block size, or its hash when longer. `out`
+// must have room for the digest. Built on one digest context per thread
+// and the digest fetched once: EVP_MAC "HMAC" costs a context duplicate
+// (allocations, the digest's provider lookups) per call, about as much as
+// the two hashes themselves at TLS's short inputs.
 KdfStatus hmac_parts(HashAlg alg, std::span<const uint8_t> key,
                      std::initializer_list<std::span<const uint8_t>> parts,
                      uint8_t* out) {
-  const char* digest = internal::ossl_digest_name(alg);
   const size_t len = hash_len(alg);
-  if (digest == nullptr || len == 0) {
+  if (len == 0) {
     return KdfStatus::kBadAlg;
   }
-  const EVP_MAC_CTX* tmpl = hmac_template(alg);
-  if (tmpl == nullptr) {
+  const EVP_MD* md = internal::evp_md(alg);
+  thread_local const MdCtxPtr ctx_holder(EVP_MD_CTX_new());
+  EVP_MD_CTX* ctx = ctx_holder.get();
+  const int block = md != nullptr ? EVP_MD_get_block_size(md) : 0;
+  constexpr size_t kMaxBlock = 128;  // SHA-384
+  if (ctx == nullptr || block <= 0 || static_cast<size_t>(block) > kMaxBlock ||
+      static_cast<size_t>(block) < len) {
     internal::clear_libcrypto_errors();
     return KdfStatus::kLibcrypto;
   }
-  // Duplicating the template avoids looking the digest up by name on every
-  // call, as setting it on a fresh context does.
-  MacCtxPtr ctx(EVP_MAC_CTX_dup(tmpl));
-  // A null key pointer means "keep the previous key" to EVP_MAC_init, so an
-  // empty key is passed as a valid pointer with length 0 (HMAC pads it to
-  // zeros, RFC 2104).
-  static constexpr uint8_t kNoKey[1] = {0};
-  const uint8_t* key_ptr = key.empty() ? kNoKey : key.data();
-  bool ok = ctx != nullptr &&
-            EVP_MAC_init(ctx.get(), key_ptr, key.size(), nullptr) == 1;
+  uint8_t pad[kMaxBlock] = {};
+  uint8_t inner[kMaxHashLen];
+  unsigned int got = 0;
+  bool ok = true;
+  // K0: the key itself, or H(key) when longer than a block.
+  if (key.size() > static_cast<size_t>(block)) {
+    ok = EVP_DigestInit_ex2(ctx, md, nullptr) == 1 &&
+         EVP_DigestUpdate(ctx, key.data(), key.size()) == 1 &&
+         EVP_DigestFinal_ex(ctx, pad, &got) == 1 && got == len;
+  } else {
+    std::copy(key.begin(), key.end(), pad);
+  }
+  for (int i = 0; i < block; ++i) {
+    pad[i] ^= 0x36;
+  }
+  ok = ok && EVP_DigestInit_ex2(ctx, md, nullptr) == 1 &&
+       EVP_DigestUpdate(ctx, pad, static_cast<size_t>(block)) == 1;
   for (std::span<const uint8_t> part : parts) {
     if (ok && !part.empty()) {
-      ok = EVP_MAC_update(ctx.get(), part.data(), part.size()) == 1;
+      ok = EVP_DigestUpdate(ctx, part.data(), part.size()) == 1;
     }
   }
-  size_t out_len = 0;
-  ok =
-      ok && EVP_MAC_final(ctx.get(), out, &out_len, len) == 1 && out_len == len;
+  ok = ok && EVP_DigestFinal_ex(ctx, inner, &got) == 1 && got == len;
+  for (int i = 0; i < block; ++i) {
+    pad[i] ^= 0x36 ^ 0x5c;
+  }
+  ok = ok && EVP_DigestInit_ex2(ctx, md, nullptr) == 1 &&
+       EVP_DigestUpdate(ctx, pad, static_cast<size_t>(block)) == 1 &&
+       EVP_DigestUpdate(ctx, inner, len) == 1 &&
+       EVP_DigestFinal_ex(ctx, out, &got) == 1 && got == len;
+  secure_wipe(pad, sizeof(pad));
+  secure_wipe(inner, sizeof(inner));
+  // A fresh initialisation overwrites the keyed state the context kept, so
+  // nothing derived from the key outlives the call in the thread's context.
+  ok = EVP_DigestInit_ex2(ctx, md, nullptr) == 1 && ok;
   if (!ok) {
     secure_wipe(out, len);
     internal::clear_libcrypto_errors();

@@ -288,6 +288,32 @@ TEST(HkdfTest, AnUnknownHashIsRefusedEverywhere) {
   EXPECT_EQ(derive_secret(kBogusHash, x, "derived", x, &s), KdfStatus::kBadAlg);
 }
 
+// HMAC against libcrypto's own (EVP_Q_mac) at key lengths either side of
+// SHA-256's 64-byte and SHA-384's 128-byte block, where RFC 2104's K0 is
+// the key zero-padded or, when longer, the key's hash.
+TEST_P(HkdfTest, HmacMatchesLibcrypto) {
+  const HashAlg alg = GetParam();
+  std::mt19937_64 rng(42);
+  for (size_t key_len : {0, 1, 32, 48, 63, 64, 65, 127, 128, 129, 200}) {
+    const Bytes key = RandomBytes(rng, key_len);
+    const Bytes data = RandomBytes(rng, 77);
+    Secret ours;
+    ASSERT_EQ(hmac(alg, key, data, &ours), KdfStatus::kOk) << key_len;
+    const uint8_t no_key[1] = {0};
+    uint8_t want[EVP_MAX_MD_SIZE];
+    size_t want_len = 0;
+    ASSERT_NE(
+        EVP_Q_mac(nullptr, "HMAC", nullptr, OsslName(alg), nullptr,
+                  key.empty() ? no_key : key.data(), key.size(), data.data(),
+                  data.size(), want, sizeof(want), &want_len),
+        nullptr)
+        << key_len;
+    EXPECT_EQ(HexEncode(ours.span()),
+              HexEncode(std::span<const uint8_t>(want, want_len)))
+        << key_len;
+  }
+}
+
 TEST_P(HkdfTest, OutputsMayAliasInputs) {
   const HashAlg alg = GetParam();
   Secret key;

@@ -8,6 +8,8 @@
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
 #include <openssl/param_build.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
 
 #include <array>
 #include <utility>
@@ -106,6 +108,51 @@ EVP_PKEY* ec_key_from_scalar(NamedGroup group, std::span<const uint8_t> priv) {
   return pkey;
 }
 
+// The u-coordinate 9 of the X25519 base point (RFC 7748 section 4.1),
+// little-endian.
+constexpr std::array<uint8_t, 32> kX25519BasePoint = {9};
+
+// An X25519 EVP_PKEY holding `priv` and, as its public half, `pub` taken
+// as given (libcrypto does not recompute or check it). A fromdata context
+// per thread spares the by-name lookup of a new one per key.
+EVP_PKEY* x25519_from_data(std::span<const uint8_t> priv,
+                           std::span<const uint8_t> pub) {
+  thread_local const OsslPtr<EVP_PKEY_CTX> fromdata = [] {
+    OsslPtr<EVP_PKEY_CTX> ctx(
+        EVP_PKEY_CTX_new_from_name(nullptr, "X25519", nullptr));
+    if (ctx != nullptr && EVP_PKEY_fromdata_init(ctx.get()) != 1) {
+      ctx.reset();
+    }
+    return ctx;
+  }();
+  if (fromdata == nullptr) {
+    return nullptr;
+  }
+  // OSSL_PARAM wants non-const pointers; the bytes are only read.
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY,
+                                        const_cast<uint8_t*>(priv.data()),
+                                        priv.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
+                                        const_cast<uint8_t*>(pub.data()),
+                                        pub.size()),
+      OSSL_PARAM_construct_end(),
+  };
+  EVP_PKEY* pkey = nullptr;
+  if (EVP_PKEY_fromdata(fromdata.get(), &pkey, EVP_PKEY_KEYPAIR, params) != 1) {
+    return nullptr;
+  }
+  return pkey;
+}
+
+// The X25519 base point as a peer key, made once per thread.
+EVP_PKEY* x25519_base_point() {
+  thread_local const OsslPtr<EVP_PKEY> base(EVP_PKEY_new_raw_public_key(
+      EVP_PKEY_X25519, nullptr, kX25519BasePoint.data(),
+      kX25519BasePoint.size()));
+  return base.get();
+}
+
 }  // namespace
 
 size_t key_share_len(NamedGroup group) {
@@ -124,6 +171,7 @@ EphemeralKey::~EphemeralKey() { reset(); }
 
 EphemeralKey::EphemeralKey(EphemeralKey&& other) noexcept
     : pkey_(std::exchange(other.pkey_, nullptr)),
+      derive_ctx_(std::exchange(other.derive_ctx_, nullptr)),
       group_(other.group_),
       pub_(other.pub_),
       len_(std::exchange(other.len_, 0)) {}
@@ -132,6 +180,7 @@ EphemeralKey& EphemeralKey::operator=(EphemeralKey&& other) noexcept {
   if (this != &other) {
     reset();
     pkey_ = std::exchange(other.pkey_, nullptr);
+    derive_ctx_ = std::exchange(other.derive_ctx_, nullptr);
     group_ = other.group_;
     pub_ = other.pub_;
     len_ = std::exchange(other.len_, 0);
@@ -140,6 +189,10 @@ EphemeralKey& EphemeralKey::operator=(EphemeralKey&& other) noexcept {
 }
 
 void EphemeralKey::reset() {
+  // Freeing the context releases its reference to the key; EVP_PKEY_free
+  // cleanses the private key once the last reference goes.
+  EVP_PKEY_CTX_free(derive_ctx_);
+  derive_ctx_ = nullptr;
   EVP_PKEY_free(pkey_);
   pkey_ = nullptr;
   len_ = 0;
@@ -150,11 +203,17 @@ bool EphemeralKey::generate(NamedGroup group) {
   group_ = group;
   const char* curve = ec_curve_name(group);
   if (group == NamedGroup::kX25519) {
-    pkey_ = EVP_PKEY_Q_keygen(nullptr, nullptr, "X25519");
-  } else if (curve != nullptr) {
+    if (!generate_x25519()) {
+      ERR_clear_error();
+      reset();
+      return false;
+    }
+    return true;
+  }
+  if (curve != nullptr) {
     pkey_ = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve);
   }
-  if (pkey_ == nullptr || !load_public()) {
+  if (pkey_ == nullptr || !load_public() || !init_derive()) {
     ERR_clear_error();
     reset();
     return false;
@@ -175,12 +234,43 @@ bool EphemeralKey::set_private_key(NamedGroup group,
   } else {
     pkey_ = ec_key_from_scalar(group, priv);
   }
-  if (pkey_ == nullptr || !load_public()) {
+  if (pkey_ == nullptr || !load_public() || !init_derive()) {
     ERR_clear_error();
     reset();
     return false;
   }
   return true;
+}
+
+// RFC 7748 section 6.1 defines the public key as X25519(k, 9). libcrypto
+// 3.0 computes it, in key generation and in EVP_PKEY_new_raw_private_key
+// alike, with a generic fixed-base multiplication that costs more than the
+// assembly ladder behind a derive, so the key is generated here as 32
+// random bytes and its public key derived against the base point. The
+// EVP_PKEY's own public half stays the base point (never read: the
+// derivation only reads the private key, and pub_ holds the real value).
+bool EphemeralKey::generate_x25519() {
+  uint8_t priv[32];
+  bool ok = RAND_priv_bytes(priv, sizeof(priv)) == 1;
+  if (ok) {
+    pkey_ = x25519_from_data(priv, kX25519BasePoint);
+  }
+  crypto::secure_wipe(priv, sizeof(priv));
+  EVP_PKEY* base = x25519_base_point();
+  size_t len = pub_.size();
+  ok = ok && pkey_ != nullptr && base != nullptr && init_derive() &&
+       EVP_PKEY_derive_set_peer_ex(derive_ctx_, base, 0) == 1 &&
+       EVP_PKEY_derive(derive_ctx_, pub_.data(), &len) == 1 && len == 32;
+  if (!ok) {
+    return false;
+  }
+  len_ = len;
+  return true;
+}
+
+bool EphemeralKey::init_derive() {
+  derive_ctx_ = EVP_PKEY_CTX_new_from_pkey(nullptr, pkey_, nullptr);
+  return derive_ctx_ != nullptr && EVP_PKEY_derive_init(derive_ctx_) == 1;
 }
 
 bool EphemeralKey::load_public() {
@@ -205,7 +295,7 @@ bool EphemeralKey::load_public() {
 bool EphemeralKey::derive(std::span<const uint8_t> peer, Secret* out,
                           Alert* out_alert) const {
   out->wipe();
-  if (!ready()) {
+  if (!ready() || derive_ctx_ == nullptr) {
     *out_alert = Alert::kInternalError;
     return false;
   }
@@ -218,14 +308,16 @@ bool EphemeralKey::derive(std::span<const uint8_t> peer, Secret* out,
     ERR_clear_error();
     return false;
   }
-  OsslPtr<EVP_PKEY_CTX> ctx(
-      EVP_PKEY_CTX_new_from_pkey(nullptr, pkey_, nullptr));
+  EVP_PKEY_CTX* ctx = derive_ctx_;
   size_t len = 0;
-  // validate_peer = 1: the EC public key check of SP 800-56A (on the
-  // curve, not the identity, right order).
-  if (ctx == nullptr || EVP_PKEY_derive_init(ctx.get()) != 1 ||
-      EVP_PKEY_derive_set_peer_ex(ctx.get(), theirs.get(), 1) != 1 ||
-      EVP_PKEY_derive(ctx.get(), nullptr, &len) != 1 || len == 0 ||
+  // For the NIST curves, validate_peer = 1: the EC public key check of SP
+  // 800-56A (on the curve, not the identity, right order). libcrypto's
+  // X25519 public key check only asks whether the key has a public half,
+  // which a raw public key always has, so it is skipped there (it costs a
+  // context of its own); the all-zero check below is what RFC 8446 asks.
+  const int validate = group_ == NamedGroup::kX25519 ? 0 : 1;
+  if (EVP_PKEY_derive_set_peer_ex(ctx, theirs.get(), validate) != 1 ||
+      EVP_PKEY_derive(ctx, nullptr, &len) != 1 || len == 0 ||
       len > kMaxHashLen) {
     ERR_clear_error();
     return false;
@@ -233,8 +325,7 @@ bool EphemeralKey::derive(std::span<const uint8_t> peer, Secret* out,
   std::span<uint8_t> secret = out->resize_for_overwrite(len);
   // OpenSSL refuses an all-zero X25519 output itself; the check below
   // makes RFC 8446 section 7.4.2 hold whatever the library does.
-  if (EVP_PKEY_derive(ctx.get(), secret.data(), &len) != 1 ||
-      len != secret.size()) {
+  if (EVP_PKEY_derive(ctx, secret.data(), &len) != 1 || len != secret.size()) {
     ERR_clear_error();
     out->wipe();
     return false;

@@ -18,7 +18,8 @@
 
 #include "dptls/tls/handshake/messages.h"
 
-struct evp_pkey_st;  // EVP_PKEY, kept out of the public headers.
+struct evp_pkey_st;      // EVP_PKEY, kept out of the public headers.
+struct evp_pkey_ctx_st;  // EVP_PKEY_CTX, likewise.
 
 namespace dptls::tls {
 
@@ -103,8 +104,14 @@ class Credential {
 
  private:
   Credential() = default;
+  bool make_sign_templates();
 
   evp_pkey_st* key_ = nullptr;
+  // Per hashed scheme the key can sign with (ECDSA P-256 SHA-256, RSA-PSS
+  // SHA-256 and SHA-384), a signing context with its digest and padding
+  // set, made once in from_pem() and only ever duplicated by sign(), so it
+  // may be shared between threads. nullptr where the key cannot sign.
+  evp_pkey_ctx_st* sign_templates_[3] = {};
   KeyType key_type_ = KeyType::kEcdsaP256;
   std::vector<std::vector<uint8_t>> chain_;
   // The TLS SignatureScheme code of each certificate's own signature (0

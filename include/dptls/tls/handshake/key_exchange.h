@@ -12,7 +12,8 @@
 #include "dptls/tls/hkdf.h"
 #include "dptls/tls/record.h"
 
-struct evp_pkey_st;  // EVP_PKEY, kept out of the public headers.
+struct evp_pkey_st;      // EVP_PKEY, kept out of the public headers.
+struct evp_pkey_ctx_st;  // EVP_PKEY_CTX, likewise.
 
 namespace dptls::tls {
 
@@ -56,7 +57,9 @@ class EphemeralKey {
   // has the wrong length or form, is not a point on the curve, or gives an
   // all-zero secret (7.4.2) -- libcrypto reports these as failures of the
   // derivation, so any failure once the key is ready is illegal_parameter;
-  // internal_error when not ready(). *out is empty on failure.
+  // internal_error when not ready(). *out is empty on failure. Not safe to
+  // call on one key from two threads at once (it reuses a derivation
+  // context the key keeps).
   bool derive(std::span<const uint8_t> peer, Secret* out,
               Alert* out_alert) const;
 
@@ -65,8 +68,14 @@ class EphemeralKey {
 
  private:
   bool load_public();
+  bool generate_x25519();
+  bool init_derive();
 
   evp_pkey_st* pkey_ = nullptr;
+  // A derivation context on pkey_, initialised once per key and reused by
+  // derive() (which only replaces the peer), so a handshake does not pay
+  // for a context and its provider lookups twice.
+  mutable evp_pkey_ctx_st* derive_ctx_ = nullptr;
   NamedGroup group_ = NamedGroup::kX25519;
   std::array<uint8_t, 97> pub_{};  // P-384 uncompressed: 1 + 2 * 48
   size_t len_ = 0;
