@@ -316,22 +316,20 @@ bool start_port(uint16_t port, const config::Config& config,
   }
   // Frames the fault injector corrupts must reach the wire corrupted: a
   // port that computes checksums after it would hide the damage.
-  bool tx = true;
-  if (config.fault.corrupt > 0) {
-    tx = false;
+  const bool corrupting = config.fault.corrupt > 0;
+  if (corrupting) {
     spdlog::info("port {}: transmit offloads off (fault.corrupt is set)",
                  config.ports[0].name);
   }
-  const std::string defect = net::tx_offload_defect(
-      info.driver_name != nullptr ? info.driver_name : "");
-  if (!defect.empty() && config.ports[0].offloads) {
-    tx = false;
-    spdlog::warn("port {}: transmit offloads off: {}", config.ports[0].name,
-                 defect);
-  }
   *offloads = net::plan_port_offloads(
       info.rx_offload_capa, info.tx_offload_capa, info.tx_desc_lim.nb_seg_max,
-      net::OffloadWish{.checksums = config.ports[0].offloads, .tx = tx});
+      net::OffloadWish{.checksums = config.ports[0].offloads,
+                       .tx = !corrupting},
+      info.driver_name);
+  if (!offloads->tx_defect.empty()) {
+    spdlog::warn("port {}: transmit offloads off: {}", config.ports[0].name,
+                 offloads->tx_defect);
+  }
   const auto queues = static_cast<uint16_t>(workers.size());
   if (queues > info.max_rx_queues || queues > info.max_tx_queues) {
     *error = "the port has " + std::to_string(info.max_rx_queues) +

@@ -998,13 +998,9 @@ bool start_port(uint16_t port, rte_mempool* pool, uint16_t mtu, bool offloads,
     *error = "cannot read the port's capabilities";
     return false;
   }
-  // A driver with known transmit-offload defects gets software checksums.
-  const bool tx = net::tx_offload_defect(
-                      info.driver_name != nullptr ? info.driver_name : "")
-                      .empty();
   *plan = net::plan_port_offloads(
       info.rx_offload_capa, info.tx_offload_capa, info.tx_desc_lim.nb_seg_max,
-      net::OffloadWish{.checksums = offloads, .tx = tx});
+      net::OffloadWish{.checksums = offloads}, info.driver_name);
   rte_eth_conf conf{};
   conf.rxmode.offloads = plan->rx;
   conf.txmode.offloads = plan->tx;

@@ -5,8 +5,13 @@
 namespace dptls::net {
 
 PortOffloadPlan plan_port_offloads(uint64_t rx_capa, uint64_t tx_capa,
-                                   uint16_t nb_seg_max, OffloadWish wish) {
+                                   uint16_t nb_seg_max, OffloadWish wish,
+                                   const char* driver_name) {
   PortOffloadPlan p;
+  if (driver_name != nullptr && wish.checksums && wish.tx) {
+    p.tx_defect = tx_offload_defect(driver_name);
+    wish.tx = p.tx_defect.empty();
+  }
   const auto take = [](uint64_t capa, uint64_t bits, uint64_t* into) {
     if ((capa & bits) != bits) {
       return false;

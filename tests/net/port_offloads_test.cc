@@ -94,6 +94,17 @@ TEST(PortOffloadsTest, KnownDriverDefectsAreNamed) {
   EXPECT_NE(tx_offload_defect("net_tap"), "");
   EXPECT_EQ(tx_offload_defect("net_ixgbe"), "");
   EXPECT_EQ(tx_offload_defect(""), "");
+  // Given the driver's name, the plan leaves transmit offloads off and
+  // says why; receive verdicts are still used.
+  const PortOffloadPlan tap =
+      plan_port_offloads(kRxAll, kTxAll, 0, {}, "net_tap");
+  EXPECT_NE(tap.tx_defect, "");
+  EXPECT_FALSE(tap.stack.tcp_checksum);
+  EXPECT_EQ(tap.summary(), "rx ipv4-cksum tcp-cksum; tx none");
+  const PortOffloadPlan nic =
+      plan_port_offloads(kRxAll, kTxAll, 0, {}, "net_ixgbe");
+  EXPECT_EQ(nic.tx_defect, "");
+  EXPECT_TRUE(nic.stack.tcp_checksum);
 }
 
 TEST(PortOffloadsTest, ReceiveVerdictsAreTakenOneByOne) {

@@ -29,6 +29,9 @@ struct PortOffloadPlan {
   uint64_t rx = 0;  ///< rte_eth_conf.rxmode.offloads
   uint64_t tx = 0;  ///< rte_eth_conf.txmode.offloads
   TxOffloads stack;
+  /// Why transmit offloads were left off although wished for: the
+  /// driver's known defect (tx_offload_defect); empty otherwise.
+  std::string tx_defect;
   /// For the log: e.g. "rx ipv4-cksum tcp-cksum; tx ipv4-cksum tcp-cksum
   /// tso", or "none: checksums in software".
   std::string summary() const;
@@ -40,9 +43,12 @@ struct PortOffloadPlan {
 /// segments whose frame exceeds its MTU.
 std::string tx_offload_defect(const std::string& driver_name);
 
-/// Plans from the port's rx/tx offload capabilities and its most mbufs
-/// per packet (rte_eth_dev_info::tx_desc_lim.nb_seg_max; 0: no limit).
+/// Plans from the port's rx/tx offload capabilities, its most mbufs per
+/// packet (rte_eth_dev_info::tx_desc_lim.nb_seg_max; 0: no limit) and its
+/// driver's name (rte_eth_dev_info::driver_name; a driver with a known
+/// transmit-offload defect gets none, see tx_defect; null: not checked).
 PortOffloadPlan plan_port_offloads(uint64_t rx_capa, uint64_t tx_capa,
-                                   uint16_t nb_seg_max, OffloadWish wish);
+                                   uint16_t nb_seg_max, OffloadWish wish,
+                                   const char* driver_name = nullptr);
 
 }  // namespace dptls::net
