@@ -21,16 +21,9 @@ import time
 import urllib.request
 
 import netns  # tests/engine/netns.py
+from netns import sh
 
 SKIP = 77
-
-
-def sh(cmd, check=True):
-    r = subprocess.run(cmd, shell=True, capture_output=True, text=True,
-                       timeout=30)
-    if check and r.returncode != 0:
-        raise RuntimeError(f"{cmd}: {r.stderr.strip()}")
-    return r
 
 
 def free_port():

@@ -28,18 +28,11 @@ import time
 import urllib.request
 
 import netns  # tests/engine/netns.py
+from netns import sh
 
 SKIP = 77
 ENGINE_IP = "198.18.30.2"
 GEN_IP = "198.18.30.1"
-
-
-def sh(cmd, check=True):
-    r = subprocess.run(cmd, shell=True, capture_output=True, text=True,
-                       timeout=30)
-    if check and r.returncode != 0:
-        raise RuntimeError(f"{cmd}: {r.stderr.strip()}")
-    return r
 
 
 def free_port():
