@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -395,6 +396,19 @@ TEST_F(HandshakeThreadsTest, FullHandshakeThenDataBothWays) {
   EXPECT_NE(prom.find("# TYPE dptls_hs_states gauge\n"), std::string::npos);
   EXPECT_NE(prom.find("dptls_hs_thread_busy_ratio{thread=\"0\"}"),
             std::string::npos);
+  // One full handshake is tens of microseconds of the thread's time: both
+  // counters have moved, and the CPU time covers at least the busy rounds'
+  // crypto (an ECDSA signature and two X25519 operations).
+  const auto value = [&](const std::string& series) {
+    const size_t at = prom.find(series + " ");
+    return at == std::string::npos
+               ? -1.0
+               : std::strtod(prom.c_str() + at + series.size() + 1, nullptr);
+  };
+  EXPECT_GT(value("dptls_hs_thread_busy_seconds_total{thread=\"0\"}"), 0.0)
+      << prom;
+  EXPECT_GE(value("dptls_hs_thread_cpu_seconds_total{thread=\"0\"}"), 2e-5)
+      << prom;
   hs_.stop();
   EXPECT_FALSE(hs_.running());
 }

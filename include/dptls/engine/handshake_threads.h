@@ -71,7 +71,9 @@ class HandshakeThreads {
   HandshakeCounters counters() const;
   // Appends counters() plus the per-thread gauges as Prometheus text:
   // dptls_hs_thread_busy_ratio{thread="0"} (fraction of wall time spent
-  // handling requests since start) and
+  // handling requests since start),
+  // dptls_hs_thread_busy_seconds_total and dptls_hs_thread_cpu_seconds_total
+  // (the wall time of rounds with work, and the thread's CPU time) and
   // dptls_hs_response_ring_full_waits_total{thread="0"}.
   void render_prometheus(std::string* out) const;
   // Fraction of thread `t`'s time since start spent handling requests.
@@ -84,6 +86,7 @@ class HandshakeThreads {
     std::unique_ptr<HandshakeService> service;
     std::atomic<uint64_t> busy_ns{0};
     std::atomic<uint64_t> total_ns{0};
+    std::atomic<uint64_t> cpu_ns{0};  // CLOCK_THREAD_CPUTIME_ID, per round
     std::atomic<uint64_t> full_waits{0};
     std::thread thread;
   };
