@@ -68,9 +68,10 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
+import harness  # tests/engine/harness.py
 import netns  # tests/engine/netns.py
+from harness import free_port
 
 SKIP = 77
 
@@ -441,18 +442,7 @@ listen = "127.0.0.1:{self.admin}"
         return self.proc is not None and self.proc.poll() is None
 
     def metrics(self):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/metrics",
-                                    timeout=5) as r:
-            text = r.read().decode()
-        values = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                try:
-                    values[name] = float(value)
-                except ValueError:
-                    pass
-        return values
+        return harness.metrics(self.admin)
 
     def cleanup(self):
         if self.proc is not None:
@@ -517,12 +507,6 @@ listen = "127.0.0.1:{self.admin}"
             return out
         finally:
             c.close()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ----------------------------------------------------------------- phases

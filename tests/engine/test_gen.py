@@ -20,44 +20,18 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 import netns  # tests/engine/netns.py
+from harness import fail, free_port, metrics
 from netns import sh
 
 SKIP = 77
 ENGINE_IP = "198.18.30.2"
 GEN_IP = "198.18.30.1"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def fail(msg, log=None):
-    print(f"FAIL: {msg}", file=sys.stderr)
-    if log and os.path.exists(log):
-        print(open(log).read()[-4000:], file=sys.stderr)
-    sys.exit(1)
-
-
-def metrics(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
-                                timeout=5) as r:
-        text = r.read().decode()
-    values = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            values[name] = float(value)
-    return values
 
 
 def app_requests(m, port):

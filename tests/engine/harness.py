@@ -1,0 +1,40 @@
+"""Small helpers the engine tests share (test_engine_tls.py,
+test_engine_ping.py, test_gen.py): a free loopback port, the engine's
+/metrics as a dict, and a failure that prints the engine's log."""
+import os
+import socket
+import sys
+import urllib.request
+
+
+def free_port():
+    """A TCP port free on 127.0.0.1 now (for the engine's admin socket)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fail(msg, log=None, tail_chars=4000):
+    """Prints FAIL, the last `tail_chars` of `log` if it exists, exits 1."""
+    print(f"FAIL: {msg}", file=sys.stderr)
+    if log and os.path.exists(log):
+        print(open(log, errors="replace").read()[-tail_chars:],
+              file=sys.stderr)
+    sys.exit(1)
+
+
+def metrics(port):
+    """The engine's Prometheus text on 127.0.0.1:port as {series: value};
+    lines that are not a number are skipped."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                timeout=5) as r:
+        text = r.read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            try:
+                values[name] = float(value)
+            except ValueError:
+                pass
+    return values
