@@ -65,6 +65,13 @@ stop_demo() {
   if ip link show "$host_if" >/dev/null 2>&1; then
     ip link del "$host_if"
   fi
+  if [ -f "$state/hugepages.before" ]; then
+    local before
+    before=$(cat "$state/hugepages.before")
+    echo "$before" 2>/dev/null >/proc/sys/vm/nr_hugepages || true
+    echo "quickstart: hugepages back to $(awk '/^HugePages_Total:/ {print $2}' /proc/meminfo) (were $before before the demo)"
+    rm -f "$state/hugepages.before"
+  fi
 }
 
 # Hugepages when the machine allows it; the engine's hugepages = "auto" runs
@@ -73,6 +80,8 @@ prepare_hugepages() {
   local total
   total=$(awk '/^HugePages_Total:/ {print $2}' /proc/meminfo)
   if [ "${total:-0}" -lt 1024 ]; then
+    # `stop` gives back what the demo reserved.
+    [ -f "$state/hugepages.before" ] || echo "${total:-0}" >"$state/hugepages.before"
     echo 1024 2>/dev/null >/proc/sys/vm/nr_hugepages || true
   fi
   if ! grep -q ' hugetlbfs ' /proc/mounts; then
@@ -144,8 +153,8 @@ start_demo() {
   scripts/build.sh
   stop_demo
   say "Preparing hugepages and the test host (namespace $ns, veth $host_if <-> $ns_if)"
-  prepare_hugepages
   mkdir -p "$state"
+  prepare_hugepages
   make_link
   echo "quickstart: $ns has $client_ip/24; the engine will answer at $engine_ip"
 
