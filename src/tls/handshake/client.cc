@@ -21,11 +21,13 @@
 #include "dptls/tls/key_schedule.h"
 #include "dptls/tls/transcript.h"
 #include "tls/handshake/ossl_ptr.h"
+#include "tls/handshake/x509_store.h"
 
 namespace dptls::tls {
 
 namespace {
 
+using internal::add_pem_certificates;
 using internal::OsslPtr;
 
 // The messages of a client handshake. X(enumerator, printable name)
@@ -383,29 +385,8 @@ std::shared_ptr<const ClientContext> ClientContext::create(ClientConfig config,
         return nullptr;
       }
     } else {
-      OsslPtr<BIO> bio(BIO_new_mem_buf(
-          config.trust_pem.data(), static_cast<int>(config.trust_pem.size())));
-      int certs = 0;
-      while (bio != nullptr) {
-        OsslPtr<X509> x(
-            PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-        if (x == nullptr) {
-          break;
-        }
-        if (X509_STORE_add_cert(ctx->store_, x.get()) != 1) {
-          ERR_clear_error();
-          *error = "trust_pem: cannot add a certificate to the store";
-          return nullptr;
-        }
-        ++certs;
-      }
-      // Only "no more PEM" ends the bundle cleanly.
-      const unsigned long last = ERR_peek_last_error();
-      ERR_clear_error();
-      if (certs == 0 ||
-          (last != 0 && ERR_GET_REASON(last) != PEM_R_NO_START_LINE)) {
-        *error = certs == 0 ? "trust_pem: no CERTIFICATE in the PEM bundle"
-                            : "trust_pem: a PEM block does not parse";
+      if (!add_pem_certificates(ctx->store_, config.trust_pem, "trust_pem",
+                                error)) {
         return nullptr;
       }
     }

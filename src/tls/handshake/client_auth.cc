@@ -15,11 +15,13 @@
 
 #include "dptls/util/bytes.h"
 #include "tls/handshake/ossl_ptr.h"
+#include "tls/handshake/x509_store.h"
 
 namespace dptls::tls {
 
 namespace {
 
+using internal::add_pem_certificates;
 using internal::OsslPtr;
 
 struct StoreCtxFree {
@@ -126,29 +128,7 @@ std::shared_ptr<const ClientCertVerifier> ClientCertVerifier::create(
     *error = "X509_STORE_new failed";
     return nullptr;
   }
-  OsslPtr<BIO> bio(
-      BIO_new_mem_buf(ca_pem.data(), static_cast<int>(ca_pem.size())));
-  int certs = 0;
-  while (bio != nullptr) {
-    OsslPtr<X509> x(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-    if (x == nullptr) {
-      break;
-    }
-    if (X509_STORE_add_cert(v->store_, x.get()) != 1) {
-      *error = "client_ca: cannot add a certificate to the store";
-      ERR_clear_error();
-      return nullptr;
-    }
-    ++certs;
-  }
-  // The loop ends at the first block that is not a certificate: only the
-  // "no more PEM" error means the bundle was read to its end.
-  const unsigned long last = ERR_peek_last_error();
-  ERR_clear_error();
-  if (certs == 0 ||
-      (last != 0 && ERR_GET_REASON(last) != PEM_R_NO_START_LINE)) {
-    *error = certs == 0 ? "client_ca: no CERTIFICATE in the PEM bundle"
-                        : "client_ca: a PEM block does not parse";
+  if (!add_pem_certificates(v->store_, ca_pem, "client_ca", error)) {
     return nullptr;
   }
   if (!crl_pem.empty()) {

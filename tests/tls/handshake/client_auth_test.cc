@@ -456,6 +456,14 @@ TEST(ClientAuthConfigTest, BadCaBundleRefused) {
   EXPECT_NE(error.find("no CERTIFICATE"), std::string::npos) << error;
   const std::string ca = testing::CertPem(Pki().root.cert.get());
   EXPECT_NE(ClientCertVerifier::create(ca, "", &error), nullptr) << error;
+  // A good certificate, then a block that does not parse: refused, not
+  // read as a one-certificate bundle.
+  EXPECT_EQ(ClientCertVerifier::create(
+                ca + "-----BEGIN CERTIFICATE-----\nnot base64\n"
+                     "-----END CERTIFICATE-----\n",
+                "", &error),
+            nullptr);
+  EXPECT_EQ(error, "client_ca: a PEM block does not parse");
   EXPECT_EQ(ClientCertVerifier::create(ca, "garbage", &error), nullptr);
   EXPECT_NE(error.find("CRL"), std::string::npos) << error;
   ServerConfig cfg;

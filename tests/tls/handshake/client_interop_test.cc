@@ -1104,6 +1104,12 @@ TEST(ClientNegativeTest, ConfigChecks) {
   c = BaseConfig();
   c.trust_pem = "not pem";
   EXPECT_EQ(ClientContext::create(c, &error), nullptr);
+  EXPECT_EQ(error, "trust_pem: no CERTIFICATE in the PEM bundle");
+  c.trust_pem = testing::CertPem(Pki().root.cert.get()) +
+                "-----BEGIN CERTIFICATE-----\nnot base64\n"
+                "-----END CERTIFICATE-----\n";
+  EXPECT_EQ(ClientContext::create(c, &error), nullptr);
+  EXPECT_EQ(error, "trust_pem: a PEM block does not parse");
   c = BaseConfig();
   c.alpn_protocols = {""};
   EXPECT_EQ(ClientContext::create(c, &error), nullptr);
