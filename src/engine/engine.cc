@@ -59,6 +59,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerSlot {
   rte_mempool* pool = nullptr;
   rte_mempool* record_pool = nullptr;
   rte_ring* neighbors = nullptr;  // ARP/ND copies from the other workers
+  rte_ring* strays = nullptr;  // segments the previous worker could not place
   std::unique_ptr<Worker> worker;
   const std::atomic<bool>* stop = nullptr;
   const std::atomic<bool>* drain = nullptr;
@@ -485,6 +486,17 @@ int run_engine(const config::Config& config, const RunOptions& options) {
           workers.push_back(std::move(w));
           break;
         }
+        // One producer (the previous worker), one consumer.
+        const std::string sn = "stray_w" + std::to_string(i);
+        w->strays =
+            rte_ring_create_elem(sn.c_str(), sizeof(net::StraySegment), 1024,
+                                 socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
+        if (w->strays == nullptr) {
+          error = "cannot create the stray-segment ring of worker " +
+                  std::to_string(i) + ": " + rte_strerror(rte_errno);
+          workers.push_back(std::move(w));
+          break;
+        }
       }
       workers.push_back(std::move(w));
       lcore = rte_get_next_lcore(lcore, 1, 0);
@@ -512,6 +524,9 @@ int run_engine(const config::Config& config, const RunOptions& options) {
       ws.record_pool = w->record_pool;
       ws.config = &config;
       ws.neighbors_in = w->neighbors;
+      ws.strays_in = w->strays;
+      ws.strays_next = workers[(w->index + 1) % workers.size()]->strays;
+      ws.workers = static_cast<uint16_t>(workers.size());
       for (const auto& peer : workers) {
         if (peer != w) {
           ws.neighbors_out.push_back(peer->neighbors);
@@ -652,6 +667,13 @@ int run_engine(const config::Config& config, const RunOptions& options) {
         rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
       }
       rte_ring_free(w->neighbors);
+    }
+    if (w->strays != nullptr) {
+      net::StraySegment seg;
+      while (rte_ring_dequeue_elem(w->strays, &seg, sizeof(seg)) == 0) {
+        rte_pktmbuf_free(seg.pkt.mbuf);
+      }
+      rte_ring_free(w->strays);
     }
   }
   for (auto& w : workers) {

@@ -82,7 +82,7 @@ struct Worker::Session final : app::AppConn {
   void zero_app_state() { std::memset(state_, 0, sizeof(state_)); }
 };
 
-struct Worker::Impl final : tls::RecordSink {
+struct Worker::Impl final : tls::RecordSink, net::StraySink {
   explicit Impl(const WorkerSetup& s) : setup(s) {}
 
   const WorkerSetup& setup;
@@ -492,6 +492,27 @@ struct Worker::Impl final : tls::RecordSink {
         }
         ++c.neighbor_frames_shared;
       }
+    }
+  }
+
+  // net::StraySink: a segment none of our connections match, for the next
+  // worker.
+  bool forward_stray(const net::StraySegment& seg) override {
+    net::StraySegment copy = seg;  // the ring's API takes a mutable pointer
+    if (rte_ring_sp_enqueue_elem(setup.strays_next, &copy, sizeof(copy)) != 0) {
+      ++c.stray_ring_full;
+      return false;
+    }
+    return true;
+  }
+
+  // Segments the previous worker found no connection for.
+  void take_strays(uint64_t t) {
+    net::StraySegment segs[16];
+    const unsigned k = rte_ring_sc_dequeue_burst_elem(
+        setup.strays_in, segs, sizeof(segs[0]), 16, nullptr);
+    if (k != 0) {
+      tcp->rx_strays(segs, static_cast<uint16_t>(k), t);
     }
   }
 
@@ -1040,6 +1061,10 @@ bool Worker::init(std::string* error) {
   if (I.tcp == nullptr) {
     return false;
   }
+  if (setup_.strays_next != nullptr && setup_.workers > 1) {
+    I.tcp->set_stray_sink(
+        &I, static_cast<uint8_t>(std::min<uint16_t>(setup_.workers, 255)));
+  }
   I.backend = crypto::make_backend(crypto::BackendKind::kIpsecMb, {}, error);
   if (I.backend == nullptr) {
     I.backend = crypto::make_backend(crypto::BackendKind::kOpenSsl, {}, error);
@@ -1238,6 +1263,10 @@ void Worker::run(const std::atomic<bool>& stop,
         !rte_ring_empty(setup_.neighbors_in)) {
       worked = true;
       I.learn_shared_neighbors(t0);
+    }
+    if (setup_.strays_in != nullptr && !rte_ring_empty(setup_.strays_in)) {
+      worked = true;
+      I.take_strays(t0);
     }
     for (uint16_t k; (k = I.net->poll_deliveries(segs, kBurst)) != 0;) {
       I.tcp->rx(segs, k, t0);

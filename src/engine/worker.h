@@ -30,32 +30,33 @@ struct rte_ring;
 namespace dptls::engine {
 
 // X(name, help): the worker's own counters, besides those of its layers.
-#define DPTLS_WORKER_COUNTERS(X)                                            \
-  X(connections_accepted, "TCP connections accepted by a listener")         \
-  X(connections_closed, "connections whose session ended")                  \
-  X(refused_draining, "connections reset because the engine is draining")   \
-  X(refused_handshake_queue, "connections reset: too many in handshake")    \
-  X(handshake_requests, "messages sent to the handshake threads")           \
-  X(handshake_ring_full, "times a handshake ring was full (work deferred)") \
-  X(handshake_responses, "messages received from the handshake threads")    \
-  X(handshake_stale_responses, "responses for connections already gone")    \
-  X(handshakes_completed, "handshakes whose keys reached the worker")       \
-  X(handshakes_failed, "handshakes that ended with an alert")               \
-  X(handshake_timeouts, "connections reset: handshake took too long")       \
-  X(idle_timeouts, "sessions closed with close_notify after idling")        \
-  X(install_failures, "traffic keys the record engine refused")             \
-  X(record_errors, "sessions ended by a record-layer error we detected")    \
-  X(peer_alerts, "fatal alerts received from peers")                        \
-  X(close_notify_sent, "close_notify alerts sent")                          \
-  X(packet_pool_empty, "packet mbuf allocations that failed")               \
-  X(record_pool_empty, "record mbuf allocations that failed")               \
-  X(rx_stream_stuck, "sessions reset: too many tiny pieces for one record") \
-  X(tcp_send_refused, "sealed records TCP refused (session reset)")         \
-  X(tx_dropped, "frames the port's TX queue refused")                       \
-  X(tx_prepare_failed, "frames the port's offload checks refused")          \
-  X(neighbor_frames_shared, "ARP/ND frames copied to the other workers")    \
-  X(neighbor_share_failed, "ARP/ND copies lost: no mbuf or a full ring")    \
-  X(app_bytes_rx, "plaintext bytes handed to applications")                 \
+#define DPTLS_WORKER_COUNTERS(X)                                             \
+  X(connections_accepted, "TCP connections accepted by a listener")          \
+  X(connections_closed, "connections whose session ended")                   \
+  X(refused_draining, "connections reset because the engine is draining")    \
+  X(refused_handshake_queue, "connections reset: too many in handshake")     \
+  X(handshake_requests, "messages sent to the handshake threads")            \
+  X(handshake_ring_full, "times a handshake ring was full (work deferred)")  \
+  X(handshake_responses, "messages received from the handshake threads")     \
+  X(handshake_stale_responses, "responses for connections already gone")     \
+  X(handshakes_completed, "handshakes whose keys reached the worker")        \
+  X(handshakes_failed, "handshakes that ended with an alert")                \
+  X(handshake_timeouts, "connections reset: handshake took too long")        \
+  X(idle_timeouts, "sessions closed with close_notify after idling")         \
+  X(install_failures, "traffic keys the record engine refused")              \
+  X(record_errors, "sessions ended by a record-layer error we detected")     \
+  X(peer_alerts, "fatal alerts received from peers")                         \
+  X(close_notify_sent, "close_notify alerts sent")                           \
+  X(packet_pool_empty, "packet mbuf allocations that failed")                \
+  X(record_pool_empty, "record mbuf allocations that failed")                \
+  X(rx_stream_stuck, "sessions reset: too many tiny pieces for one record")  \
+  X(tcp_send_refused, "sealed records TCP refused (session reset)")          \
+  X(tx_dropped, "frames the port's TX queue refused")                        \
+  X(tx_prepare_failed, "frames the port's offload checks refused")           \
+  X(neighbor_frames_shared, "ARP/ND frames copied to the other workers")     \
+  X(neighbor_share_failed, "ARP/ND copies lost: no mbuf or a full ring")     \
+  X(stray_ring_full, "segments for another worker answered here: ring full") \
+  X(app_bytes_rx, "plaintext bytes handed to applications")                  \
   X(app_bytes_tx, "plaintext bytes written by applications")
 
 struct WorkerCounters {
@@ -79,6 +80,13 @@ struct WorkerSetup {
   // consumer), since RSS hands them to one queue only.
   rte_ring* neighbors_in = nullptr;
   std::vector<rte_ring*> neighbors_out;
+  // With several workers: segments that match none of this worker's
+  // connections go to the next worker's ring (elements are
+  // net::StraySegment), in case the port's steering misplaced them
+  // (net::StraySink); strays_in brings the previous worker's.
+  rte_ring* strays_in = nullptr;
+  rte_ring* strays_next = nullptr;
+  uint16_t workers = 1;
   // The rings to and from each handshake thread (index = thread).
   std::vector<SpscRing<HsRequest>*> requests;
   std::vector<SpscRing<HsResponse>*> responses;

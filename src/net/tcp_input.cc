@@ -14,13 +14,39 @@ namespace dptls::net {
 uint16_t TcpStack::rx(L4Packet* pkts, uint16_t n, uint64_t now) {
   update_clock(now);
   for (uint16_t i = 0; i < n; ++i) {
-    rx_one(pkts[i]);
+    rx_one(pkts[i], 0);
   }
   flush_output();
   return n;
 }
 
-void TcpStack::rx_one(const L4Packet& p) {
+uint16_t TcpStack::rx_strays(StraySegment* segs, uint16_t n, uint64_t now) {
+  update_clock(now);
+  for (uint16_t i = 0; i < n; ++i) {
+    rx_one(segs[i].pkt, segs[i].hops);
+  }
+  flush_output();
+  return n;
+}
+
+// A segment that matches no connection here goes to the next worker while
+// some worker has not looked yet, unless it is a SYN (a new connection
+// opens where its SYN lands).
+bool TcpStack::forward_stray(const L4Packet& p, const TcpHeader& h,
+                             uint8_t hops) {
+  if (stray_sink_ == nullptr || hops + 1 >= stray_max_hops_ ||
+      (h.has(kTcpSyn) && !h.has(kTcpAck))) {
+    return false;
+  }
+  if (!stray_sink_->forward_stray(
+          StraySegment{p, static_cast<uint8_t>(hops + 1)})) {
+    return false;
+  }
+  ++stats_.strays_forwarded;
+  return true;
+}
+
+void TcpStack::rx_one(const L4Packet& p, uint8_t hops) {
   ++stats_.segs_rx;
   Segment s;
   s.m = p.mbuf;
@@ -47,6 +73,9 @@ void TcpStack::rx_one(const L4Packet& p) {
 
   const uint32_t slot = flows_.find(s.key);
   if (slot == FlowTable::kNone) {
+    if (forward_stray(p, s.h, hops)) {
+      return;  // the mbuf went with it
+    }
     const int l = find_listener(s.key);
     if (l >= 0) {
       rx_listen(s, l);

@@ -981,5 +981,132 @@ TEST_F(TcpStateTest, MalformedSegmentsAreDroppedWithAReason) {
   EXPECT_EQ(st.segs_rx, st.segs_absorbed + st.segs_queued + st.total_drops());
 }
 
+// Two workers' stacks on one port (net::StraySink): the fixture's stack
+// holds a connection, `other_` is the second worker's. A segment of that
+// connection that lands on the other worker is passed on, not reset; one
+// no worker knows is answered with RST by the last to look; a SYN opens
+// where it lands; a full ring means the segment is answered where it is.
+class TcpStrayTest : public TcpStateTest, public StraySink {
+ protected:
+  TcpStrayTest() {
+    std::string error;
+    other_net_ = NetStack::create(raw_net_config(), tcp_pool(), &error);
+    other_ = TcpStack::create(default_tcp_config(), other_net_.get(),
+                              tcp_pool(), &error);
+    EXPECT_NE(other_, nullptr) << error;
+    Bytes f = eth(kOurMac, kPeerMac, 0x0806);
+    append(f, arp(2, kPeerMac, kPeerIp, kOurMac, kOurIp));
+    rte_mbuf* m = make_mbuf(f);
+    other_net_->rx(&m, 1, now_);
+    other_->listen(TcpListen{.port = 80, .user = 7});
+    other_->set_stray_sink(this, 2);
+    tcp_->set_stray_sink(this, 2);
+  }
+  ~TcpStrayTest() override {
+    for (StraySegment& s : ring_) {
+      rte_pktmbuf_free(s.pkt.mbuf);
+    }
+    other_.reset();
+    other_net_.reset();
+  }
+  bool forward_stray(const StraySegment& s) override {
+    if (ring_full_) {
+      return false;
+    }
+    ring_.push_back(s);
+    return true;
+  }
+  // Feeds a segment to the other worker's stack.
+  void inject_other(const Seg& s) {
+    rte_mbuf* m = make_mbuf(tcp_frame(s));
+    other_net_->rx(&m, 1, now_);
+    L4Packet p[8];
+    for (uint16_t n; (n = other_net_->poll_deliveries(p, 8)) > 0;) {
+      other_->rx(p, n, now_);
+    }
+  }
+  // What the other worker's stack sent.
+  std::vector<Seg> sent_other() {
+    std::vector<Seg> out;
+    rte_mbuf* pkts[32];
+    for (uint16_t n; (n = other_net_->drain_tx(pkts, 32)) > 0;) {
+      for (uint16_t i = 0; i < n; ++i) {
+        if (std::optional<Seg> s = parse_frame(to_bytes(pkts[i]))) {
+          out.push_back(*s);
+        }
+        rte_pktmbuf_free(pkts[i]);
+      }
+    }
+    return out;
+  }
+  // Hands what the ring holds to `to` (the next worker).
+  void deliver_ring(TcpStack& to) {
+    std::vector<StraySegment> segs;
+    segs.swap(ring_);
+    to.rx_strays(segs.data(), static_cast<uint16_t>(segs.size()), now_);
+  }
+
+  std::unique_ptr<NetStack> other_net_;
+  std::unique_ptr<TcpStack> other_;
+  std::vector<StraySegment> ring_;
+  bool ring_full_ = false;
+};
+
+TEST_F(TcpStrayTest, SegmentOfAnotherWorkersConnectionIsPassedOn) {
+  const ConnHandle h = established();
+  inject_other(peer(0, kTcpAck | kTcpPsh, Bytes(100, 0x5a)));
+  EXPECT_TRUE(sent_other().empty());  // no RST from the wrong worker
+  ASSERT_EQ(ring_.size(), 1u);
+  EXPECT_EQ(ring_[0].hops, 1);
+  EXPECT_EQ(other_->stats().strays_forwarded, 1u);
+  deliver_ring(*tcp_);
+  bool data = false;
+  for (const TcpEvent& e : events()) {
+    data |= e.type == TcpEventType::kData && e.conn == h;
+  }
+  EXPECT_TRUE(data);
+  EXPECT_EQ(data_, Bytes(100, 0x5a));
+  EXPECT_EQ(state(h), TcpState::kEstablished);
+  EXPECT_EQ(tcp_->stats().strays_forwarded, 0u);
+}
+
+TEST_F(TcpStrayTest, SegmentNoWorkerKnowsIsResetByTheLast) {
+  const Seg stray{.sport = 41000,
+                  .dport = 80,
+                  .seq = 5,
+                  .ack = 77,
+                  .flags = kTcpAck,
+                  .win = 100};
+  inject_other(stray);
+  EXPECT_TRUE(sent_other().empty());
+  ASSERT_EQ(ring_.size(), 1u);
+  deliver_ring(*tcp_);  // hops 1 of 2: this stack is the last to look
+  EXPECT_TRUE(ring_.empty());
+  const std::vector<Seg> out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].flags, kTcpRst);
+  EXPECT_EQ(out[0].seq, 77u);  // <SEQ=SEG.ACK><CTL=RST>
+  EXPECT_EQ(tcp_->stats().strays_forwarded, 0u);
+}
+
+TEST_F(TcpStrayTest, SynOpensWhereItLands) {
+  inject_other(Seg{
+      .sport = 42000, .dport = 80, .seq = 9, .flags = kTcpSyn, .win = 1000});
+  EXPECT_TRUE(ring_.empty());
+  const std::vector<Seg> out = sent_other();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].flags, kTcpSyn | kTcpAck);
+}
+
+TEST_F(TcpStrayTest, FullRingMeansAnsweredHere) {
+  ring_full_ = true;
+  inject_other(
+      Seg{.sport = 41000, .dport = 80, .seq = 5, .ack = 77, .flags = kTcpAck});
+  const std::vector<Seg> out = sent_other();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].flags, kTcpRst);
+  EXPECT_EQ(other_->stats().strays_forwarded, 0u);
+}
+
 }  // namespace
 }  // namespace dptls::net::testing

@@ -22,6 +22,8 @@ uint64_t mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
+}  // namespace
+
 NetConfig raw_net_config() {
   NetConfig c;
   c.mac = kOurMac;
@@ -32,8 +34,6 @@ NetConfig raw_net_config() {
   c.delivery_queue_size = 4096;
   return c;
 }
-
-}  // namespace
 
 rte_mempool* tcp_pool() {
   if (g_tcp_pool == nullptr) {

@@ -73,6 +73,10 @@ Bytes tcp_frame(const Seg& s);
 /// nothing when it is not one or the checksum is wrong.
 std::optional<Seg> parse_frame(const Bytes& frame);
 
+/// The NetStack configuration RawTcpTest uses: kOurMac, kOurIp/24,
+/// our_ip6()/64, a nanosecond clock.
+NetConfig raw_net_config();
+
 /// One TcpStack on kOurIp, driven by hand-made segments from kPeerIp.
 class RawTcpTest : public TcpLeakCheckedTest {
  protected:

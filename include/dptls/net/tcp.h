@@ -213,6 +213,31 @@ struct TcpConnect {
   uint64_t user = 0;
 };
 
+/// A received segment that matches no connection of the stack that got it,
+/// on its way to another worker's stack (see StraySink).
+struct StraySegment {
+  L4Packet pkt;      // as poll_deliveries() gave it; owns pkt.mbuf
+  uint8_t hops = 0;  // stacks that have looked for its connection so far
+};
+
+/// Where a stack hands segments that match none of its connections when
+/// several workers share a port: the port's steering can put a flow's
+/// segment on another worker's queue (net_af_packet rolls a busy flow over
+/// to another socket when the first one's ring is nearly full; a NIC
+/// without a symmetric RSS key steers the answers to our own connects
+/// elsewhere). The worker passes it to the next worker (TcpStack::
+/// rx_strays); the last one to look answers it as a stack with no
+/// connection would (RST), so nothing is reset that another worker holds.
+class StraySink {
+ public:
+  /// Takes `s` (and its mbuf) for the next worker. False when it cannot
+  /// (its ring is full): the stack then answers the segment itself.
+  virtual bool forward_stray(const StraySegment& s) = 0;
+
+ protected:
+  ~StraySink() = default;
+};
+
 /// A snapshot of a connection, for tests and introspection.
 struct TcpConnInfo {
   TcpState state = TcpState::kClosed;
@@ -257,6 +282,18 @@ class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
   /// pkts[i].mbuf: payload is queued, the rest freed, each drop counted
   /// under one reason. Returns n. ACKs owed are sent at the end.
   uint16_t rx(L4Packet* pkts, uint16_t n, uint64_t now);
+
+  /// Segments another worker's stack forwarded (StraySink): processed as
+  /// rx() would, except that one that still matches no connection is
+  /// forwarded again until `max_hops` stacks have looked. A SYN without
+  /// ACK is never forwarded: it opens a connection where it lands.
+  uint16_t rx_strays(StraySegment* segs, uint16_t n, uint64_t now);
+  /// Installs the sink (nullptr: none, the default) and how many stacks
+  /// may look at a segment in all (the number of workers).
+  void set_stray_sink(StraySink* sink, uint8_t max_hops) {
+    stray_sink_ = sink;
+    stray_max_hops_ = max_hops;
+  }
 
   /// Runs the timers due at `now` (retransmission, delayed ACK, persist,
   /// keep-alive, TIME-WAIT). Call every millisecond or so.
@@ -348,7 +385,8 @@ class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
   uint32_t rcv_space(const TcpConn& c) const;
 
   // tcp_input.cc: RFC 9293 3.10.7 SEGMENT ARRIVES.
-  void rx_one(const L4Packet& p);
+  void rx_one(const L4Packet& p, uint8_t hops);
+  bool forward_stray(const L4Packet& p, const TcpHeader& h, uint8_t hops);
   void drop_seg(Segment& s, DropReason r);
   void rx_no_connection(Segment& s);
   void rx_listen(Segment& s, int listener);
@@ -421,6 +459,8 @@ class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
   uint64_t challenge_last_ms_ = 0;
   uint32_t last_cookie_counter_ = 0;
   bool cookies_sent_ = false;
+  uint8_t stray_max_hops_ = 0;
+  StraySink* stray_sink_ = nullptr;
   uint32_t port_cursor_ = 0;
   uint32_t ready_head_ = 0;
   uint32_t ready_tail_ = 0;

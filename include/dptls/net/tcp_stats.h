@@ -48,6 +48,7 @@ namespace dptls::net {
   X(timeouts)               /* connections given up by a timer */              \
   X(time_wait_reused)       /* TIME-WAIT slots taken by a new SYN */           \
   X(syn_data_ignored)       /* SYNs whose payload was not taken */             \
+  X(strays_forwarded)       /* segments with no connection sent to a worker */ \
   X(window_updates)         /* ACKs sent because the window opened */          \
   X(mbuf_alloc_failed)      /* header or indirect mbuf unavailable */          \
   X(tx_backpressure)        /* output deferred: the stack's queue was full */  \
