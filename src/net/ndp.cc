@@ -18,6 +18,19 @@ namespace {
 // NS/NA with one link-layer address option (RFC 4861 4.3, 4.4, 4.6.1).
 constexpr uint16_t kNdWithLlaLen = wire::kNdMessageLen + 8;
 
+// The checks RFC 4861 7.1.1 (NS) and 7.1.2 (NA) share: hop limit 255, at
+// least the fixed part, and the whole message in the first segment.
+std::optional<DropReason> nd_invalid(const rte_mbuf* m, const L4Packet& ip,
+                                     uint32_t l4_off) {
+  if (ip.ttl != wire::kNdHopLimit) {
+    return DropReason::kNdpBadHopLimit;
+  }
+  if (m->pkt_len - l4_off < wire::kNdMessageLen) {
+    return DropReason::kNdpMalformed;
+  }
+  return check_header(m, m->pkt_len, DropReason::kNdpMalformed);
+}
+
 // RFC 4861 4.6: walks the options; records the link-layer address option of
 // type `want` (length 1 on Ethernet). False when an option has length zero
 // or overruns the message (RFC 4861 7.1.1 / 7.1.2: such messages are
@@ -63,13 +76,7 @@ void NetStack::rx_ns(const RxFrame& f, const L4Packet& ip, uint32_t l4_off,
   rte_mbuf* m = f.m;
   const uint32_t len = m->pkt_len - l4_off;
   // RFC 4861 7.1.1 validity checks.
-  if (ip.ttl != wire::kNdHopLimit) {
-    return drop(m, DropReason::kNdpBadHopLimit);
-  }
-  if (len < wire::kNdMessageLen) {
-    return drop(m, DropReason::kNdpMalformed);
-  }
-  if (auto bad = check_header(m, l4_off + len, DropReason::kNdpMalformed)) {
+  if (auto bad = nd_invalid(m, ip, l4_off)) {
     return drop(m, *bad);
   }
   ByteReader r(first_segment(m).subspan(l4_off, len));
@@ -153,13 +160,7 @@ void NetStack::rx_na(const RxFrame& f, const L4Packet& ip, uint32_t l4_off,
   rte_mbuf* m = f.m;
   const uint32_t len = m->pkt_len - l4_off;
   // RFC 4861 7.1.2 validity checks.
-  if (ip.ttl != wire::kNdHopLimit) {
-    return drop(m, DropReason::kNdpBadHopLimit);
-  }
-  if (len < wire::kNdMessageLen) {
-    return drop(m, DropReason::kNdpMalformed);
-  }
-  if (auto bad = check_header(m, l4_off + len, DropReason::kNdpMalformed)) {
+  if (auto bad = nd_invalid(m, ip, l4_off)) {
     return drop(m, *bad);
   }
   ByteReader r(first_segment(m).subspan(l4_off, len));
