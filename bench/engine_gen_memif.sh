@@ -17,6 +17,7 @@
 #
 # Usage: bench/engine_gen_memif.sh [DPTLS_EXE]   (root; about 1 minute)
 #   env: DURATION=10 GEN_CPU=0 KEEP=0
+#        CASES="bulk-1 bulk-64 rr-64 conn-16" (a subset runs only those)
 set -euo pipefail
 
 EXE=${1:-$(dirname "$0")/../build-gen/apps/dptls}
@@ -88,9 +89,16 @@ snapshot() {
     END {printf "%.0f %.0f %.0f %.0f\n", c, r, b, h}'
 }
 
+CASES=${CASES:-bulk-1 bulk-64 rr-64 conn-16}
 rows=()
-for spec in "bulk 8443 1" "bulk 8443 64" "rr 443 64" "conn 443 16"; do
-  read -r mode port conns <<<"$spec"
+for case in $CASES; do
+  mode=${case%-*}
+  conns=${case#*-}
+  case $mode in
+    bulk) port=8443 ;;
+    rr | conn) port=443 ;;
+    *) echo "unknown case $case (bulk-N, rr-N, conn-N)" >&2; exit 2 ;;
+  esac
   before=$(snapshot)
   json=$WORK/$mode-$conns.json
   rc=0
