@@ -13,7 +13,11 @@
 # dptls_worker_busy_cycles_total delta per response byte written and per
 # request (and per handshake, which only counts the worker's share: the
 # handshake crypto runs on the engine's handshake thread). The TSC rate is
-# the generator's (same machine, rte_get_tsc_hz, in its JSON).
+# the generator's (same machine, rte_get_tsc_hz, in its JSON). On a machine
+# shared with other work the busy cycles also count time the worker was
+# preempted; the last three columns scale them by the worker thread's
+# on-CPU fraction (/proc/.../schedstat), an estimate that assumes the
+# preemption falls on busy and idle loops alike.
 #
 # For the conn case, the handshake thread's own cost per completed
 # handshake (dptls_hs_thread_busy_seconds_total: wall time of its rounds
@@ -91,10 +95,22 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 
-# busy cycles, requests (all listeners), response bytes, handshakes; the
-# handshake threads' busy and CPU seconds and completed handshakes.
+# The worker lcore thread (EAL names it rte-worker-N): its on-CPU time
+# tells how much of the run it was scheduled at all. On a shared machine
+# its busy cycles (TSC) include the time it was preempted inside a busy
+# loop; "on-CPU" scales them by the fraction it was on the CPU.
+WORKER_TID=$(ps -L -o tid=,comm= -p "$ENGINE_PID" | awk '/rte-worker/ {print $1; exit}')
+
+# busy cycles, requests (all listeners), response bytes, handshakes,
+# worker on-CPU ns, wall ns; the handshake threads' busy and CPU seconds
+# and completed handshakes.
 snapshot() {
-  curl -sf "http://127.0.0.1:$ADMIN/metrics" | awk '
+  local oncpu=0
+  if [ -n "$WORKER_TID" ]; then
+    oncpu=$(cut -d' ' -f1 "/proc/$ENGINE_PID/task/$WORKER_TID/schedstat")
+  fi
+  curl -sf "http://127.0.0.1:$ADMIN/metrics" | awk -v oncpu="$oncpu" \
+    -v wall="$(date +%s%N)" '
     /^dptls_worker_busy_cycles_total/ {c += $NF}
     /^dptls_app_requests_total/ {r += $NF}
     /^dptls_app_bytes_written_total/ {b += $NF}
@@ -102,15 +118,19 @@ snapshot() {
     /^dptls_hs_thread_busy_seconds_total/ {hb += $NF}
     /^dptls_hs_thread_cpu_seconds_total/ {hc += $NF}
     /^dptls_hs_completed_total/ {hn += $NF}
-    END {printf "%.0f %.0f %.0f %.0f %.6f %.6f %.0f\n", c, r, b, h, hb, hc, hn}'
+    END {printf "%.0f %.0f %.0f %.0f %s %s %.6f %.6f %.0f\n", c, r, b, h,
+         oncpu, wall, hb, hc, hn}'
 }
 
+CASES=${CASES:-bulk-1 bulk-64 rr-64 conn-16}
 rows=()
-for spec in "bulk 8443 1" "bulk 8443 64" "rr 443 64" "conn 443 16"; do
-  read -r mode port conns <<<"$spec"
-  case " ${CASES:-bulk-1 bulk-64 rr-64 conn-16} " in
-    *" $mode-$conns "*) ;;
-    *) continue ;;
+for case in $CASES; do
+  mode=${case%-*}
+  conns=${case#*-}
+  case $mode in
+    bulk) port=8443 ;;
+    rr | conn) port=443 ;;
+    *) echo "unknown case $case (bulk-N, rr-N, conn-N)" >&2; exit 2 ;;
   esac
   before=$(snapshot)
   json=$WORK/$mode-$conns.json
@@ -131,11 +151,12 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 b = [float(x) for x in sys.argv[2].split()]
 a = [float(x) for x in sys.argv[3].split()]
-cyc, req, byt, hs, hb, hc, hn = (a[i] - b[i] for i in range(7))
+cyc, req, byt, hs, oncpu, wall, hb, hc, hn = (a[i] - b[i] for i in range(9))
 if r["mode"] == "conn" and hn > 0:
     with open(sys.argv[5], "w") as f:
         f.write(f"{hn:.0f} {hb / hn * 1e6:.1f} {hc / hn * 1e6:.1f}\n")
 hz = r["tsc_hz"]
+f = min(1.0, oncpu / wall) if wall > 0 and oncpu > 0 else 1.0
 def per(x):
     return f"{cyc / x:.2f}" if x > 0 else "-"
 print(f'{r["mode"]:<5} {r["connections"]:>5} {r["requests_per_s"]:>11.1f} '
@@ -143,20 +164,24 @@ print(f'{r["mode"]:<5} {r["connections"]:>5} {r["requests_per_s"]:>11.1f} '
       f'{r["latency_ns"]["p99"] / 1e3:>9.1f} {r["handshakes_per_s"]:>8.1f} '
       f'{r["errors_total"]:>6} {r["busy_ratio"] * 100:>6.1f} '
       f'{cyc / hz / r["duration_s"] * 100:>7.1f} {per(byt):>8} {per(req):>10} '
-      f'{per(hs) if r["mode"] == "conn" else "-":>10} {sys.argv[4]:>3}')
+      f'{per(hs) if r["mode"] == "conn" else "-":>10} {sys.argv[4]:>3} '
+      f'{f * 100:>6.1f} {cyc * f / byt if byt > 0 else 0:>8.2f} '
+      f'{cyc * f / req if req > 0 else 0:>10.0f}')
 EOF
 )")
 done
 
-printf '%-5s %5s %11s %7s %9s %9s %8s %6s %6s %7s %8s %10s %10s %3s\n' \
+printf '%-5s %5s %11s %7s %9s %9s %8s %6s %6s %7s %8s %10s %10s %3s %6s %8s %10s\n' \
   mode conns "req/s" Gbps "p50 us" "p99 us" "hs/s" errors "gen%" \
-  "eng%" "cyc/B" "cyc/req" "cyc/hs" rc
+  "eng%" "cyc/B" "cyc/req" "cyc/hs" rc "oncpu%" "cpuc/B" "cpuc/req"
 for r in "${rows[@]}"; do
   echo "$r"
 done
 echo "(eng% = engine worker busy cycles / (TSC Hz x duration); cyc/B per"
 echo " response byte written; cyc/hs = worker cycles per handshake, the"
-echo " handshake thread's crypto not included; TSC $(python3 -c \
+echo " handshake thread's crypto not included; oncpu% = the worker thread's"
+echo " on-CPU time / wall time (schedstat), cpuc/B and cpuc/req = cyc/B and"
+echo " cyc/req scaled by it, for a machine shared with other work; TSC $(python3 -c \
   "import json;print(json.load(open('$json'))['tsc_hz'])") Hz)"
 
 # The handshake thread against the in-memory server (same window).

@@ -2,10 +2,16 @@
 
 #include <rte_mbuf.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "dptls/util/bytes.h"
+#include "net/checksum_impl.h"
 #include "net/mbuf_util.h"
 
 namespace dptls::net {
@@ -24,15 +30,129 @@ constexpr uint32_t swap16(uint32_t s) {
   return ((s & 0xff) << 8) | ((s >> 8) & 0xff);
 }
 
+#if defined(__x86_64__)
+// Vector sums of native 16-bit words, for the whole 32-byte blocks of
+// [p, p + n): each 16-bit word is widened into a 32-bit lane and the lanes
+// are added; every so many blocks (before a lane could overflow) the lanes
+// are added into the 64-bit result. The scalar loop below does the tail.
+// One load, two unpacks and two adds per 16 (SSE2) or 32 (AVX2) bytes,
+// against one add per 4 bytes for the scalar loop: the software TCP
+// checksum of every segment sent and received (no port offload) runs here.
+
+// Blocks per flush: each lane gains at most 0xffff per block.
+constexpr size_t kFlushBlocks = 32768;
+
+uint64_t sum_lanes_sse2(__m128i a) {
+  const __m128i zero = _mm_setzero_si128();
+  const __m128i wide =
+      _mm_add_epi64(_mm_unpacklo_epi32(a, zero), _mm_unpackhi_epi32(a, zero));
+  return static_cast<uint64_t>(_mm_cvtsi128_si64(wide)) +
+         static_cast<uint64_t>(
+             _mm_cvtsi128_si64(_mm_unpackhi_epi64(wide, wide)));
+}
+
+uint64_t sum_blocks_sse2(const uint8_t* p, size_t blocks) {
+  const __m128i zero = _mm_setzero_si128();
+  uint64_t total = 0;
+  while (blocks > 0) {
+    size_t k = std::min(blocks, kFlushBlocks);
+    blocks -= k;
+    __m128i a0 = zero, a1 = zero;
+    for (; k > 0; --k, p += 32) {
+      const __m128i v0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      const __m128i v1 =
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16));
+      a0 = _mm_add_epi32(a0, _mm_unpacklo_epi16(v0, zero));
+      a1 = _mm_add_epi32(a1, _mm_unpackhi_epi16(v0, zero));
+      a0 = _mm_add_epi32(a0, _mm_unpacklo_epi16(v1, zero));
+      a1 = _mm_add_epi32(a1, _mm_unpackhi_epi16(v1, zero));
+    }
+    total += sum_lanes_sse2(a0) + sum_lanes_sse2(a1);
+  }
+  return total;
+}
+
+__attribute__((target("avx2"))) uint64_t sum_blocks_avx2(const uint8_t* p,
+                                                         size_t blocks) {
+  const __m256i zero = _mm256_setzero_si256();
+  uint64_t total = 0;
+  while (blocks > 0) {
+    size_t k = std::min(blocks, kFlushBlocks);
+    blocks -= k;
+    __m256i a0 = zero, a1 = zero;
+    for (; k > 0; --k, p += 32) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+      a0 = _mm256_add_epi32(a0, _mm256_unpacklo_epi16(v, zero));
+      a1 = _mm256_add_epi32(a1, _mm256_unpackhi_epi16(v, zero));
+    }
+    const __m256i a =
+        _mm256_add_epi64(_mm256_add_epi64(_mm256_unpacklo_epi32(a0, zero),
+                                          _mm256_unpackhi_epi32(a0, zero)),
+                         _mm256_add_epi64(_mm256_unpacklo_epi32(a1, zero),
+                                          _mm256_unpackhi_epi32(a1, zero)));
+    const __m128i h = _mm_add_epi64(_mm256_castsi256_si128(a),
+                                    _mm256_extracti128_si256(a, 1));
+    total += static_cast<uint64_t>(_mm_cvtsi128_si64(h)) +
+             static_cast<uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(h, h)));
+  }
+  return total;
+}
+
+const bool kHaveAvx2 = [] {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") != 0;
+}();
+#endif
+
 }  // namespace
 
+bool checksum_impl_available(ChecksumImpl impl) {
+  switch (impl) {
+    case ChecksumImpl::kScalar:
+      return true;
+#if defined(__x86_64__)
+    case ChecksumImpl::kSse2:
+      return true;
+    case ChecksumImpl::kAvx2:
+      return kHaveAvx2;
+#else
+    case ChecksumImpl::kSse2:
+    case ChecksumImpl::kAvx2:
+      return false;
+#endif
+  }
+  return false;
+}
+
 uint32_t checksum_sum(std::span<const uint8_t> data, uint32_t sum) {
+#if defined(__x86_64__)
+  return checksum_sum_with(
+      kHaveAvx2 ? ChecksumImpl::kAvx2 : ChecksumImpl::kSse2, data, sum);
+#else
+  return checksum_sum_with(ChecksumImpl::kScalar, data, sum);
+#endif
+}
+
+uint32_t checksum_sum_with(ChecksumImpl impl, std::span<const uint8_t> data,
+                           uint32_t sum) {
   // RFC 1071 section 2 (B): the sum is byte-order independent, so add
-  // native 32-bit words into a 64-bit accumulator (no carry is lost below
-  // 2^34 bytes) and swap the folded result once on a little-endian host.
+  // native 16- and 32-bit words into a 64-bit accumulator (no carry is
+  // lost below 2^34 bytes) and swap the folded result once on a
+  // little-endian host.
   const uint8_t* p = data.data();
   size_t n = data.size();
   uint64_t acc = 0;
+#if defined(__x86_64__)
+  if (n >= 32 && impl != ChecksumImpl::kScalar) {
+    const size_t blocks = n / 32;
+    acc = impl == ChecksumImpl::kAvx2 ? sum_blocks_avx2(p, blocks)
+                                      : sum_blocks_sse2(p, blocks);
+    p += blocks * 32;
+    n -= blocks * 32;
+  }
+#else
+  (void)impl;
+#endif
   while (n >= 16) {
     uint32_t w[4];
     std::memcpy(w, p, sizeof(w));

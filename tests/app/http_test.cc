@@ -203,6 +203,26 @@ TEST_F(HttpTest, EveryPairOfSplitPoints) {
   }
 }
 
+// Long targets, header names that match nothing and their values are
+// passed over as runs (HttpApp::plain_run); cut anywhere, the headers
+// after them (Content-Length, Connection) are still read.
+TEST_F(HttpTest, LongRunsCutAnywhere) {
+  const std::string text =
+      "GET /" + std::string(40, 't') +
+      " HTTP/1.1\r\nUser-Agent: dptls-gen (x; y)\t~\x80\xff\r\n"
+      "Content-Lengthy: 99\r\nContent-Length: 2\r\n\r\nokGET /b HTTP/1.1\r\n"
+      "X-" +
+      std::string(30, 'n') + ": v\r\nConnection: close\r\n\r\n";
+  const std::string want = Ok(1024) + Ok(1024, Conn::kClose);
+  for (size_t cut = 0; cut <= text.size(); ++cut) {
+    open();
+    feed(std::string_view(text).substr(0, cut));
+    feed(std::string_view(text).substr(cut));
+    ASSERT_EQ(conn_.out, want) << "cut at " << cut;
+    EXPECT_EQ(conn_.shutdowns, 1u);
+  }
+}
+
 TEST_F(HttpTest, HeadGetsHeadersOnly) {
   feed(kHead);
   EXPECT_EQ(conn_.out, OkHead(1024));
@@ -448,6 +468,10 @@ INSTANTIATE_TEST_SUITE_P(
         "GET / HTTP/1.1\r\nX: a\x7fz\r\n\r\n",        // DEL in value
         "GET / HTTP/1.1\r\nX: a\rz\r\n\r\n",          // bare CR in value
         "GET / HTTP/1.1\r\nX: v\r\n\rX",              // CR X at the end
+        "GET /abcdef\x7fg HTTP/1.1\r\n\r\n",          // DEL in a target run
+        "GET / HTTP/1.1\r\nUser-Agent x: v\r\n\r\n",  // space in a name run
+        "GET / HTTP/1.1\r\nUser-Agent\x01: v\r\n\r\n",    // control in one
+        "GET / HTTP/1.1\r\nUser-Agent: abc\x1b\r\n\r\n",  // ESC in a value run
         "GET / HTTP/1.1\r\nContent-Length: 12a\r\n\r\n",
         "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
         "GET / HTTP/1.1\r\nContent-Length:\r\n\r\n",

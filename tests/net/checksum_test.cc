@@ -7,6 +7,7 @@
 
 #include <random>
 
+#include "net/checksum_impl.h"
 #include "net_test_support.h"
 
 namespace dptls::net::testing {
@@ -29,6 +30,68 @@ TEST_F(ChecksumTest, MatchesReferenceForEveryLength) {
       x = static_cast<uint8_t>(rng());
     }
     EXPECT_EQ(checksum_finish(checksum_sum(b)), ref_checksum(b)) << len;
+  }
+}
+
+// Every implementation the host can run, at every length around the vector
+// blocks and at every alignment, against the reference.
+TEST_F(ChecksumTest, EveryImplementationMatchesReference) {
+  std::mt19937 rng(7);
+  Bytes buf(2100 + 64);
+  for (uint8_t& x : buf) {
+    x = static_cast<uint8_t>(rng());
+  }
+  int tried = 0;
+  for (ChecksumImpl impl :
+       {ChecksumImpl::kScalar, ChecksumImpl::kSse2, ChecksumImpl::kAvx2}) {
+    if (!checksum_impl_available(impl)) {
+      continue;
+    }
+    ++tried;
+    for (size_t align = 0; align < 33; align += 7) {
+      for (size_t len = 0; len < 2100; len += (len < 200 ? 1 : 37)) {
+        const std::span<const uint8_t> d(buf.data() + align, len);
+        const Bytes copy(d.begin(), d.end());
+        ASSERT_EQ(checksum_finish(checksum_sum_with(impl, d)),
+                  ref_checksum(copy))
+            << static_cast<int>(impl) << " align " << align << " len " << len;
+        // A non-zero starting sum is added in.
+        ASSERT_EQ(checksum_sum_with(impl, d, 0x1234),
+                  checksum_add(checksum_sum_with(impl, d), 0x1234));
+      }
+    }
+  }
+  EXPECT_GE(tried, 1);
+}
+
+// Words near 0xffff in lanes that must be flushed before they overflow:
+// 4 MiB is more than one flush period of the vector loops. The reference
+// here is the scalar loop (a 64-bit accumulator), checked against the
+// independent reference in 32 KiB pieces (which its 32-bit sum can hold).
+TEST_F(ChecksumTest, LongHighWordsDoNotOverflowLanes) {
+  const Bytes ones(size_t{4} << 20, 0xff);
+  std::mt19937 rng(9);
+  Bytes high(size_t{4} << 20);
+  for (uint8_t& x : high) {
+    x = static_cast<uint8_t>(0xf0 | (rng() & 0x0f));
+  }
+  uint32_t pieces = 0;
+  for (size_t off = 0; off < high.size(); off += 32768) {
+    const Bytes piece(high.begin() + static_cast<std::ptrdiff_t>(off),
+                      high.begin() + static_cast<std::ptrdiff_t>(off + 32768));
+    pieces = checksum_add(pieces,
+                          static_cast<uint16_t>(~ref_checksum(piece) & 0xffff));
+  }
+  ASSERT_EQ(checksum_sum_with(ChecksumImpl::kScalar, high), pieces);
+  for (ChecksumImpl impl :
+       {ChecksumImpl::kScalar, ChecksumImpl::kSse2, ChecksumImpl::kAvx2}) {
+    if (checksum_impl_available(impl)) {
+      // Every word is 0xffff, which folds to 0xffff (one's complement -0).
+      EXPECT_EQ(checksum_sum_with(impl, ones), 0xffffu)
+          << static_cast<int>(impl);
+      EXPECT_EQ(checksum_sum_with(impl, high), pieces)
+          << static_cast<int>(impl);
+    }
   }
 }
 

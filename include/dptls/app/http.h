@@ -113,6 +113,10 @@ class HttpApp final : public Application {
   void parse(ConnState& s, const uint8_t* p, size_t n);
   // One byte of a request head; false when the request is malformed.
   bool step(ConnState& s, uint8_t c);
+  // How many of the first `n` bytes at `p` step() would take without
+  // changing state (0 when the next byte needs step()); updates `s` as
+  // those steps would.
+  size_t plain_run(ConnState& s, const uint8_t* p, size_t n);
   bool end_header_line(ConnState& s);
   void end_request_head(ConnState& s);
   void fail(ConnState& s, AppError error);
