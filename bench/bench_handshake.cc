@@ -2,7 +2,9 @@
 // server's CPU: dptls's ServerHandshake against OpenSSL 3.0 libssl as the
 // server, both answering the same libssl client in memory. X25519 with an
 // ECDSA P-256 or an RSA-2048 certificate, TLS_AES_128_GCM_SHA256. Only the
-// server's calls are timed (manual time); the client's work is not.
+// server's calls are timed (manual time); the client's work is not. Both
+// servers send the same number of NewSessionTickets: none in the main
+// cases, two (dptls's default) in the _2tickets ones.
 #include <benchmark/benchmark.h>
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
@@ -16,6 +18,7 @@
 #include <ctime>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dptls/crypto/aead.h"
@@ -45,9 +48,12 @@ testing::ClientOptions ClientFor(const std::string& kind) {
   return o;
 }
 
-void BM_DptlsServer(benchmark::State& state, const std::string& kind) {
+void BM_DptlsServer(benchmark::State& state, const std::string& kind,
+                    uint8_t tickets) {
+  ServerConfig config;
+  config.session_tickets = tickets;
   const auto ctx = testing::MakeContext(
-      {}, {testing::Pki().Load(testing::Pki().leaves.at(kind))});
+      std::move(config), {testing::Pki().Load(testing::Pki().leaves.at(kind))});
   std::string err;
   auto backend = crypto::make_backend(crypto::BackendKind::kOpenSsl, {}, &err);
   for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores)
@@ -157,13 +163,14 @@ struct SslFree {
 };
 
 // An OpenSSL server with the same certificate, on a BIO pair.
-void BM_OpenSslServer(benchmark::State& state, const std::string& kind) {
+void BM_OpenSslServer(benchmark::State& state, const std::string& kind,
+                      int tickets) {
   const testing::TestPki::Leaf& leaf = testing::Pki().leaves.at(kind);
   std::unique_ptr<SSL_CTX, SslCtxFree> sctx(SSL_CTX_new(TLS_server_method()));
   SSL_CTX_set_min_proto_version(sctx.get(), TLS1_3_VERSION);
   SSL_CTX_set_ciphersuites(sctx.get(), "TLS_AES_128_GCM_SHA256");
   SSL_CTX_set1_groups_list(sctx.get(), "X25519");
-  SSL_CTX_set_num_tickets(sctx.get(), 0);  // dptls sends none yet
+  SSL_CTX_set_num_tickets(sctx.get(), static_cast<size_t>(tickets));
   SSL_CTX_set_session_cache_mode(sctx.get(), SSL_SESS_CACHE_OFF);
   BIO* cb = BIO_new_mem_buf(leaf.chain_pem.data(),
                             static_cast<int>(leaf.chain_pem.size()));
@@ -217,18 +224,24 @@ void BM_OpenSslServer(benchmark::State& state, const std::string& kind) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
 
-BENCHMARK_CAPTURE(BM_DptlsServer, x25519_ecdsa_p256, std::string("ec"))
+BENCHMARK_CAPTURE(BM_DptlsServer, x25519_ecdsa_p256, std::string("ec"), 0)
     ->UseManualTime();
-BENCHMARK_CAPTURE(BM_OpenSslServer, x25519_ecdsa_p256, std::string("ec"))
+BENCHMARK_CAPTURE(BM_OpenSslServer, x25519_ecdsa_p256, std::string("ec"), 0)
     ->UseManualTime();
-BENCHMARK_CAPTURE(BM_DptlsServerFirstFlight, x25519_ecdsa_p256,
-                  std::string("ec"));
 BENCHMARK(BM_CryptoFloor)
     ->Name("BM_CryptoFloor/x25519_ecdsa_p256")
     ->UseManualTime();
-BENCHMARK_CAPTURE(BM_DptlsServer, x25519_rsa2048, std::string("rsa"))
+BENCHMARK_CAPTURE(BM_DptlsServerFirstFlight, x25519_ecdsa_p256,
+                  std::string("ec"));
+BENCHMARK_CAPTURE(BM_DptlsServer, x25519_ecdsa_p256_2tickets, std::string("ec"),
+                  2)
     ->UseManualTime();
-BENCHMARK_CAPTURE(BM_OpenSslServer, x25519_rsa2048, std::string("rsa"))
+BENCHMARK_CAPTURE(BM_OpenSslServer, x25519_ecdsa_p256_2tickets,
+                  std::string("ec"), 2)
+    ->UseManualTime();
+BENCHMARK_CAPTURE(BM_DptlsServer, x25519_rsa2048, std::string("rsa"), 0)
+    ->UseManualTime();
+BENCHMARK_CAPTURE(BM_OpenSslServer, x25519_rsa2048, std::string("rsa"), 0)
     ->UseManualTime();
 
 }  // namespace
