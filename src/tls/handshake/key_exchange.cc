@@ -36,14 +36,9 @@ const char* ec_curve_name(NamedGroup group) {
   return nullptr;
 }
 
-// Builds the peer's public key from its key_exchange value; nullptr when it
-// is not a valid public key of `own`'s group.
-OsslPtr<EVP_PKEY> peer_key(NamedGroup group, EVP_PKEY* own,
-                           std::span<const uint8_t> peer) {
-  if (group == NamedGroup::kX25519) {
-    return OsslPtr<EVP_PKEY>(EVP_PKEY_new_raw_public_key(
-        EVP_PKEY_X25519, nullptr, peer.data(), peer.size()));
-  }
+// Builds a NIST curve peer's public key from its key_exchange value;
+// nullptr when it is not a valid public key of `own`'s group.
+OsslPtr<EVP_PKEY> ec_peer_key(EVP_PKEY* own, std::span<const uint8_t> peer) {
   // UncompressedPointRepresentation: legacy_form = 4 (4.2.8.2); the
   // compressed and hybrid forms are not allowed in TLS 1.3.
   if (peer.empty() || peer[0] != 0x04) {
@@ -151,6 +146,24 @@ EVP_PKEY* x25519_base_point() {
       EVP_PKEY_X25519, nullptr, kX25519BasePoint.data(),
       kX25519BasePoint.size()));
   return base.get();
+}
+
+// An X25519 peer's public key (32 bytes) in an EVP_PKEY made once per
+// thread, whose public half is replaced for each derive: a new EVP_PKEY
+// per peer costs a context fetched by name and a scan of libcrypto's name
+// map (EVP_PKEY_set_type_by_keymgmt), while the ecx provider sets an
+// encoded public key in place. Only a derive context that sets it as its
+// peer right before deriving may use it (EphemeralKey::derive does), since
+// the next derive on this thread overwrites it. nullptr on failure.
+EVP_PKEY* x25519_peer_key(std::span<const uint8_t> peer) {
+  thread_local const OsslPtr<EVP_PKEY> key(EVP_PKEY_new_raw_public_key(
+      EVP_PKEY_X25519, nullptr, kX25519BasePoint.data(),
+      kX25519BasePoint.size()));
+  if (key == nullptr || EVP_PKEY_set1_encoded_public_key(key.get(), peer.data(),
+                                                         peer.size()) != 1) {
+    return nullptr;
+  }
+  return key.get();
 }
 
 }  // namespace
@@ -303,7 +316,14 @@ bool EphemeralKey::derive(std::span<const uint8_t> peer, Secret* out,
   if (peer.size() != key_share_len(group_)) {
     return false;
   }
-  OsslPtr<EVP_PKEY> theirs = peer_key(group_, pkey_, peer);
+  OsslPtr<EVP_PKEY> ec_theirs;
+  EVP_PKEY* theirs = nullptr;
+  if (group_ == NamedGroup::kX25519) {
+    theirs = x25519_peer_key(peer);
+  } else {
+    ec_theirs = ec_peer_key(pkey_, peer);
+    theirs = ec_theirs.get();
+  }
   if (theirs == nullptr) {
     ERR_clear_error();
     return false;
@@ -316,7 +336,7 @@ bool EphemeralKey::derive(std::span<const uint8_t> peer, Secret* out,
   // which a raw public key always has, so it is skipped there (it costs a
   // context of its own); the all-zero check below is what RFC 8446 asks.
   const int validate = group_ == NamedGroup::kX25519 ? 0 : 1;
-  if (EVP_PKEY_derive_set_peer_ex(ctx, theirs.get(), validate) != 1 ||
+  if (EVP_PKEY_derive_set_peer_ex(ctx, theirs, validate) != 1 ||
       EVP_PKEY_derive(ctx, nullptr, &len) != 1 || len == 0 ||
       len > kMaxHashLen) {
     ERR_clear_error();
