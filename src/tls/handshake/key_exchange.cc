@@ -11,7 +11,9 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
+#include <cstddef>
 #include <utility>
 
 #include "dptls/crypto/aead.h"
@@ -36,14 +38,9 @@ const char* ec_curve_name(NamedGroup group) {
   return nullptr;
 }
 
-// Builds the peer's public key from its key_exchange value; nullptr when it
-// is not a valid public key of `own`'s group.
-OsslPtr<EVP_PKEY> peer_key(NamedGroup group, EVP_PKEY* own,
-                           std::span<const uint8_t> peer) {
-  if (group == NamedGroup::kX25519) {
-    return OsslPtr<EVP_PKEY>(EVP_PKEY_new_raw_public_key(
-        EVP_PKEY_X25519, nullptr, peer.data(), peer.size()));
-  }
+// Builds a NIST curve peer's public key from its key_exchange value;
+// nullptr when it is not a valid public key of `own`'s group.
+OsslPtr<EVP_PKEY> ec_peer_key(EVP_PKEY* own, std::span<const uint8_t> peer) {
   // UncompressedPointRepresentation: legacy_form = 4 (4.2.8.2); the
   // compressed and hybrid forms are not allowed in TLS 1.3.
   if (peer.empty() || peer[0] != 0x04) {
@@ -153,6 +150,24 @@ EVP_PKEY* x25519_base_point() {
   return base.get();
 }
 
+// An X25519 peer's public key (32 bytes) in an EVP_PKEY made once per
+// thread, whose public half is replaced for each derive: a new EVP_PKEY
+// per peer costs a context fetched by name and a scan of libcrypto's name
+// map (EVP_PKEY_set_type_by_keymgmt), while the ecx provider sets an
+// encoded public key in place. Only a derive context that sets it as its
+// peer right before deriving may use it (EphemeralKey::derive does), since
+// the next derive on this thread overwrites it. nullptr on failure.
+EVP_PKEY* x25519_peer_key(std::span<const uint8_t> peer) {
+  thread_local const OsslPtr<EVP_PKEY> key(EVP_PKEY_new_raw_public_key(
+      EVP_PKEY_X25519, nullptr, kX25519BasePoint.data(),
+      kX25519BasePoint.size()));
+  if (key == nullptr || EVP_PKEY_set1_encoded_public_key(key.get(), peer.data(),
+                                                         peer.size()) != 1) {
+    return nullptr;
+  }
+  return key.get();
+}
+
 }  // namespace
 
 size_t key_share_len(NamedGroup group) {
@@ -198,17 +213,29 @@ void EphemeralKey::reset() {
   len_ = 0;
 }
 
-bool EphemeralKey::generate(NamedGroup group) {
+bool EphemeralKey::generate(NamedGroup group, std::span<uint8_t> also_random) {
   reset();
   group_ = group;
   const char* curve = ec_curve_name(group);
+  constexpr size_t kMaxAlso = 64;
+  if (also_random.size() > kMaxAlso) {
+    return false;
+  }
   if (group == NamedGroup::kX25519) {
-    if (!generate_x25519()) {
-      ERR_clear_error();
-      reset();
-      return false;
-    }
-    return true;
+    // One draw: the private key, then the caller's bytes.
+    std::array<uint8_t, 32 + kMaxAlso> draw{};
+    const size_t n = 32 + also_random.size();
+    const bool ok = RAND_priv_bytes(draw.data(), static_cast<int>(n)) == 1 &&
+                    set_private_key(group, {draw.data(), 32});
+    std::copy(draw.begin() + 32, draw.begin() + static_cast<ptrdiff_t>(n),
+              also_random.begin());
+    crypto::secure_wipe(draw.data(), n);
+    return ok;
+  }
+  if (!also_random.empty() &&
+      RAND_bytes(also_random.data(), static_cast<int>(also_random.size())) !=
+          1) {
+    return false;
   }
   if (curve != nullptr) {
     pkey_ = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve);
@@ -226,11 +253,12 @@ bool EphemeralKey::set_private_key(NamedGroup group,
   reset();
   group_ = group;
   if (group == NamedGroup::kX25519) {
-    if (priv.size() != 32) {
+    if (priv.size() != 32 || !set_x25519_private(priv)) {
+      ERR_clear_error();
+      reset();
       return false;
     }
-    pkey_ = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, priv.data(),
-                                         priv.size());
+    return true;
   } else {
     pkey_ = ec_key_from_scalar(group, priv);
   }
@@ -245,23 +273,17 @@ bool EphemeralKey::set_private_key(NamedGroup group,
 // RFC 7748 section 6.1 defines the public key as X25519(k, 9). libcrypto
 // 3.0 computes it, in key generation and in EVP_PKEY_new_raw_private_key
 // alike, with a generic fixed-base multiplication that costs more than the
-// assembly ladder behind a derive, so the key is generated here as 32
-// random bytes and its public key derived against the base point. The
+// assembly ladder behind a derive, so the key is imported as its 32
+// private bytes and its public key derived against the base point. The
 // EVP_PKEY's own public half stays the base point (never read: the
 // derivation only reads the private key, and pub_ holds the real value).
-bool EphemeralKey::generate_x25519() {
-  uint8_t priv[32];
-  bool ok = RAND_priv_bytes(priv, sizeof(priv)) == 1;
-  if (ok) {
-    pkey_ = x25519_from_data(priv, kX25519BasePoint);
-  }
-  crypto::secure_wipe(priv, sizeof(priv));
+bool EphemeralKey::set_x25519_private(std::span<const uint8_t> priv) {
+  pkey_ = x25519_from_data(priv, kX25519BasePoint);
   EVP_PKEY* base = x25519_base_point();
   size_t len = pub_.size();
-  ok = ok && pkey_ != nullptr && base != nullptr && init_derive() &&
-       EVP_PKEY_derive_set_peer_ex(derive_ctx_, base, 0) == 1 &&
-       EVP_PKEY_derive(derive_ctx_, pub_.data(), &len) == 1 && len == 32;
-  if (!ok) {
+  if (pkey_ == nullptr || base == nullptr || !init_derive() ||
+      EVP_PKEY_derive_set_peer_ex(derive_ctx_, base, 0) != 1 ||
+      EVP_PKEY_derive(derive_ctx_, pub_.data(), &len) != 1 || len != 32) {
     return false;
   }
   len_ = len;
@@ -303,7 +325,14 @@ bool EphemeralKey::derive(std::span<const uint8_t> peer, Secret* out,
   if (peer.size() != key_share_len(group_)) {
     return false;
   }
-  OsslPtr<EVP_PKEY> theirs = peer_key(group_, pkey_, peer);
+  OsslPtr<EVP_PKEY> ec_theirs;
+  EVP_PKEY* theirs = nullptr;
+  if (group_ == NamedGroup::kX25519) {
+    theirs = x25519_peer_key(peer);
+  } else {
+    ec_theirs = ec_peer_key(pkey_, peer);
+    theirs = ec_theirs.get();
+  }
   if (theirs == nullptr) {
     ERR_clear_error();
     return false;
@@ -316,7 +345,7 @@ bool EphemeralKey::derive(std::span<const uint8_t> peer, Secret* out,
   // which a raw public key always has, so it is skipped there (it costs a
   // context of its own); the all-zero check below is what RFC 8446 asks.
   const int validate = group_ == NamedGroup::kX25519 ? 0 : 1;
-  if (EVP_PKEY_derive_set_peer_ex(ctx, theirs.get(), validate) != 1 ||
+  if (EVP_PKEY_derive_set_peer_ex(ctx, theirs, validate) != 1 ||
       EVP_PKEY_derive(ctx, nullptr, &len) != 1 || len == 0 ||
       len > kMaxHashLen) {
     ERR_clear_error();

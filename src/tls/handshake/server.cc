@@ -397,6 +397,10 @@ struct ServerHandshake::State {
   size_t session_id_len = 0;
   // ClientHello.random, for the key log only.
   std::array<uint8_t, 32> client_random{};
+  // ServerHello.random when server_random_drawn: drawn with the (EC)DHE
+  // key (EphemeralKey::generate).
+  std::array<uint8_t, 32> server_random{};
+  bool server_random_drawn = false;
   std::vector<uint8_t> cookie;
   // The resumption PSK selected (empty: none) and its index in the
   // client's list (RFC 8446 section 4.2.11).
@@ -870,8 +874,15 @@ bool ServerHandshake::State::on_client_hello() {
   const bool fixed =
       (group == NamedGroup::kX25519 || group == NamedGroup::kSecp256r1) &&
       !fixed_key.empty();
+  // ServerHello.random comes from the key's random draw unless a test
+  // hook fixes it (write_server_hello).
+  const bool draw_random = !fixed && !hooks.server_random.has_value();
   const bool have_key =
-      fixed ? ecdhe.set_private_key(group, fixed_key) : ecdhe.generate(group);
+      fixed ? ecdhe.set_private_key(group, fixed_key)
+            : ecdhe.generate(group, draw_random
+                                        ? std::span<uint8_t>(server_random)
+                                        : std::span<uint8_t>());
+  server_random_drawn = have_key && draw_random;
   if (!have_key) {
     return fail(Alert::kInternalError);
   }
@@ -1144,6 +1155,8 @@ bool ServerHandshake::State::write_server_hello() {
   std::array<uint8_t, 32> random{};
   if (hooks.server_random.has_value()) {
     random = *hooks.server_random;
+  } else if (server_random_drawn) {
+    random = server_random;
   } else if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
     return fail(Alert::kInternalError);
   }

@@ -33,14 +33,19 @@ class EphemeralKey {
   EphemeralKey(EphemeralKey&& other) noexcept;
   EphemeralKey& operator=(EphemeralKey&& other) noexcept;
 
-  // Generates a fresh key pair for `group`, replacing any key held. Returns
-  // false on a libcrypto failure (the key is then empty).
-  bool generate(NamedGroup group);
+  // Generates a fresh key pair for `group`, replacing any key held, and
+  // fills `also_random` (any length up to 64 bytes; may be empty) with
+  // random bytes for the caller's own use, such as ServerHello.random. For
+  // X25519 both come from one draw from libcrypto's private DRBG: each
+  // RAND call costs a fork check and a DRBG rekey, as much as the bytes.
+  // Returns false on a libcrypto failure (the key is then empty and
+  // `also_random` unspecified).
+  bool generate(NamedGroup group, std::span<uint8_t> also_random = {});
 
-  // Test hook (deterministic handshakes such as RFC 8448's): takes a fixed
-  // private key: 32 raw bytes for X25519, the big-endian private scalar
-  // (32 or 48 bytes) for secp256r1 and secp384r1; false for a wrong length
-  // or a scalar libcrypto refuses, leaving the key empty.
+  // Takes a given private key: 32 raw bytes for X25519, the big-endian
+  // private scalar (32 or 48 bytes) for secp256r1 and secp384r1; false for
+  // a wrong length or a scalar libcrypto refuses, leaving the key empty.
+  // The test hook for deterministic handshakes such as RFC 8448's.
   bool set_private_key(NamedGroup group, std::span<const uint8_t> priv);
 
   // True once generate() or set_private_key() succeeded, until reset().
@@ -68,7 +73,7 @@ class EphemeralKey {
 
  private:
   bool load_public();
-  bool generate_x25519();
+  bool set_x25519_private(std::span<const uint8_t> priv);
   bool init_derive();
 
   evp_pkey_st* pkey_ = nullptr;

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Full TLS 1.3 server handshakes (X25519 + ECDSA P-256) against their crypto
+# floor: X25519 key generation + X25519 derivation + one ECDSA P-256 sign.
+# dptls generates its X25519 key as X25519(k, 9), a derive, so the floor is
+# two X25519 derives and one signature, taken from two sources:
+#
+#  - `openssl speed -seconds S ecdhx25519 ecdsap256`. How speed counts time
+#    (OpenSSL 3.0 apps/speed.c, Time_F -> app_tminterval): each test runs
+#    for S seconds of WALL time (alarm(S)), but the rate it prints is ops
+#    divided by the process's USER CPU time (times(), tms_utime, in clock
+#    ticks of 10 ms), unless -elapsed is given. System time is not counted.
+#    Its ECDSA sign is EVP_PKEY_sign over 20 bytes on a prepared context,
+#    its ECDH EVP_PKEY_derive on a prepared context with the peer set.
+#  - BM_CryptoFloor/x25519_ecdsa_p256 in bench_handshake: the same calls
+#    (two derives, one sign of 32 bytes) timed with the thread's CPU clock,
+#    in the same binary and run as the handshake cases, which use the same
+#    clock (server CPU only, the client's work not counted).
+#
+# Also printed, as a diagnostic: BM_CryptoFloor/..._between_handshakes,
+# the same three operations each timed right after an untimed handshake
+# (what they cost on caches the handshake code has been through, as the
+# server's own operations do in BM_DptlsServer).
+#
+# Usage: bench/handshake_floor.sh [BUILD_DIR] [CPU] [SECONDS]
+#   BUILD_DIR  meson build directory holding bench/bench_handshake (build)
+#   CPU        core to pin both to (1)
+#   SECONDS    openssl speed seconds per test (3)
+# BENCH_MIN_TIME (environment): --benchmark_min_time per case (1), in the
+# cases' own time, i.e. server CPU: a handshake case takes several times
+# that in wall time, since the client's work runs untimed.
+set -euo pipefail
+
+build=${1:-build}
+cpu=${2:-1}
+secs=${3:-3}
+bench="$build/bench/bench_handshake"
+if [[ ! -x "$bench" ]]; then
+  echo "no $bench (build with -Dtests=true)" >&2
+  exit 1
+fi
+
+# Machine-readable speed output: +F4:idx:bits:sign/s:verify/s for ECDSA,
+# +F5:idx:bits:ops/s:s/op for ECDH.
+speed=$(taskset -c "$cpu" openssl speed -mr -seconds "$secs" ecdhx25519 \
+  ecdsap256 2>/dev/null)
+derives=$(awk -F: '/^\+F5:/ && $3 == 253 { print $4 }' <<<"$speed")
+signs=$(awk -F: '/^\+F4:/ && $3 == 256 { print $4 }' <<<"$speed")
+if [[ -z "$derives" || -z "$signs" ]]; then
+  echo "could not parse openssl speed output" >&2
+  exit 1
+fi
+
+json=$(mktemp)
+trap 'rm -f "$json"' EXIT
+taskset -c "$cpu" "$bench" \
+  --benchmark_filter='^BM_(CryptoFloor|DptlsServer|OpenSslServer)/x25519_ecdsa_p256(_between_handshakes)?/manual_time$' \
+  --benchmark_min_time="${BENCH_MIN_TIME:-1}" --benchmark_format=json >"$json" 2>/dev/null
+
+python3 - "$derives" "$signs" "$json" <<'PY'
+import json, sys
+derives, signs = float(sys.argv[1]), float(sys.argv[2])
+data = json.load(open(sys.argv[3]))
+rate = {}
+for b in data["benchmarks"]:
+    name, case = b["name"].split("/")[:2]
+    rate[name + case.replace("x25519_ecdsa_p256", "")] = b["items_per_second"]
+speed_us = 2e6 / derives + 1e6 / signs
+floor = {
+    "openssl speed": 1e6 / speed_us,
+    "BM_CryptoFloor": rate["BM_CryptoFloor"],
+}
+print(f"openssl speed: {derives:,.0f} X25519 derives/s, {signs:,.0f} "
+      f"P-256 signs/s (user CPU)")
+print()
+print(f"{'':34s} {'per s':>9s} {'us':>8s}")
+rows = [
+    ("floor, openssl speed", floor["openssl speed"]),
+    ("floor, BM_CryptoFloor", floor["BM_CryptoFloor"]),
+    ("dptls server handshakes", rate["BM_DptlsServer"]),
+    ("OpenSSL libssl server handshakes", rate["BM_OpenSslServer"]),
+    ("floor ops between handshakes",
+     rate.get("BM_CryptoFloor_between_handshakes")),
+]
+for name, r in rows:
+    if r is not None:  # an older binary may lack the diagnostic case
+        print(f"{name:34s} {r:9,.0f} {1e6 / r:8.1f}")
+print()
+for src, f in floor.items():
+    for name in ("BM_DptlsServer", "BM_OpenSslServer"):
+        print(f"{name} / floor ({src}): {rate[name] / f:6.1%}   "
+              f"CPU per handshake {f / rate[name]:.2f}x the floor")
+if "BM_CryptoFloor_between_handshakes" in rate:
+    print(f"BM_DptlsServer / floor ops between handshakes: "
+          f"{rate['BM_DptlsServer'] / rate['BM_CryptoFloor_between_handshakes']:6.1%}")
+print(f"dptls / OpenSSL: {rate['BM_DptlsServer'] / rate['BM_OpenSslServer']:.2f}x")
+PY
