@@ -1068,6 +1068,13 @@ TEST_F(TcpStrayTest, SegmentOfAnotherWorkersConnectionIsPassedOn) {
   EXPECT_EQ(data_, Bytes(100, 0x5a));
   EXPECT_EQ(state(h), TcpState::kEstablished);
   EXPECT_EQ(tcp_->stats().strays_forwarded, 0u);
+  // Each stack accounts for every segment it got exactly once; the one
+  // that passed it on counts it there.
+  for (const TcpStack* t : {tcp_.get(), other_.get()}) {
+    const TcpStats& st = t->stats();
+    EXPECT_EQ(st.segs_rx, st.segs_absorbed + st.segs_queued + st.total_drops() +
+                              st.strays_forwarded);
+  }
 }
 
 TEST_F(TcpStrayTest, SegmentNoWorkerKnowsIsResetByTheLast) {

@@ -13,7 +13,7 @@ namespace dptls::net {
 
 // X(field). Printable as their field name.
 #define DPTLS_TCP_COUNTERS(X)                                                  \
-  X(segs_rx)                /* segments handed to rx() */                      \
+  X(segs_rx)                /* segments handed to rx() or rx_strays() */       \
   X(segs_absorbed)          /* processed and freed (ACKs, control, probes) */  \
   X(segs_queued)            /* payload kept (in order or out of order) */      \
   X(segs_tx)                /* segments sent (any kind) */                     \
