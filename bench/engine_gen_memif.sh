@@ -154,8 +154,8 @@ b = [float(x) for x in sys.argv[2].split()]
 a = [float(x) for x in sys.argv[3].split()]
 cyc, req, byt, hs, oncpu, wall, hb, hc, hn = (a[i] - b[i] for i in range(9))
 if r["mode"] == "conn" and hn > 0:
-    with open(sys.argv[5], "w") as f:
-        f.write(f"{hn:.0f} {hb / hn * 1e6:.1f} {hc / hn * 1e6:.1f}\n")
+    with open(sys.argv[5], "w") as out:
+        out.write(f"{hn:.0f} {hb / hn * 1e6:.1f} {hc / hn * 1e6:.1f}\n")
 hz = r["tsc_hz"]
 f = min(1.0, oncpu / wall) if wall > 0 and oncpu > 0 else 1.0
 def per(x):

@@ -223,9 +223,9 @@ struct StraySegment {
 /// Where a stack hands segments that match none of its connections when
 /// several workers share a port: the port's steering can put a flow's
 /// segment on another worker's queue (net_af_packet rolls a busy flow over
-/// to another socket when the first one's ring is nearly full; a NIC
-/// without a symmetric RSS key steers the answers to our own connects
-/// elsewhere). The worker passes it to the next worker (TcpStack::
+/// to another socket when the first one's ring is nearly full; a port
+/// that does not take our RSS key may steer the answers to our own
+/// connects elsewhere). The worker passes it to the next worker (TcpStack::
 /// rx_strays); the last one to look answers it as a stack with no
 /// connection would (RST), so nothing is reset that another worker holds.
 class StraySink {
