@@ -166,6 +166,10 @@ int run(const GenCli& c) {
   if (c.port_device.empty()) {
     return usage("--port-device is empty");
   }
+  if (std::string why = config::port_device_problem(c.port_device);
+      !why.empty()) {
+    return usage("--port-device: " + why);
+  }
   gen::GenOptions o;
   o.port_device = c.port_device;
   const auto ip = config::parse_ip_prefix(c.ip, true);

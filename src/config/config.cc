@@ -61,6 +61,28 @@ std::optional<IpPrefix> parse_ip_prefix(std::string_view text,
   return p;
 }
 
+std::string port_device_problem(std::string_view device) {
+  if (device.rfind("net_memif", 0) != 0) {
+    return {};
+  }
+  // Devargs follow the name, comma-separated; the PMD reads zero-copy's
+  // value by substring ("yes" turns it on).
+  size_t at = device.find(',');
+  while (at != std::string_view::npos) {
+    const size_t next = device.find(',', at + 1);
+    const std::string_view arg = device.substr(at + 1, next - at - 1);
+    if (arg.rfind("zero-copy=", 0) == 0 &&
+        arg.find("yes") != std::string_view::npos) {
+      return "net_memif zero-copy=yes is not supported: DPDK 22.11's memif "
+             "zero-copy client stops receiving after one ring of packets and "
+             "has crashed inside its burst functions; leave zero-copy out "
+             "(the copying mode)";
+    }
+    at = next;
+  }
+  return {};
+}
+
 std::optional<SocketAddress> parse_socket_address(std::string_view text) {
   SocketAddress a;
   a.text = std::string(text);
@@ -544,6 +566,9 @@ void read_config(Context& ctx, const toml::table& root, Config* c) {
     PortSection p;
     w.string("name", &p.name);
     w.string("device", &p.device, /*required=*/true);
+    if (std::string why = port_device_problem(p.device); !why.empty()) {
+      ctx.error(t.get("device"), path + ".device", std::move(why));
+    }
     w.integer("mtu", &p.mtu, 576, 9216);
     read_prefix(w, "ipv4", &p.ipv4, false, false);
     read_prefix(w, "ipv6", &p.ipv6, true, false);

@@ -331,6 +331,28 @@ TEST_F(ConfigTest, MissingSectionsAndKeysAreReported) {
                  "port[0].device", "missing (required)");
 }
 
+TEST_F(ConfigTest, MemifZeroCopyIsRefused) {
+  auto with_device = [&](const std::string& device) {
+    std::string text = Minimal();
+    const std::string af = "net_af_packet0,iface=veth0";
+    text.replace(text.find(af), af.size(), device);
+    return text;
+  };
+  ExpectOneError(with_device("net_memif0,role=client,zero-copy=yes,id=0"),
+                 "port[0].device", "zero-copy=yes is not supported");
+  ExpectOneError(with_device("net_memif1,zero-copy=yes"), "port[0].device",
+                 "leave zero-copy out");
+  // The copying mode, and zero-copy on other devices' arguments, pass.
+  for (const char* ok : {"net_memif0,role=server,zero-copy=no",
+                         "net_memif0,role=client,socket=/tmp/zero-copy=yes",
+                         "net_af_packet0,iface=zero-copy=yes"}) {
+    std::vector<ConfigError> errors;
+    EXPECT_TRUE(load_config_text(with_device(ok), "ok.toml", &errors))
+        << ok << ": " << (errors.empty() ? "" : errors[0].to_string());
+  }
+  EXPECT_EQ(port_device_problem("0000:03:00.0"), "");
+}
+
 TEST_F(ConfigTest, EveryErrorIsReportedAtOnce) {
   const auto errors = Errors(
       "[engine]\nworkers = 0\nhandshake_threads = 0\n[limits]\n"

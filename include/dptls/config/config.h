@@ -173,4 +173,11 @@ std::optional<IpPrefix> parse_ip_prefix(std::string_view text,
                                         bool require_prefix);
 std::optional<SocketAddress> parse_socket_address(std::string_view text);
 
+// Why a DPDK port device string (a vdev spec or a PCI address) is refused,
+// or empty when it is accepted. Refused: net_memif with zero-copy=yes,
+// whose client mode in DPDK 22.11 (Debian 12) stops receiving after one
+// ring of packets and crashed the engine's worker inside the PMD's burst
+// functions (docs/configuration.md, [[port]]).
+std::string port_device_problem(std::string_view device);
+
 }  // namespace dptls::config
