@@ -8,7 +8,9 @@
 # the generator shares CPU 0 with the engine's handshake thread.
 #
 # Cases (each $DURATION s): bulk with 1 and 64 connections (1 MiB bodies),
-# rr with 64 connections and conn with 16 (1 KiB bodies). For each, the
+# rr with 64 connections and conn with 16 (1 KiB bodies), small with 64
+# (rr against a listener with 256-byte bodies, the body
+# bench/engine_vs_nginx.py serves for its small-request case). For each, the
 # generator's numbers and the engine worker's cost from its /metrics:
 # dptls_worker_busy_cycles_total delta per response byte written and per
 # request (and per handshake, which only counts the worker's share: the
@@ -29,9 +31,16 @@
 # rate". The generator is the limit on a 2-CPU machine,
 # so the implied rate, not the achieved one, is the figure to compare.
 #
+# Last, when a bulk case ran: the AEAD layer alone (dptls bench cipher,
+# IPsec-MB AES-128-GCM seal of 16 KB records, the suite the generator
+# negotiates, on the worker's CPU) in cycles per byte at the same TSC rate,
+# the share of the engine's bulk cost it is, and the per-core ceiling it
+# puts on bulk termination on this machine whatever the rest costs.
+#
 # Usage: bench/engine_gen_memif.sh [DPTLS_EXE]   (root; about 1 minute)
 #   env: DURATION=10 GEN_CPU=0 KEEP=0
-#        CASES="bulk-1 bulk-64 rr-64 conn-16" (a subset runs only those)
+#        CASES="bulk-1 bulk-64 rr-64 small-64 conn-16" (a subset runs only
+#        those)
 #        HS_BENCH=path/to/bench_handshake (default: next to DPTLS_EXE's
 #        build; empty or missing skips the in-memory comparison)
 set -euo pipefail
@@ -84,6 +93,10 @@ $cert
 address = "198.18.32.2:8443"
 http_body_bytes = 1048576
 $cert
+[[listener]]
+address = "198.18.32.2:8444"
+http_body_bytes = 256
+$cert
 [admin]
 listen = "127.0.0.1:$ADMIN"
 EOF
@@ -123,7 +136,7 @@ snapshot() {
          oncpu, wall, hb, hc, hn}'
 }
 
-CASES=${CASES:-bulk-1 bulk-64 rr-64 conn-16}
+CASES=${CASES:-bulk-1 bulk-64 rr-64 small-64 conn-16}
 rows=()
 for case in $CASES; do
   mode=${case%-*}
@@ -131,14 +144,17 @@ for case in $CASES; do
   case $mode in
     bulk) port=8443 ;;
     rr | conn) port=443 ;;
-    *) echo "unknown case $case (bulk-N, rr-N, conn-N)" >&2; exit 2 ;;
+    small) port=8444 ;;
+    *) echo "unknown case $case (bulk-N, rr-N, small-N, conn-N)" >&2; exit 2 ;;
   esac
+  gen_mode=$mode
+  [ "$mode" = small ] && gen_mode=rr
   before=$(snapshot)
   json=$WORK/$mode-$conns.json
   rc=0
   taskset -c "$GEN_CPU" "$EXE" gen \
     --port-device "net_memif0,role=client,id=0,socket=$SOCK" \
-    --ip 198.18.32.1/24 --target "198.18.32.2:$port" --mode "$mode" \
+    --ip 198.18.32.1/24 --target "198.18.32.2:$port" --mode "$gen_mode" \
     --connections "$conns" --duration "$DURATION" --server-name e.test \
     --hugepages off --json "$json" -q >"$WORK/$mode-$conns.out" 2>&1 || rc=$?
   after=$(snapshot)
@@ -147,9 +163,11 @@ for case in $CASES; do
     echo "gen $mode $conns failed (exit $rc)" >&2
     exit 1
   fi
-  rows+=("$(python3 - "$json" "$before" "$after" "$rc" "$WORK/hs-cost" <<'EOF'
+  rows+=("$(python3 - "$json" "$before" "$after" "$rc" "$WORK/hs-cost" "$mode" \
+    "$WORK/bulk-cost" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
+label = sys.argv[6]
 b = [float(x) for x in sys.argv[2].split()]
 a = [float(x) for x in sys.argv[3].split()]
 cyc, req, byt, hs, oncpu, wall, hb, hc, hn = (a[i] - b[i] for i in range(9))
@@ -160,7 +178,10 @@ hz = r["tsc_hz"]
 f = min(1.0, oncpu / wall) if wall > 0 and oncpu > 0 else 1.0
 def per(x):
     return f"{cyc / x:.2f}" if x > 0 else "-"
-print(f'{r["mode"]:<5} {r["connections"]:>5} {r["requests_per_s"]:>11.1f} '
+if label == "bulk" and byt > 0:
+    with open(sys.argv[7], "a") as out:
+        out.write(f"{r['connections']} {cyc / byt:.3f} {cyc * f / byt:.3f}\n")
+print(f'{label:<5} {r["connections"]:>5} {r["requests_per_s"]:>11.1f} '
       f'{r["gbps"]:>7.3f} {r["latency_ns"]["p50"] / 1e3:>9.1f} '
       f'{r["latency_ns"]["p99"] / 1e3:>9.1f} {r["handshakes_per_s"]:>8.1f} '
       f'{r["errors_total"]:>6} {r["busy_ratio"] * 100:>6.1f} '
@@ -211,4 +232,36 @@ for name, us in (("engine, busy rounds", busy), ("engine, thread CPU", cpu),
     ratio = f"{mem / us * 100:.0f} %" if mem else "-"
     print(f"{name:<28} {us:>8.1f} {1e6 / us:>14.0f} {ratio:>13}")
 EOF
+fi
+
+# The AEAD layer alone against the bulk cases' cost per byte.
+if [ -s "$WORK/bulk-cost" ]; then
+  taskset -c 1 "$EXE" bench cipher --alg aes-128-gcm --size 16384 \
+    --backend ipsec-mb --op seal --duration 1 --cpu 1 --json --quiet \
+    >"$WORK/aead.json" || rm -f "$WORK/aead.json"
+  if [ -s "$WORK/aead.json" ]; then
+    python3 - "$WORK/bulk-cost" "$json" "$WORK/aead.json" <<'EOF'
+import json, sys
+a = json.load(open(sys.argv[3]))
+x = a["results"][0]
+hz = json.load(open(sys.argv[2]))["tsc_hz"]
+gbs = x["median_gbps"]
+aead = hz / (gbs * 1e9)
+need = hz / 5e9
+print(f"\nAEAD layer alone ({a['backends']['ipsec-mb']}): AES-128-GCM seal of"
+      f" 16 KB records on CPU 1, {gbs:.2f} GB/s (median of 1 ms windows),"
+      f" {aead:.2f} cyc/B at the TSC rate.")
+if aead < need:
+    rest = f"leaves {need - aead:.2f} cyc/B for everything else"
+else:
+    rest = "alone exceeds that on this machine"
+print(f"5 GB/s per core needs <= {need:.2f} cyc/B in all; the AEAD {rest}.")
+print(f"{'bulk conns':>10} {'cpuc/B':>7} {'AEAD share':>10} {'rest cyc/B':>10}")
+for line in open(sys.argv[1]):
+    conns, _, cpuc = line.split()
+    cpuc = float(cpuc)
+    print(f"{conns:>10} {cpuc:>7.2f} {aead / cpuc * 100:>9.0f}% "
+          f"{cpuc - aead:>10.2f}")
+EOF
+  fi
 fi
