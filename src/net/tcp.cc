@@ -157,7 +157,9 @@ size_t TcpStack::bytes_per_connection(const TcpStack& s) {
 // --- Clock and timers -----------------------------------------------------
 
 void TcpStack::update_clock(uint64_t now) {
-  if (now < now_ticks_) {
+  // Every call of a poll loop passes the loop's one TSC reading: the
+  // 128-bit divide below runs once per loop, not once per call.
+  if (now <= now_ticks_) {
     return;  // time never runs backwards here
   }
   now_ticks_ = now;
@@ -393,6 +395,9 @@ void TcpStack::mark_output(TcpConn& c) {
 }
 
 void TcpStack::flush_output() {
+  if (batch_) {
+    return;  // end_batch() sends
+  }
   // Detach the list so connections re-queued by output() (backpressure)
   // wait for the next flush instead of spinning here.
   uint32_t slot = output_head_;
