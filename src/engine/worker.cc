@@ -1272,9 +1272,6 @@ void Worker::run(const std::atomic<bool>& stop,
     }
     I.now = t0;
     bool worked = false;
-    // TCP sends once per connection at the end of the round, so the ACK
-    // for a request leaves with its response (TcpStack::begin_batch).
-    I.tcp->begin_batch();
     uint16_t n = rte_eth_rx_burst(port, queue, pkts, kBurst);
     if (I.fault_rx != nullptr) {
       if (n != 0) {
@@ -1333,7 +1330,6 @@ void Worker::run(const std::atomic<bool>& stop,
       }
       last_sweep = t0;
     }
-    I.tcp->end_batch();
     for (uint16_t t; (t = I.net->drain_tx(pkts, kBurst)) != 0;) {
       worked = true;
       if (I.fault_tx != nullptr) {

@@ -400,9 +400,6 @@ void TcpStack::mark_output(TcpConn& c) {
 }
 
 void TcpStack::flush_output() {
-  if (batch_) {
-    return;  // end_batch() sends
-  }
   // Detach the list so connections re-queued by output() (backpressure)
   // wait for the next flush instead of spinning here.
   uint32_t slot = output_head_;

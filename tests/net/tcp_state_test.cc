@@ -272,39 +272,6 @@ TEST_F(TcpStateTest, DelayedAckEverySecondSegmentOrTimer) {
   EXPECT_EQ(info(h).rcv_user, 0u);
 }
 
-TEST_F(TcpStateTest, BatchHoldsOutputSoTheAckRidesOnTheData) {
-  const ConnHandle h = established();
-  tcp_->begin_batch();
-  inject(peer(0, kTcpAck, Bytes(100, 'a')));
-  inject(peer(100, kTcpAck, Bytes(100, 'b')));
-  events();
-  EXPECT_TRUE(sent().empty()) << "the ACK due at once waits for end_batch";
-  send_bytes(h, 300);
-  EXPECT_TRUE(sent().empty());
-  const uint64_t pure_acks = tcp_->stats().pure_acks_tx;
-  tcp_->end_batch();
-  std::vector<Seg> out = sent();
-  ASSERT_EQ(out.size(), 1u) << "the data, carrying the ACK";
-  EXPECT_EQ(out[0].ack, peer_isn_ + 201);
-  EXPECT_EQ(out[0].payload.size(), 300u);
-  EXPECT_EQ(tcp_->stats().pure_acks_tx, pure_acks);
-  // With nothing to send the ACK leaves alone, at end_batch.
-  tcp_->begin_batch();
-  inject(peer(200, kTcpAck, Bytes(100, 'c'), our_isn_ + 301));
-  inject(peer(300, kTcpAck, Bytes(100, 'd'), our_isn_ + 301));
-  EXPECT_TRUE(sent().empty());
-  tcp_->end_batch();
-  out = sent();
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].ack, peer_isn_ + 401);
-  EXPECT_TRUE(out[0].payload.empty());
-  EXPECT_EQ(tcp_->stats().pure_acks_tx, pure_acks + 1);
-  // Outside a batch output is immediate again.
-  inject(peer(400, kTcpAck, Bytes(100, 'e'), our_isn_ + 301));
-  inject(peer(500, kTcpAck, Bytes(100, 'f'), our_isn_ + 301));
-  EXPECT_EQ(sent().size(), 1u);
-}
-
 TEST_F(TcpStateTest, SmallSegmentsAreCoalescedIntoFewPieces) {
   // The record engine's RxStream holds 32 pieces; a 16 KB record must not
   // need more. 200 segments of 100 bytes arriving before the layer above

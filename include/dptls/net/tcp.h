@@ -299,20 +299,6 @@ class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
   /// keep-alive, TIME-WAIT). Call every millisecond or so.
   void timers(uint64_t now);
 
-  /// For a poll loop: from begin_batch() to end_batch() nothing is sent;
-  /// the connections that would have sent (received data to ACK, send(),
-  /// timers, window updates, close) are remembered and each produces its
-  /// segments once, at end_batch(). An ACK owed for a request then rides
-  /// on the response written in the same round instead of going alone,
-  /// and several records queued by send() leave in full segments.
-  /// Segments sent on the spot (RSTs, SYN,ACKs, challenge and duplicate
-  /// ACKs) are not held. The batch must end within the loop that began it.
-  void begin_batch() { batch_ = true; }
-  void end_batch() {
-    batch_ = false;
-    flush_output();
-  }
-
   /// Moves up to `n` events to `out`, oldest connection first. kData
   /// events hand their chain to the caller. After kClosed or kReset the
   /// handle is stale. Returns how many.
@@ -466,7 +452,6 @@ class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
   SipKey isn_key_;
   SipKey cookie_key_;
   uint64_t now_ticks_ = 0;
-  bool batch_ = false;  // begin_batch() .. end_batch(): output held
   uint64_t now_us_ = 0;
   uint64_t now_ms64_ = 0;
   uint32_t now_ms_ = 0;
