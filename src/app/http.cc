@@ -16,6 +16,7 @@ namespace {
 // write() covers up to ~16 KB (a TLS record's worth) whatever the offset.
 constexpr size_t kPatternPeriod = kHttpBodyPattern.size();
 constexpr size_t kPatternBufBytes = kPatternPeriod * 443;
+static_assert(HttpApp::kJoinedBodyBytes <= kPatternBufBytes);
 constexpr std::array<uint8_t, kPatternBufBytes> kPatternBuf = [] {
   std::array<uint8_t, kPatternBufBytes> buf{};
   for (size_t i = 0; i < buf.size(); ++i) {
@@ -95,6 +96,10 @@ enum Header : uint8_t {
 constexpr std::string_view kConnTokens[] = {"close", "keep-alive"};
 constexpr std::string_view kHeadMethod = "HEAD";
 constexpr std::string_view kVersionPrefix = "HTTP/1.";
+// The commonest method with its space, taken whole by plain_run().
+constexpr std::string_view kGetSp = "GET ";
+// " HTTP/1.x" CRLF: a request line's end after the target.
+constexpr size_t kLineTailBytes = 1 + kVersionPrefix.size() + 1 + 2;
 
 // 19 digits always fit in uint64_t.
 constexpr uint8_t kMaxLengthDigits = 19;
@@ -151,6 +156,24 @@ size_t matched(uint8_t match, const std::string_view (&cands)[N], uint8_t len) {
   return N;
 }
 
+// The Header a whole name (`len` tchar bytes) is, case-insensitively.
+size_t header_of(const uint8_t* name, size_t len) {
+  for (size_t k = 0; k < std::size(kHeaderNames); ++k) {
+    const std::string_view cand = kHeaderNames[k];
+    if (cand.size() != len) {
+      continue;
+    }
+    size_t i = 0;
+    while (i < len && to_lower(name[i]) == static_cast<uint8_t>(cand[i])) {
+      ++i;
+    }
+    if (i == len) {
+      return k;
+    }
+  }
+  return kHdrOther;
+}
+
 }  // namespace
 
 // What the parser and the response writer keep per connection. Zero is the
@@ -200,12 +223,16 @@ HttpApp::HttpApp(const HttpConfig& config) : config_(config) {
       len += part.size();
     }
     head_lens_[v] = static_cast<uint8_t>(len);
+    // The body's first bytes right after the head: a short response is
+    // one write().
+    std::memcpy(heads_[v].data() + len, kPatternBuf.data(), kJoinedBodyBytes);
   }
 }
 
 std::string_view HttpApp::response_head(uint8_t variant) const {
   if (variant < kOkHeads) {
-    return {heads_[variant].data(), head_lens_[variant]};
+    return {reinterpret_cast<const char*>(heads_[variant].data()),
+            head_lens_[variant]};
   }
   return kErrorHeads[variant - kErr400];
 }
@@ -278,8 +305,9 @@ void HttpApp::parse(ConnState& s, const uint8_t* p, size_t n) {
     }
     // Bytes that only extend the current token (a request target, a
     // header name that matches nothing we look for, the value of such a
-    // header) are passed over in a tight loop: what step() would do for
-    // each, without a call per byte. They count towards the limit alike.
+    // header) and the fixed pieces of a common request are taken in one
+    // go (plain_run): what step() would do for each, without a call per
+    // byte. They count towards the limit alike.
     const size_t room =
         std::min<size_t>(n - i, config_.max_header_bytes - s.head_bytes);
     if (const size_t run = plain_run(s, p + i, room); run != 0) {
@@ -298,6 +326,16 @@ void HttpApp::parse(ConnState& s, const uint8_t* p, size_t n) {
 size_t HttpApp::plain_run(ConnState& s, const uint8_t* p, size_t n) {
   size_t k = 0;
   switch (s.parse) {
+    case kReqStart:
+      // "GET " whole: step() would leave the same state (not HEAD).
+      if (n >= kGetSp.size() &&
+          std::memcmp(p, kGetSp.data(), kGetSp.size()) == 0) {
+        s.parse = kTarget;
+        s.pos = 0;
+        s.match = 0;
+        return kGetSp.size();
+      }
+      return 0;
     case kTarget:
       while (k < n && p[k] > 0x20 && p[k] != 0x7f) {
         ++k;
@@ -305,7 +343,35 @@ size_t HttpApp::plain_run(ConnState& s, const uint8_t* p, size_t n) {
       if (k != 0) {
         s.pos = 1;
       }
+      // " HTTP/1.x" CRLF right after a target: the rest of the request
+      // line at once, as step() would take it.
+      if (s.pos != 0 && n - k >= kLineTailBytes &&
+          std::memcmp(p + k, " HTTP/1.", kVersionPrefix.size() + 1) == 0) {
+        const uint8_t* t = p + k + kVersionPrefix.size() + 1;
+        if (t[0] >= '0' && t[0] <= '9' && t[1] == '\r' && t[2] == '\n') {
+          if (t[0] == '0') {
+            s.req_flags |= kReqHttp10;
+          }
+          s.parse = kLineStart;
+          s.pos = static_cast<uint8_t>(kVersionPrefix.size());
+          k += kLineTailBytes;
+        }
+      }
       return k;
+    case kLineStart: {
+      // A whole header name and its colon: what step() would do byte by
+      // byte, narrowing the candidates, decided at once. Anything else
+      // (the empty line, a name cut by the segment's end, a bad byte)
+      // goes byte by byte.
+      while (k < n && is_tchar(p[k])) {
+        ++k;
+      }
+      if (k == 0 || k == n || p[k] != ':') {
+        return 0;
+      }
+      begin_value(s, header_of(p, k));
+      return k + 1;
+    }
     case kName:
       if (s.match != 0) {
         return 0;  // still narrowing the candidates: byte by byte
@@ -315,12 +381,21 @@ size_t HttpApp::plain_run(ConnState& s, const uint8_t* p, size_t n) {
       }
       s.pos = static_cast<uint8_t>(std::min<size_t>(s.pos + k, UINT8_MAX));
       return k;
+    case kValueLead:
     case kValue:
       if (s.header == kHdrContentLength || s.header == kHdrConnection) {
         return 0;
       }
+      // For a header we do not read, leading whitespace is taken like any
+      // other value byte: the two states do the same.
+      s.parse = kValue;
       while (k < n && is_plain_value_byte(p[k])) {
         ++k;
+      }
+      // The line's CRLF: end_header_line() does nothing more for it.
+      if (n - k >= 2 && p[k] == '\r' && p[k + 1] == '\n') {
+        s.parse = kLineStart;
+        k += 2;
       }
       return k;
     default:
@@ -427,16 +502,7 @@ bool HttpApp::step(ConnState& s, uint8_t c) {
       [[fallthrough]];
     case kName:
       if (c == ':') {
-        const size_t h = matched(s.match, kHeaderNames, s.pos);
-        s.header = static_cast<uint8_t>(h);
-        if (h == kHdrTransferEncoding) {
-          s.req_flags |= kReqChunked;
-        }
-        s.parse = kValueLead;
-        s.pos = 0;
-        s.match = (1u << std::size(kConnTokens)) - 1;
-        s.num = 0;
-        s.digits = 0;
+        begin_value(s, matched(s.match, kHeaderNames, s.pos));
         return true;
       }
       // Whitespace before the colon is refused too (RFC 9112 5.1).
@@ -510,6 +576,18 @@ bool HttpApp::step(ConnState& s, uint8_t c) {
     default:
       return false;
   }
+}
+
+void HttpApp::begin_value(ConnState& s, size_t header) {
+  s.header = static_cast<uint8_t>(header);
+  if (header == kHdrTransferEncoding) {
+    s.req_flags |= kReqChunked;
+  }
+  s.parse = kValueLead;
+  s.pos = 0;
+  s.match = (1u << std::size(kConnTokens)) - 1;
+  s.num = 0;
+  s.digits = 0;
 }
 
 bool HttpApp::end_header_line(ConnState& s) {
@@ -648,8 +726,14 @@ void HttpApp::pump(AppConn& conn, ConnState& s) {
     std::span<const uint8_t> chunk;
     if (s.resp_pos < head.size()) {
       const size_t off = static_cast<size_t>(s.resp_pos);
+      size_t avail = head.size() - off;
+      if (s.resp_variant < kOkHeads) {
+        // A 200 head is followed by the body's first bytes (heads_).
+        avail += static_cast<size_t>(
+            std::min<uint64_t>(s.resp_len - head.size(), kJoinedBodyBytes));
+      }
       chunk = {reinterpret_cast<const uint8_t*>(head.data()) + off,
-               std::min(head.size() - off, space)};
+               std::min(avail, space)};
     } else {
       const uint64_t body_off = s.resp_pos - head.size();
       const size_t start = static_cast<size_t>(body_off % kPatternPeriod);

@@ -114,10 +114,20 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
   std::vector<Sealed> sealed;
   WorkerCounters c;
 
-  uint64_t now = 0;     // TSC of this loop
-  uint64_t now_ns = 0;  // the same in ns, for the record size policy
+  uint64_t now = 0;  // TSC of this loop
+  // now in ns, for the record size policy: converted when a record is
+  // started, at most once a loop (the conversion showed in profiles).
+  uint64_t ns_cache = 0;
+  uint64_t ns_cache_at = 0;  // the TSC ns_cache was converted from
+  uint64_t now_ns() {
+    if (ns_cache_at != now) {
+      ns_cache = static_cast<uint64_t>(static_cast<double>(now) * ns_per_tick);
+      ns_cache_at = now;
+    }
+    return ns_cache;
+  }
   uint64_t hz = 1;
-  double ns_per_tick = 1;  // a multiply, not a 128-bit divide, per loop
+  double ns_per_tick = 1;  // a multiply, not a 128-bit divide
   // Burst arrays, built once: their elements have member initialisers, and
   // constructing them on the stack every loop showed up in profiles.
   net::TcpEvent events[kBurst];
@@ -828,7 +838,7 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
       return false;
     }
     const size_t room = rte_pktmbuf_tailroom(m);
-    size_t cap = engine->next_record_size(s.rec, now_ns);
+    size_t cap = engine->next_record_size(s.rec, now_ns());
     cap = std::min(cap, room - tls::RecordEngine::kSealOverhead);
     s.rec_m = m;
     s.rec_len = 0;
@@ -1261,7 +1271,6 @@ void Worker::run(const std::atomic<bool>& stop,
       last_publish = t0;
     }
     I.now = t0;
-    I.now_ns = static_cast<uint64_t>(static_cast<double>(t0) * I.ns_per_tick);
     bool worked = false;
     uint16_t n = rte_eth_rx_burst(port, queue, pkts, kBurst);
     if (I.fault_rx != nullptr) {

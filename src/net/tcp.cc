@@ -157,7 +157,9 @@ size_t TcpStack::bytes_per_connection(const TcpStack& s) {
 // --- Clock and timers -----------------------------------------------------
 
 void TcpStack::update_clock(uint64_t now) {
-  if (now < now_ticks_) {
+  // Every call of a poll loop passes the loop's one TSC reading: the
+  // 128-bit divide below runs once per loop, not once per call.
+  if (now <= now_ticks_) {
     return;  // time never runs backwards here
   }
   now_ticks_ = now;
@@ -175,13 +177,18 @@ void TcpStack::rearm_timer(TcpConn& c) {
       best = std::min<int64_t>(best, static_cast<int32_t>(t - now_ms_));
     }
   }
+  // The wheel entry may fire early, never late: on_timer() acts on what
+  // is due then and re-arms for the rest. So it is moved only to an
+  // earlier tick, and left in place when every timer stops; a request-
+  // response connection, whose retransmission and delayed-ACK timers are
+  // set and cleared by every segment, then costs one wheel update per
+  // expiry instead of one or two per segment.
   if (best == INT64_MAX) {
-    wheel_.cancel(slot);
     return;
   }
   const uint64_t expiry =
       now_ms64_ + static_cast<uint64_t>(std::max<int64_t>(best, 0));
-  if (!wheel_.scheduled(slot) || wheel_.expiry(slot) != expiry) {
+  if (!wheel_.scheduled(slot) || wheel_.expiry(slot) > expiry) {
     wheel_.schedule(slot, expiry);
   }
 }

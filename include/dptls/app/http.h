@@ -110,13 +110,23 @@ class HttpApp final : public Application {
   static constexpr size_t kHeadCapacity = 160;
   static constexpr size_t kOkHeads = 3;
 
+ public:
+  // Body bytes kept right after each 200 head (111 pattern periods), so a
+  // response of up to this much body is written in one piece.
+  static constexpr size_t kJoinedBodyBytes = kHttpBodyPattern.size() * 111;
+
+ private:
   void parse(ConnState& s, const uint8_t* p, size_t n);
   // One byte of a request head; false when the request is malformed.
   bool step(ConnState& s, uint8_t c);
-  // How many of the first `n` bytes at `p` step() would take without
-  // changing state (0 when the next byte needs step()); updates `s` as
-  // those steps would.
+  // How many of the first `n` bytes at `p` can be taken at once: a run
+  // that only extends the current token, or a whole piece of a common
+  // request ("GET ", " HTTP/1.1" CRLF, a header name and its colon, the
+  // value and CRLF of a header not read); updates `s` as step() on each
+  // byte would. 0 when the next byte needs step().
   size_t plain_run(ConnState& s, const uint8_t* p, size_t n);
+  // After a header name's colon: `header` is the Header it names.
+  void begin_value(ConnState& s, size_t header);
   bool end_header_line(ConnState& s);
   void end_request_head(ConnState& s);
   void fail(ConnState& s, AppError error);
@@ -127,7 +137,9 @@ class HttpApp final : public Application {
   void pump(AppConn& conn, ConnState& s);
 
   HttpConfig config_;
-  std::array<std::array<char, kHeadCapacity>, kOkHeads> heads_{};
+  // Each 200 head, then the first kJoinedBodyBytes of the body.
+  std::array<std::array<uint8_t, kHeadCapacity + kJoinedBodyBytes>, kOkHeads>
+      heads_{};
   std::array<uint8_t, kOkHeads> head_lens_{};
 };
 
