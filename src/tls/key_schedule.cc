@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 
+#include <array>
 #include <iterator>
 #include <utility>
 
@@ -36,6 +37,56 @@ const SecretLabelInfo* label_info(SecretLabel label) {
 }
 
 constexpr uint8_t kZeros[kMaxHashLen] = {};
+
+// The values of the schedule that depend on the hash alone, computed once
+// per process: Hash("") (the context of every Derive-Secret over no
+// messages), and, for a handshake without a PSK, the Early Secret
+// HKDF-Extract(0, 0) and the salt Derive-Secret(Early Secret, "derived", "")
+// of the Handshake Secret. All three are public constants (RFC 8448 section
+// 3 prints them), so keeping them keeps no secret, and a full handshake
+// skips two HMACs and two hashes.
+struct HashConstants {
+  HashValue empty_hash;
+  Secret no_psk_early;
+  Secret no_psk_derived;
+  bool ok = false;
+};
+
+HashConstants compute_constants(HashAlg alg) {
+  HashConstants c;
+  const size_t len = hash_len(alg);
+  c.ok =
+      len != 0 && hash_bytes(alg, {}, &c.empty_hash) == KdfStatus::kOk &&
+      hkdf_extract(alg, {}, std::span<const uint8_t>(kZeros, len),
+                   &c.no_psk_early) == KdfStatus::kOk &&
+      derive_secret(alg, c.no_psk_early.span(), "derived", c.empty_hash.span(),
+                    &c.no_psk_derived) == KdfStatus::kOk;
+  return c;
+}
+
+// The constants of `alg`, or nullptr (a value outside the enum, or libcrypto
+// failed the first time: the callers then compute what they need).
+const HashConstants* constants(HashAlg alg) {
+  // Function-local statics: initialised once, thread-safely, on first use.
+  static const std::array<HashConstants, std::size(kAllHashAlgs)> table = [] {
+    std::array<HashConstants, std::size(kAllHashAlgs)> t;
+    for (size_t i = 0; i < t.size(); ++i) {
+      t[i] = compute_constants(kAllHashAlgs[i]);
+    }
+    return t;
+  }();
+  const auto i = static_cast<size_t>(alg);
+  return i < table.size() && table[i].ok ? &table[i] : nullptr;
+}
+
+// Hash("") of `alg` into *out.
+KdfStatus empty_hash(HashAlg alg, HashValue* out) {
+  if (const HashConstants* c = constants(alg)) {
+    *out = c->empty_hash;
+    return KdfStatus::kOk;
+  }
+  return hash_bytes(alg, {}, out);
+}
 
 // HKDF-Expand-Label(secret, label, context, Hash.length) into `out`, with
 // `secret` required to be Hash.length bytes. Computed into a local first so
@@ -97,13 +148,15 @@ KeyStage secret_label_stage(SecretLabel label) {
 KeySchedule::KeySchedule(KeySchedule&& other) noexcept
     : secret_(std::move(other.secret_)),
       alg_(other.alg_),
-      stage_(std::exchange(other.stage_, KeyStage::kNone)) {}
+      stage_(std::exchange(other.stage_, KeyStage::kNone)),
+      no_psk_(std::exchange(other.no_psk_, false)) {}
 
 KeySchedule& KeySchedule::operator=(KeySchedule&& other) noexcept {
   if (this != &other) {
     secret_ = std::move(other.secret_);
     alg_ = other.alg_;
     stage_ = std::exchange(other.stage_, KeyStage::kNone);
+    no_psk_ = std::exchange(other.no_psk_, false);
   }
   return *this;
 }
@@ -111,6 +164,7 @@ KeySchedule& KeySchedule::operator=(KeySchedule&& other) noexcept {
 void KeySchedule::reset() {
   secret_.wipe();
   stage_ = KeyStage::kNone;
+  no_psk_ = false;
 }
 
 KdfStatus KeySchedule::start(HashAlg alg, std::span<const uint8_t> psk) {
@@ -122,16 +176,23 @@ KdfStatus KeySchedule::start(HashAlg alg, std::span<const uint8_t> psk) {
   // RFC 8446 section 7.1: "If a given secret is not available, then the
   // 0-value consisting of a string of Hash.length bytes set to zeros is
   // used." The salt of the first Extract is that 0 as well.
+  const HashConstants* c = psk.empty() ? constants(alg) : nullptr;
   if (psk.empty()) {
     psk = std::span<const uint8_t>(kZeros, len);
   }
-  const KdfStatus status = hkdf_extract(alg, {}, psk, &secret_);
+  KdfStatus status = KdfStatus::kOk;
+  if (c != nullptr) {
+    secret_ = c->no_psk_early;
+  } else {
+    status = hkdf_extract(alg, {}, psk, &secret_);
+  }
   if (status != KdfStatus::kOk) {
     reset();
     return status;
   }
   alg_ = alg;
   stage_ = KeyStage::kEarly;
+  no_psk_ = c != nullptr;
   return KdfStatus::kOk;
 }
 
@@ -146,7 +207,7 @@ KdfStatus KeySchedule::derive(SecretLabel label,
   if (stage_ == KeyStage::kNone || info->stage != stage_) {
     return KdfStatus::kBadState;
   }
-  HashValue empty_hash;
+  HashValue empty;
   if (info->from_transcript) {
     if (transcript_hash.size() != hash_len(alg_)) {
       return KdfStatus::kBadLength;
@@ -156,11 +217,11 @@ KdfStatus KeySchedule::derive(SecretLabel label,
     if (!transcript_hash.empty()) {
       return KdfStatus::kBadLength;
     }
-    const KdfStatus status = hash_bytes(alg_, {}, &empty_hash);
+    const KdfStatus status = empty_hash(alg_, &empty);
     if (status != KdfStatus::kOk) {
       return status;
     }
-    transcript_hash = empty_hash.span();
+    transcript_hash = empty.span();
   }
   return derive_secret(alg_, secret_.span(), info->label, transcript_hash, out);
 }
@@ -186,12 +247,19 @@ KdfStatus KeySchedule::advance(std::span<const uint8_t> ikm, KeyStage next) {
   if (ikm.empty()) {
     ikm = std::span<const uint8_t>(kZeros, len);
   }
-  HashValue empty_hash;
   Secret salt;
-  KdfStatus status = hash_bytes(alg_, {}, &empty_hash);
-  if (status == KdfStatus::kOk) {
-    status = derive_secret(alg_, secret_.span(), "derived", empty_hash.span(),
-                           &salt);
+  KdfStatus status = KdfStatus::kOk;
+  const HashConstants* c =
+      stage_ == KeyStage::kEarly && no_psk_ ? constants(alg_) : nullptr;
+  if (c != nullptr) {
+    salt = c->no_psk_derived;
+  } else {
+    HashValue empty;
+    status = empty_hash(alg_, &empty);
+    if (status == KdfStatus::kOk) {
+      status =
+          derive_secret(alg_, secret_.span(), "derived", empty.span(), &salt);
+    }
   }
   if (status == KdfStatus::kOk) {
     // Overwrites (after wiping) the superseded stage secret.
@@ -202,6 +270,7 @@ KdfStatus KeySchedule::advance(std::span<const uint8_t> ikm, KeyStage next) {
     return status;
   }
   stage_ = next;
+  no_psk_ = false;
   return KdfStatus::kOk;
 }
 
@@ -313,13 +382,13 @@ KdfStatus export_keying_material(HashAlg hash,
     secure_wipe(out.data(), out.size());
     return status;
   };
-  HashValue empty_hash;
-  KdfStatus status = hash_bytes(hash, {}, &empty_hash);
+  HashValue empty;
+  KdfStatus status = empty_hash(hash, &empty);
   if (status != KdfStatus::kOk) {
     return fail(status);
   }
   Secret exporter_secret;
-  status = derive_secret(hash, exporter_master, label, empty_hash.span(),
+  status = derive_secret(hash, exporter_master, label, empty.span(),
                          &exporter_secret);
   if (status != KdfStatus::kOk) {
     return fail(status);

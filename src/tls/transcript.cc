@@ -87,8 +87,10 @@ KdfStatus Transcript::hash_with(std::span<const uint8_t> partial,
   if (ctx_ == nullptr) {
     return KdfStatus::kBadState;
   }
-  // Finalise a copy so the running hash goes on.
-  MdCtxPtr copy(EVP_MD_CTX_new());
+  // Finalise a copy so the running hash goes on, in a context kept per
+  // thread: a new one per hash costs an allocation of the context and of
+  // the digest's state, and their frees.
+  thread_local const MdCtxPtr copy(EVP_MD_CTX_new());
   unsigned int len = 0;
   if (copy == nullptr || EVP_MD_CTX_copy_ex(copy.get(), ctx_) != 1 ||
       EVP_DigestUpdate(copy.get(), partial.data(), partial.size()) != 1 ||

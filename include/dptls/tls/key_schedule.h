@@ -141,6 +141,9 @@ class KeySchedule {
   Secret secret_;
   HashAlg alg_ = HashAlg::kSha256;
   KeyStage stage_ = KeyStage::kNone;
+  // The Early Secret is the no-PSK constant: the salt of the Handshake
+  // Secret is a constant too (key_schedule.cc).
+  bool no_psk_ = false;
 };
 
 // A record protection key and IV (RFC 8446 section 7.3). Fixed size, wiped

@@ -112,8 +112,11 @@ constexpr std::array<uint8_t, 32> kX25519BasePoint = {9};
 // An X25519 EVP_PKEY holding `priv` and, as its public half, `pub` taken
 // as given (libcrypto does not recompute or check it). A fromdata context
 // per thread spares the by-name lookup of a new one per key.
-EVP_PKEY* x25519_from_data(std::span<const uint8_t> priv,
-                           std::span<const uint8_t> pub) {
+// With *pkey an X25519 key already, the key data is replaced in it (the
+// old key data is released); otherwise a new EVP_PKEY is made. False on
+// failure.
+bool x25519_from_data(std::span<const uint8_t> priv,
+                      std::span<const uint8_t> pub, EVP_PKEY** pkey) {
   thread_local const OsslPtr<EVP_PKEY_CTX> fromdata = [] {
     OsslPtr<EVP_PKEY_CTX> ctx(
         EVP_PKEY_CTX_new_from_name(nullptr, "X25519", nullptr));
@@ -123,7 +126,7 @@ EVP_PKEY* x25519_from_data(std::span<const uint8_t> priv,
     return ctx;
   }();
   if (fromdata == nullptr) {
-    return nullptr;
+    return false;
   }
   // OSSL_PARAM wants non-const pointers; the bytes are only read.
   OSSL_PARAM params[] = {
@@ -135,11 +138,83 @@ EVP_PKEY* x25519_from_data(std::span<const uint8_t> priv,
                                         pub.size()),
       OSSL_PARAM_construct_end(),
   };
-  EVP_PKEY* pkey = nullptr;
-  if (EVP_PKEY_fromdata(fromdata.get(), &pkey, EVP_PKEY_KEYPAIR, params) != 1) {
+  return EVP_PKEY_fromdata(fromdata.get(), pkey, EVP_PKEY_KEYPAIR, params) == 1;
+}
+
+// Spare X25519 key objects of this thread: an EVP_PKEY with a derivation
+// context on it, both wiped of their private key. A new key per handshake
+// costs an EVP_PKEY and an EVP_PKEY_CTX (key management and key exchange
+// fetched by name, scans of libcrypto's name map); a spare takes
+// the next private key by an import into the same EVP_PKEY and a
+// re-initialisation of its context. At most kMaxSpares are kept (one is
+// what a handshake thread needs: a server key lives for one feed() call).
+struct X25519Spare {
+  EVP_PKEY* pkey;
+  EVP_PKEY_CTX* derive;
+};
+
+// Set once this thread's X25519Spares is destroyed (thread exit): a key
+// reset after that is freed, not kept.
+thread_local bool x25519_spares_gone = false;
+
+class X25519Spares {
+ public:
+  X25519Spares() = default;
+  X25519Spares(const X25519Spares&) = delete;
+  X25519Spares& operator=(const X25519Spares&) = delete;
+  ~X25519Spares() {
+    x25519_spares_gone = true;
+    for (size_t i = 0; i < count_; ++i) {
+      EVP_PKEY_CTX_free(spares_[i].derive);
+      EVP_PKEY_free(spares_[i].pkey);
+    }
+  }
+  bool take(X25519Spare* out) {
+    if (count_ == 0) {
+      return false;
+    }
+    *out = spares_[--count_];
+    return true;
+  }
+  bool put(const X25519Spare& spare) {
+    if (count_ == spares_.size()) {
+      return false;
+    }
+    spares_[count_++] = spare;
+    return true;
+  }
+
+ private:
+  static constexpr size_t kMaxSpares = 4;
+  std::array<X25519Spare, kMaxSpares> spares_{};
+  size_t count_ = 0;
+};
+
+// This thread's spares; nullptr once they are destroyed.
+X25519Spares* x25519_spares() {
+  if (x25519_spares_gone) {
     return nullptr;
   }
-  return pkey;
+  thread_local X25519Spares spares;
+  return &spares;
+}
+
+// Removes the private key from an X25519 EVP_PKEY in place: setting its
+// encoded public key makes libcrypto's X25519 key management clear and
+// free the private key (ecx_set_params). The derivation context holds the
+// same key data, so it loses the private key too. True only when the key
+// then reports no private key (checked rather than assumed, since this is
+// the behaviour of libcrypto 3.0's provider, not a documented promise).
+bool x25519_wipe_in_place(EVP_PKEY* pkey) {
+  std::array<uint8_t, 32> priv{};
+  size_t len = priv.size();
+  const bool gone =
+      EVP_PKEY_set1_encoded_public_key(pkey, kX25519BasePoint.data(),
+                                       kX25519BasePoint.size()) == 1 &&
+      EVP_PKEY_get_raw_private_key(pkey, priv.data(), &len) != 1;
+  crypto::secure_wipe(priv.data(), priv.size());
+  ERR_clear_error();
+  return gone;
 }
 
 // The X25519 base point as a peer key, made once per thread.
@@ -204,6 +279,19 @@ EphemeralKey& EphemeralKey::operator=(EphemeralKey&& other) noexcept {
 }
 
 void EphemeralKey::reset() {
+  // An X25519 key whose private key could be removed in place becomes a
+  // spare of this thread (x25519_spares).
+  X25519Spares* spares = group_ == NamedGroup::kX25519 && pkey_ != nullptr &&
+                                 derive_ctx_ != nullptr
+                             ? x25519_spares()
+                             : nullptr;
+  if (spares != nullptr && x25519_wipe_in_place(pkey_) &&
+      spares->put({pkey_, derive_ctx_})) {
+    pkey_ = nullptr;
+    derive_ctx_ = nullptr;
+    len_ = 0;
+    return;
+  }
   // Freeing the context releases its reference to the key; EVP_PKEY_free
   // cleanses the private key once the last reference goes.
   EVP_PKEY_CTX_free(derive_ctx_);
@@ -278,10 +366,22 @@ bool EphemeralKey::set_private_key(NamedGroup group,
 // EVP_PKEY's own public half stays the base point (never read: the
 // derivation only reads the private key, and pub_ holds the real value).
 bool EphemeralKey::set_x25519_private(std::span<const uint8_t> priv) {
-  pkey_ = x25519_from_data(priv, kX25519BasePoint);
+  // A spare key of this thread takes the new private key in place, and its
+  // context is initialised again to pick the new key data up.
+  X25519Spare spare{};
+  bool derive_ready = false;
+  X25519Spares* spares = x25519_spares();
+  if (spares != nullptr && spares->take(&spare)) {
+    pkey_ = spare.pkey;
+    derive_ctx_ = spare.derive;
+    derive_ready = x25519_from_data(priv, kX25519BasePoint, &pkey_) &&
+                   EVP_PKEY_derive_init(derive_ctx_) == 1;
+  } else if (x25519_from_data(priv, kX25519BasePoint, &pkey_)) {
+    derive_ready = init_derive();
+  }
   EVP_PKEY* base = x25519_base_point();
   size_t len = pub_.size();
-  if (pkey_ == nullptr || base == nullptr || !init_derive() ||
+  if (!derive_ready || base == nullptr ||
       EVP_PKEY_derive_set_peer_ex(derive_ctx_, base, 0) != 1 ||
       EVP_PKEY_derive(derive_ctx_, pub_.data(), &len) != 1 || len != 32) {
     return false;

@@ -27,6 +27,7 @@
 
 #include <algorithm>
 #include <string>
+#include <thread>
 
 #include "dptls/tls/handshake/key_exchange.h"
 #include "dptls/tls/handshake/server.h"
@@ -815,6 +816,62 @@ TEST(ServerRfc8448Test, FixedEphemeralKeysGiveTheTracePublicKeys) {
   EXPECT_FALSE(k.set_private_key(NamedGroup::kSecp384r1, Bytes(32, 1)));
   EXPECT_TRUE(k.set_private_key(NamedGroup::kSecp384r1, Bytes(48, 1)));
   EXPECT_EQ(k.public_key().size(), 97u);
+}
+
+// X25519(a, B) == X25519(b, A) for two keys made on this thread.
+void ExpectAgree(const EphemeralKey& a, const EphemeralKey& b) {
+  Secret ab;
+  Secret ba;
+  Alert alert = Alert::kInternalError;
+  ASSERT_TRUE(a.derive(b.public_key(), &ab, &alert));
+  ASSERT_TRUE(b.derive(a.public_key(), &ba, &alert));
+  EXPECT_EQ(HexEncode(ab.span()), HexEncode(ba.span()));
+}
+
+TEST(ServerRfc8448Test, X25519KeyObjectsReusedOnAThreadStayCorrect) {
+  // A reset X25519 key leaves its (wiped) libcrypto objects to the next
+  // key of the thread: the trace's keys still give the trace's public keys
+  // and shared secret when they come through reused objects, and a reset
+  // key derives nothing.
+  auto run = [] {
+    for (int round = 0; round < 3; ++round) {
+      EphemeralKey client;
+      EphemeralKey server;
+      ASSERT_TRUE(client.set_private_key(
+          NamedGroup::kX25519,
+          Field(3, "client", "create an ephemeral x25519 key pair",
+                "private key")));
+      ASSERT_TRUE(server.set_private_key(
+          NamedGroup::kX25519,
+          Field(3, "server", "create an ephemeral x25519 key pair",
+                "private key")));
+      EXPECT_EQ(
+          HexEncode(server.public_key()),
+          HexEncode(Field(3, "server", "create an ephemeral x25519 key pair",
+                          "public key")));
+      Secret shared;
+      Alert alert = Alert::kInternalError;
+      ASSERT_TRUE(server.derive(client.public_key(), &shared, &alert));
+      EXPECT_EQ(
+          HexEncode(shared.span()),
+          HexEncode(Field(3, "server", "extract secret \"handshake\"", "IKM")));
+      server.reset();
+      EXPECT_FALSE(server.derive(client.public_key(), &shared, &alert));
+      EXPECT_TRUE(shared.empty());
+      // Fresh random keys on the reused objects agree with each other.
+      EphemeralKey a;
+      EphemeralKey b;
+      ASSERT_TRUE(a.generate(NamedGroup::kX25519, {}));
+      ASSERT_TRUE(b.generate(NamedGroup::kX25519, {}));
+      EXPECT_NE(HexEncode(a.public_key()), HexEncode(b.public_key()));
+      ExpectAgree(a, b);
+      ExpectAgree(a, client);
+    }
+  };
+  run();
+  // And on a thread of its own, whose spare objects go at its exit.
+  std::thread t(run);
+  t.join();
 }
 
 }  // namespace
