@@ -53,7 +53,7 @@ struct HashConstants {
 };
 
 HashConstants compute_constants(HashAlg alg) {
-  HashConstants c;
+  HashConstants c{};
   const size_t len = hash_len(alg);
   c.ok =
       len != 0 && hash_bytes(alg, {}, &c.empty_hash) == KdfStatus::kOk &&
@@ -69,9 +69,10 @@ HashConstants compute_constants(HashAlg alg) {
 const HashConstants* constants(HashAlg alg) {
   // Function-local statics: initialised once, thread-safely, on first use.
   static const std::array<HashConstants, std::size(kAllHashAlgs)> table = [] {
-    std::array<HashConstants, std::size(kAllHashAlgs)> t;
-    for (size_t i = 0; i < t.size(); ++i) {
-      t[i] = compute_constants(kAllHashAlgs[i]);
+    std::array<HashConstants, std::size(kAllHashAlgs)> t{};
+    size_t i = 0;
+    for (const HashAlg alg : kAllHashAlgs) {
+      t[i++] = compute_constants(alg);
     }
     return t;
   }();
