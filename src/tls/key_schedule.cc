@@ -71,8 +71,8 @@ const HashConstants* constants(HashAlg alg) {
   static const std::array<HashConstants, std::size(kAllHashAlgs)> table = [] {
     std::array<HashConstants, std::size(kAllHashAlgs)> t{};
     size_t i = 0;
-    for (const HashAlg alg : kAllHashAlgs) {
-      t[i++] = compute_constants(alg);
+    for (const HashAlg each : kAllHashAlgs) {
+      t[i++] = compute_constants(each);
     }
     return t;
   }();
