@@ -1,11 +1,13 @@
 // Segment output: building headers and options, payload by reference
-// (indirect mbufs attached to the send queue, never copied), the send
+// (indirect mbufs attached to the send queue; a payload of at most
+// kCopyPayloadMax bytes is copied behind the header instead), the send
 // loop with sender SWS avoidance (RFC 9293 3.8.6.2.1), receive window
 // advertisement (3.8.6.2.2), and loss recovery output: NewReno (RFC 6582)
 // and SACK-based (RFC 6675 section 5 NextSeg()).
 #include <rte_mbuf.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "dptls/net/checksum.h"
 #include "dptls/net/tcp.h"
@@ -130,7 +132,10 @@ bool TcpStack::transmit(const FlowKey& key, rte_mbuf* m) {
     const uint16_t folded = static_cast<uint16_t>(~checksum_finish(ps));
     field[0] = static_cast<uint8_t>(folded >> 8);
     field[1] = static_cast<uint8_t>(folded);
-    m->l4_len = m->data_len;  // build_segment's mbuf holds the header only
+    // The TCP header's length from its data offset (a small payload may
+    // follow it in the same mbuf, attach_payload).
+    m->l4_len = static_cast<uint16_t>(
+        (rte_pktmbuf_mtod_offset(m, const uint8_t*, 12)[0] >> 4) * 4);
     m->ol_flags |= RTE_MBUF_F_TX_TCP_CKSUM;
   } else {
     write_l4_checksum(m, 0, len, 16, ps);
@@ -282,6 +287,23 @@ bool TcpStack::attach_payload(TcpConn& c, rte_mbuf* hdr, uint32_t seq,
   rte_mbuf* seg = send_queue_at(c, seq, &seg_seq);
   c.sq_cursor = seg;
   c.sq_cursor_seq = seg_seq;
+  // A small payload is copied behind the header: cheaper than an mbuf per
+  // piece (allocation, two atomic reference count updates, a chain the
+  // port walks), and one contiguous frame for the port.
+  if (len <= kCopyPayloadMax && rte_pktmbuf_tailroom(hdr) >= len) {
+    auto* dst = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(hdr, len));
+    while (len > 0 && seg != nullptr) {
+      const uint32_t off = seq - seg_seq;
+      const uint32_t take = std::min<uint32_t>(seg->data_len - off, len);
+      std::memcpy(dst, rte_pktmbuf_mtod_offset(seg, const uint8_t*, off), take);
+      dst += take;
+      seq += take;
+      len -= take;
+      seg_seq += seg->data_len;
+      seg = seg->next;
+    }
+    return len == 0;
+  }
   while (len > 0 && seg != nullptr) {
     const uint32_t off = seq - seg_seq;
     const uint32_t take = std::min<uint32_t>(seg->data_len - off, len);

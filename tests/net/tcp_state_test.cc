@@ -294,6 +294,42 @@ TEST_F(TcpStateTest, SmallSegmentsAreCoalescedIntoFewPieces) {
   sent();
 }
 
+TEST_F(TcpStateTest, SmallPayloadsAreCopiedLargeOnesReferenced) {
+  const ConnHandle h = established();
+  // A payload small enough to copy behind the header, queued in three
+  // pieces, then one just over the limit.
+  constexpr uint32_t kSmall = TcpStack::kCopyPayloadMax;
+  ASSERT_EQ(tcp_->send(h, pattern_chain(tcp_pool(), 5, 0, kSmall, 400), now_),
+            TcpResult::kOk);
+  std::vector<Seg> out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].nb_segs, 1) << "copied: header and payload in one mbuf";
+  ASSERT_EQ(out[0].payload.size(), kSmall);
+  for (uint32_t i = 0; i < kSmall; ++i) {
+    ASSERT_EQ(out[0].payload[i], pattern_byte(5, i)) << i;
+  }
+  // Its retransmission is copied again, from the send queue.
+  std::vector<Seg> again;
+  for (int ms = 0; ms < 5000 && again.empty(); ms += 10) {
+    advance_ms(10);
+    again = sent();
+  }
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].seq, out[0].seq);
+  EXPECT_EQ(again[0].nb_segs, 1);
+  EXPECT_EQ(again[0].payload, out[0].payload);
+  EXPECT_EQ(tcp_->stats().retransmits, 1u);
+  inject(peer(0, kTcpAck, {}, our_isn_ + 1 + kSmall));
+  send_bytes(h, kSmall + 1, kSmall);
+  out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_GE(out[0].nb_segs, 2) << "referenced: the payload in its own mbufs";
+  ASSERT_EQ(out[0].payload.size(), kSmall + 1);
+  for (uint32_t i = 0; i <= kSmall; ++i) {
+    ASSERT_EQ(out[0].payload[i], pattern_byte(5, kSmall + i)) << i;
+  }
+}
+
 TEST_F(TcpStateTest, OutOfOrderIsSackedReassembledAndDuplicatesCounted) {
   accept_one([] {
     Bytes o = opt_mss(1460);

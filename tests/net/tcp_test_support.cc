@@ -235,10 +235,12 @@ std::vector<Seg> RawTcpTest::sent() {
   while ((n = net_->drain_tx(pkts, 32)) > 0) {
     for (uint16_t i = 0; i < n; ++i) {
       const Bytes f = to_bytes(pkts[i]);
+      const uint16_t nb_segs = pkts[i]->nb_segs;
       rte_pktmbuf_free(pkts[i]);
       if (f.size() >= 14 && get16(f, 12) == 0x0800) {
         std::optional<Seg> s = parse_frame(f);
         if (s) {
+          s->nb_segs = nb_segs;
           out.push_back(*s);
         }
       }

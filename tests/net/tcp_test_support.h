@@ -56,6 +56,8 @@ struct Seg {
   /// Data offset override for malformed-header tests.
   std::optional<uint8_t> data_offset_words{};
   bool bad_checksum = false;
+  /// Mbufs the frame was sent in (set by RawTcpTest::sent()).
+  uint16_t nb_segs = 0;
 };
 
 // Option builders.

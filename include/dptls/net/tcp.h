@@ -257,6 +257,11 @@ struct TcpConnInfo {
 
 class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
  public:
+  /// A segment's payload of up to this many bytes is copied into the
+  /// header's mbuf (one mbuf per frame); a longer one references the send
+  /// queue through indirect mbufs, never copied.
+  static constexpr uint32_t kCopyPayloadMax = 1024;
+
   /// Builds a stack, allocating every table. `net` carries the output and
   /// must outlive it; `pool` supplies header and indirect mbufs. Returns
   /// null and sets *error when the configuration is invalid.
