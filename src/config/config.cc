@@ -618,6 +618,7 @@ void read_config(Context& ctx, const toml::table& root, Config* c) {
     // RFC 8446 section 4.6.1: at most seven days.
     w.integer("lifetime_s", &c->tickets.lifetime_s, 1, 604800);
     w.boolean("psk_ke", &c->tickets.psk_ke);
+    w.integer("per_handshake", &c->tickets.per_handshake, 0, 16);
   }
   c->admin.listen = *parse_socket_address("127.0.0.1:9100");
   if (const toml::table* t = top.table("admin")) {

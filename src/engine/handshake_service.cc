@@ -194,6 +194,8 @@ ServerContexts build_server_contexts(const config::Config& cfg,
     sc.ticket_lifetime_s =
         std::clamp<uint32_t>(cfg.tickets.lifetime_s, 1, 604800);
     sc.allow_psk_ke = cfg.tickets.psk_ke;
+    sc.session_tickets =
+        static_cast<uint8_t>(std::min<uint32_t>(cfg.tickets.per_handshake, 16));
     if (!l.client_ca_file.empty()) {
       if (!read_file(l.client_ca_file, &sc.client_ca_pem)) {
         *error = who + ": cannot read client_ca '" + l.client_ca_file + "'";

@@ -109,7 +109,7 @@ TEST_F(ConfigTest, FullFileReadsBackAsWritten) {
       "\"\n"
       "[timeouts]\nhandshake_ms = 5000\nidle_ms = 30000\n"
       "[limits]\nconnections = 1000\nsyn_backlog = 64\nhandshake_queue = 32\n"
-      "[tickets]\nrotate_s = 600\nlifetime_s = 3600\n"
+      "[tickets]\nrotate_s = 600\nlifetime_s = 3600\nper_handshake = 0\n"
       "[admin]\nlisten = \"127.0.0.1:9999\"\n"
       "[fault]\nseed = 7\ndrop = 0.02\nreorder = 0.01\n";
   std::vector<ConfigError> errors;
@@ -151,6 +151,7 @@ TEST_F(ConfigTest, FullFileReadsBackAsWritten) {
   EXPECT_EQ(c->timeouts.handshake_ms, 5000u);
   EXPECT_EQ(c->limits.syn_backlog, 64u);
   EXPECT_EQ(c->tickets.lifetime_s, 3600u);
+  EXPECT_EQ(c->tickets.per_handshake, 0u);
   EXPECT_EQ(c->admin.listen.port, 9999);
   EXPECT_EQ(c->fault.seed, 7u);
   EXPECT_DOUBLE_EQ(c->fault.drop, 0.02);
@@ -168,6 +169,7 @@ TEST_F(ConfigTest, MinimalFileGetsDefaults) {
   EXPECT_EQ(c->listeners[0].cipher_suites.size(), 3u);
   EXPECT_EQ(c->admin.listen.text, "127.0.0.1:9100");
   EXPECT_FALSE(c->fault.enabled());
+  EXPECT_EQ(c->tickets.per_handshake, 2u);
 }
 
 TEST_F(ConfigTest, OutOfRangeIntegerNamesKeyLineAndRange) {
@@ -181,6 +183,8 @@ TEST_F(ConfigTest, OutOfRangeIntegerNamesKeyLineAndRange) {
       Errors("[dpdk]\nrecord_mbufs_per_worker = 100\n" + Minimal());
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].key, "dpdk.record_mbufs_per_worker");
+  ExpectOneError("[tickets]\nper_handshake = 17\n" + Minimal(),
+                 "tickets.per_handshake", "must be between 0 and 16, got 17");
 }
 
 TEST_F(ConfigTest, UnknownKeyIsATypo) {

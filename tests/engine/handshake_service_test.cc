@@ -924,6 +924,7 @@ TEST(BuildServerContextsTest, PolicyFromTheConfig) {
   l.groups = {"secp384r1", "secp256r1"};
   l.client_ca_file = tc.dir + "/ca.pem";
   tc.cfg.tickets.lifetime_s = 1234;
+  tc.cfg.tickets.per_handshake = 5;
   tc.cfg.tickets.key_file = tc.dir + "/tickets.bin";  // created
   ServerContexts ctx = tc.Build();
   ASSERT_EQ(ctx.size(), 1u);
@@ -937,6 +938,7 @@ TEST(BuildServerContextsTest, PolicyFromTheConfig) {
                                           tls::NamedGroup::kSecp256r1}));
   EXPECT_EQ(c.alpn_protocols, std::vector<std::string>{"h2"});
   EXPECT_EQ(c.ticket_lifetime_s, 1234u);
+  EXPECT_EQ(c.session_tickets, 5);
   EXPECT_FALSE(c.client_ca_pem.empty());
   EXPECT_TRUE(c.client_cert_required);
   EXPECT_NE(ctx[0]->client_verifier(), nullptr);

@@ -119,6 +119,9 @@ struct TicketsSection {
   std::string key_file;  // shared ticket keys; empty = generated
   uint32_t rotate_s = 3600;
   uint32_t lifetime_s = 7200;
+  // NewSessionTickets sent after each full handshake: 0 (no resumption)
+  // to 16.
+  uint32_t per_handshake = 2;
   // Resume a client that offers only psk_ke (no (EC)DHE, so no forward
   // secrecy for the resumed session; RFC 8446 4.2.9). Off: such clients
   // get a full handshake.
