@@ -22,6 +22,7 @@
 #include <iterator>
 
 #include "dptls/crypto/aead.h"
+#include "tls/digest.h"
 #include "tls/evp_util.h"
 
 namespace dptls::tls {
@@ -63,8 +64,6 @@ void clear_libcrypto_errors() { ERR_clear_error(); }
 
 namespace {
 
-using internal::MdCtxPtr;
-
 constexpr size_t kHashLens[] = {
 #define DPTLS_X(e, name, len) len,
     DPTLS_HASH_ALGS(DPTLS_X)
@@ -93,62 +92,45 @@ static_assert([] {
 // HMAC-Hash(key, parts[0] || parts[1] || ...) into out[0, hash_len(alg)):
 // RFC 2104, H((K0 ^ opad) || H((K0 ^ ipad) || text)), with K0 the key
 // zero-padded to the hash's block size, or its hash when longer. `out`
-// must have room for the digest. Built on one digest context per thread
-// and the digest fetched once: EVP_MAC "HMAC" costs a context duplicate
-// (allocations, the digest's provider lookups) per call, about as much as
-// the two hashes themselves at TLS's short inputs.
+// must have room for the digest. On the block-function Digest (digest.h):
+// EVP_MAC "HMAC" costs a context duplicate (allocations, the digest's
+// provider lookups) per call, and even the EVP digest calls cost about as
+// much as the two hashes themselves at TLS's short inputs.
 KdfStatus hmac_parts(HashAlg alg, std::span<const uint8_t> key,
                      std::initializer_list<std::span<const uint8_t>> parts,
                      uint8_t* out) {
   const size_t len = hash_len(alg);
-  if (len == 0) {
+  const size_t block = internal::Digest::block_size(alg);
+  constexpr size_t kMaxBlock = 128;  // SHA-384
+  if (len == 0 || block == 0 || block > kMaxBlock || block < len) {
     return KdfStatus::kBadAlg;
   }
-  const EVP_MD* md = internal::evp_md(alg);
-  thread_local const MdCtxPtr ctx_holder(EVP_MD_CTX_new());
-  EVP_MD_CTX* ctx = ctx_holder.get();
-  const int block = md != nullptr ? EVP_MD_get_block_size(md) : 0;
-  constexpr size_t kMaxBlock = 128;  // SHA-384
-  if (ctx == nullptr || block <= 0 || static_cast<size_t>(block) > kMaxBlock ||
-      static_cast<size_t>(block) < len) {
-    internal::clear_libcrypto_errors();
-    return KdfStatus::kLibcrypto;
-  }
+  internal::Digest digest;
   uint8_t pad[kMaxBlock] = {};
   uint8_t inner[kMaxHashLen];
-  unsigned int got = 0;
   bool ok = true;
   // K0: the key itself, or H(key) when longer than a block.
-  if (key.size() > static_cast<size_t>(block)) {
-    ok = EVP_DigestInit_ex2(ctx, md, nullptr) == 1 &&
-         EVP_DigestUpdate(ctx, key.data(), key.size()) == 1 &&
-         EVP_DigestFinal_ex(ctx, pad, &got) == 1 && got == len;
+  if (key.size() > block) {
+    ok = digest.init(alg) && digest.update(key) && digest.final(pad);
   } else {
     std::copy(key.begin(), key.end(), pad);
   }
-  for (int i = 0; i < block; ++i) {
+  for (size_t i = 0; i < block; ++i) {
     pad[i] ^= 0x36;
   }
-  ok = ok && EVP_DigestInit_ex2(ctx, md, nullptr) == 1 &&
-       EVP_DigestUpdate(ctx, pad, static_cast<size_t>(block)) == 1;
+  ok = ok && digest.init(alg) && digest.update({pad, block});
   for (std::span<const uint8_t> part : parts) {
-    if (ok && !part.empty()) {
-      ok = EVP_DigestUpdate(ctx, part.data(), part.size()) == 1;
-    }
+    ok = ok && digest.update(part);
   }
-  ok = ok && EVP_DigestFinal_ex(ctx, inner, &got) == 1 && got == len;
-  for (int i = 0; i < block; ++i) {
+  ok = ok && digest.final(inner);
+  for (size_t i = 0; i < block; ++i) {
     pad[i] ^= 0x36 ^ 0x5c;
   }
-  ok = ok && EVP_DigestInit_ex2(ctx, md, nullptr) == 1 &&
-       EVP_DigestUpdate(ctx, pad, static_cast<size_t>(block)) == 1 &&
-       EVP_DigestUpdate(ctx, inner, len) == 1 &&
-       EVP_DigestFinal_ex(ctx, out, &got) == 1 && got == len;
+  ok = ok && digest.init(alg) && digest.update({pad, block}) &&
+       digest.update({inner, len}) && digest.final(out);
+  // The digest's destructor cleanses its state.
   secure_wipe(pad, sizeof(pad));
   secure_wipe(inner, sizeof(inner));
-  // A fresh initialisation overwrites the keyed state the context kept, so
-  // nothing derived from the key outlives the call in the thread's context.
-  ok = EVP_DigestInit_ex2(ctx, md, nullptr) == 1 && ok;
   if (!ok) {
     secure_wipe(out, len);
     internal::clear_libcrypto_errors();
@@ -239,14 +221,13 @@ std::span<uint8_t> Secret::resize_for_overwrite(size_t len) {
 KdfStatus hash_bytes(HashAlg alg, std::span<const uint8_t> data,
                      HashValue* out) {
   *out = HashValue();
-  const EVP_MD* md = internal::evp_md(alg);
-  if (md == nullptr) {
-    return hash_len(alg) == 0 ? KdfStatus::kBadAlg : KdfStatus::kLibcrypto;
+  const size_t len = hash_len(alg);
+  if (len == 0) {
+    return KdfStatus::kBadAlg;
   }
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), out->bytes.data(), &len, md,
-                 nullptr) != 1 ||
-      len != hash_len(alg)) {
+  internal::Digest digest;
+  if (!digest.init(alg) || !digest.update(data) ||
+      !digest.final(out->bytes.data())) {
     *out = HashValue();
     internal::clear_libcrypto_errors();
     return KdfStatus::kLibcrypto;

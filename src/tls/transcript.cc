@@ -1,26 +1,24 @@
 #include "dptls/tls/transcript.h"
 
-#include <openssl/evp.h>
-
+#include <new>
 #include <utility>
 
+#include "tls/digest.h"
 #include "tls/evp_util.h"
 
 namespace dptls::tls {
 
-using internal::MdCtxPtr;
-
 Transcript::~Transcript() { reset(); }
 
 Transcript::Transcript(Transcript&& other) noexcept
-    : ctx_(std::exchange(other.ctx_, nullptr)),
+    : state_(std::exchange(other.state_, nullptr)),
       alg_(other.alg_),
       messages_(std::exchange(other.messages_, 0)) {}
 
 Transcript& Transcript::operator=(Transcript&& other) noexcept {
   if (this != &other) {
     reset();
-    ctx_ = std::exchange(other.ctx_, nullptr);
+    state_ = std::exchange(other.state_, nullptr);
     alg_ = other.alg_;
     messages_ = std::exchange(other.messages_, 0);
   }
@@ -28,22 +26,21 @@ Transcript& Transcript::operator=(Transcript&& other) noexcept {
 }
 
 void Transcript::reset() {
-  // EVP_MD_CTX_free cleanses the digest state.
-  EVP_MD_CTX_free(ctx_);
-  ctx_ = nullptr;
+  // The Digest's destructor cleanses the hash state.
+  delete state_;
+  state_ = nullptr;
   messages_ = 0;
 }
 
 KdfStatus Transcript::init(HashAlg alg) {
-  const EVP_MD* md = internal::evp_md(alg);
-  if (md == nullptr) {
+  if (hash_len(alg) == 0) {
     reset();
-    return hash_len(alg) == 0 ? KdfStatus::kBadAlg : KdfStatus::kLibcrypto;
+    return KdfStatus::kBadAlg;
   }
-  if (ctx_ == nullptr) {
-    ctx_ = EVP_MD_CTX_new();
+  if (state_ == nullptr) {
+    state_ = new (std::nothrow) internal::Digest();
   }
-  if (ctx_ == nullptr || EVP_DigestInit_ex2(ctx_, md, nullptr) != 1) {
+  if (state_ == nullptr || !state_->init(alg)) {
     reset();
     internal::clear_libcrypto_errors();
     return KdfStatus::kLibcrypto;
@@ -54,7 +51,7 @@ KdfStatus Transcript::init(HashAlg alg) {
 }
 
 KdfStatus Transcript::add(std::span<const uint8_t> message) {
-  if (ctx_ == nullptr) {
+  if (state_ == nullptr) {
     return KdfStatus::kBadState;
   }
   // Exactly one whole message: HandshakeType, uint24 length, body (RFC 8446
@@ -68,7 +65,7 @@ KdfStatus Transcript::add(std::span<const uint8_t> message) {
       reader.remaining() != body_len) {
     return KdfStatus::kBadLength;
   }
-  if (EVP_DigestUpdate(ctx_, message.data(), message.size()) != 1) {
+  if (!state_->update(message)) {
     reset();
     internal::clear_libcrypto_errors();
     return KdfStatus::kLibcrypto;
@@ -84,18 +81,14 @@ KdfStatus Transcript::current_hash(HashValue* out) const {
 KdfStatus Transcript::hash_with(std::span<const uint8_t> partial,
                                 HashValue* out) const {
   *out = HashValue();
-  if (ctx_ == nullptr) {
+  if (state_ == nullptr) {
     return KdfStatus::kBadState;
   }
-  // Finalise a copy so the running hash goes on, in a context kept per
-  // thread: a new one per hash costs an allocation of the context and of
-  // the digest's state, and their frees.
-  thread_local const MdCtxPtr copy(EVP_MD_CTX_new());
-  unsigned int len = 0;
-  if (copy == nullptr || EVP_MD_CTX_copy_ex(copy.get(), ctx_) != 1 ||
-      EVP_DigestUpdate(copy.get(), partial.data(), partial.size()) != 1 ||
-      EVP_DigestFinal_ex(copy.get(), out->bytes.data(), &len) != 1 ||
-      len != hash_len(alg_)) {
+  // Finalise a copy (a plain struct, cleansed by its destructor) so the
+  // running hash goes on.
+  internal::Digest copy(*state_);
+  const size_t len = hash_len(alg_);
+  if (!copy.update(partial) || !copy.final(out->bytes.data())) {
     *out = HashValue();
     internal::clear_libcrypto_errors();
     return KdfStatus::kLibcrypto;
@@ -105,7 +98,7 @@ KdfStatus Transcript::hash_with(std::span<const uint8_t> partial,
 }
 
 KdfStatus Transcript::replace_with_message_hash() {
-  if (ctx_ == nullptr || messages_ != 1) {
+  if (state_ == nullptr || messages_ != 1) {
     return KdfStatus::kBadState;
   }
   HashValue client_hello1;

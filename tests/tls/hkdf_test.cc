@@ -288,6 +288,29 @@ TEST(HkdfTest, AnUnknownHashIsRefusedEverywhere) {
   EXPECT_EQ(derive_secret(kBogusHash, x, "derived", x, &s), KdfStatus::kBadAlg);
 }
 
+// hash_bytes (libcrypto's block functions) against libcrypto's EVP digest
+// at lengths either side of one and two blocks of both hashes, where the
+// padding spills into another block.
+TEST_P(HkdfTest, HashMatchesLibcryptoEvpDigest) {
+  const HashAlg alg = GetParam();
+  std::mt19937_64 rng(7);
+  for (size_t len :
+       {1, 55, 56, 63, 64, 65, 111, 112, 127, 128, 129, 255, 256, 257, 1000}) {
+    const Bytes data = RandomBytes(rng, len);
+    HashValue ours;
+    ASSERT_EQ(hash_bytes(alg, data, &ours), KdfStatus::kOk) << len;
+    uint8_t want[EVP_MAX_MD_SIZE];
+    size_t want_len = 0;
+    ASSERT_EQ(EVP_Q_digest(nullptr, OsslName(alg), nullptr, data.data(),
+                           data.size(), want, &want_len),
+              1)
+        << len;
+    EXPECT_EQ(HexEncode(ours.span()),
+              HexEncode(std::span<const uint8_t>(want, want_len)))
+        << len;
+  }
+}
+
 // HMAC against libcrypto's own (EVP_Q_mac) at key lengths either side of
 // SHA-256's 64-byte and SHA-384's 128-byte block, where RFC 2104's K0 is
 // the key zero-padded or, when longer, the key's hash.

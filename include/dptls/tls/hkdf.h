@@ -2,10 +2,10 @@
 // section 7.1), on OpenSSL libcrypto.
 //
 // Everything here is sans-IO and stateless. Outputs go to fixed-size,
-// caller-owned objects (Secret, HashValue) or caller-provided spans; nothing
-// in dptls code allocates, though libcrypto allocates internally per call
-// (EVP_MAC_CTX, EVP_MD_CTX). That is fine on the handshake threads; a worker
-// reaches it only on a KeyUpdate, which is rare.
+// caller-owned objects (Secret, HashValue) or caller-provided spans. Nothing
+// allocates: the hashes run on a stack copy of libcrypto's SHA-256 /
+// SHA-512 state (src/tls/digest.h), so a worker's KeyUpdate derives its
+// next keys without touching the heap.
 //
 // Errors are a KdfStatus, never an exception. A failed call leaves every
 // output wiped (zeros, length 0), never half-written.

@@ -8,9 +8,11 @@
 
 #include "dptls/tls/hkdf.h"
 
-struct evp_md_ctx_st;  // EVP_MD_CTX, kept out of the public headers.
-
 namespace dptls::tls {
+
+namespace internal {
+class Digest;  // src/tls/digest.h, kept out of the public headers
+}
 
 // HandshakeType.message_hash, the synthetic message that replaces
 // ClientHello1 after a HelloRetryRequest (RFC 8446 section 4.4.1).
@@ -22,7 +24,7 @@ inline constexpr uint8_t kMessageHashType = 254;
 // HelloRetryRequest anyway). Messages are fed whole: type, 24-bit length,
 // body.
 //
-// Owns one EVP_MD_CTX, allocated by init() and freed (cleansed) by the
+// Owns one hash state, allocated by init() and freed (cleansed) by the
 // destructor and reset(). Not copyable; moving leaves the source empty.
 // Belongs to one thread at a time.
 class Transcript {
@@ -41,7 +43,7 @@ class Transcript {
   // Frees the hash state; ready() is false until the next init().
   void reset();
 
-  bool ready() const { return ctx_ != nullptr; }
+  bool ready() const { return state_ != nullptr; }
   HashAlg alg() const { return alg_; }
   // How many messages add() took since init() (the synthetic message_hash
   // counts as one).
@@ -71,7 +73,7 @@ class Transcript {
   KdfStatus replace_with_message_hash();
 
  private:
-  evp_md_ctx_st* ctx_ = nullptr;
+  internal::Digest* state_ = nullptr;
   HashAlg alg_ = HashAlg::kSha256;
   size_t messages_ = 0;
 };
