@@ -16,10 +16,14 @@
 #    in the same binary and run as the handshake cases, which use the same
 #    clock (server CPU only, the client's work not counted).
 #
-# And BM_HandshakeShareOfFloor: one dptls handshake and the floor's
-# operations (warm, as in a tight loop) timed in alternation in one run,
-# so that both see the same machine: on a shared virtual machine whose
-# speed drifts by 10-20 % between runs, the steadier of the ratios.
+# And BM_HandshakeShareOfFloor/N: N dptls handshakes side by side and then
+# the floor's operations (warm, as in a tight loop), timed in alternation
+# in one run, so that both see the same machine: on a shared virtual
+# machine whose speed drifts by 10-20 % between runs, the steadier of the
+# ratios. N=1 is BM_DptlsServer's handshake (the libssl client's work runs
+# between every two server steps); N=16 runs each server step for 16
+# connections back to back, as a busy handshake thread does, with the
+# clients' steps in between.
 #
 # Also printed, as a diagnostic: BM_CryptoFloor/..._between_handshakes,
 # the same three operations each timed right after an untimed handshake
@@ -58,7 +62,7 @@ fi
 json=$(mktemp)
 trap 'rm -f "$json"' EXIT
 taskset -c "$cpu" "$bench" \
-  --benchmark_filter='^BM_(CryptoFloor|DptlsServer|OpenSslServer)/x25519_ecdsa_p256(_between_handshakes)?/manual_time$|^BM_HandshakeShareOfFloor/manual_time$' \
+  --benchmark_filter='^BM_(CryptoFloor|DptlsServer|OpenSslServer)/x25519_ecdsa_p256(_between_handshakes)?/manual_time$|^BM_HandshakeShareOfFloor/[0-9]+/manual_time$' \
   --benchmark_min_time="${BENCH_MIN_TIME:-1}" --benchmark_format=json >"$json" 2>/dev/null
 
 python3 - "$derives" "$signs" "$json" <<'PY'
@@ -66,10 +70,10 @@ import json, sys
 derives, signs = float(sys.argv[1]), float(sys.argv[2])
 data = json.load(open(sys.argv[3]))
 rate = {}
-share = None
+shares = {}
 for b in data["benchmarks"]:
-    if b["name"].startswith("BM_HandshakeShareOfFloor"):
-        share = b
+    if b["name"].startswith("BM_HandshakeShareOfFloor/"):
+        shares[int(b["name"].split("/")[1])] = b
         continue
     name, case = b["name"].split("/")[:2]
     rate[name + case.replace("x25519_ecdsa_p256", "")] = b["items_per_second"]
@@ -102,8 +106,8 @@ if "BM_CryptoFloor_between_handshakes" in rate:
     print(f"BM_DptlsServer / floor ops between handshakes: "
           f"{rate['BM_DptlsServer'] / rate['BM_CryptoFloor_between_handshakes']:6.1%}")
 print(f"dptls / OpenSSL: {rate['BM_DptlsServer'] / rate['BM_OpenSslServer']:.2f}x")
-if share is not None:
-    print(f"alternating in one run: handshake {share['handshake_us']:.1f} us, "
-          f"floor {share['floor_us']:.1f} us, floor / handshake "
-          f"{share['share']:6.1%}")
+for n, b in sorted(shares.items()):
+    print(f"alternating in one run, {n:2d} side by side: handshake "
+          f"{b['handshake_us']:.1f} us, floor {b['floor_us']:.1f} us, "
+          f"floor / handshake {b['share']:6.1%}")
 PY
