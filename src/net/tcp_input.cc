@@ -355,8 +355,19 @@ void TcpStack::rx_syn_sent(TcpConn& c, Segment& s) {
   if (!h.has(kTcpSyn)) {
     return drop_seg(s, DropReason::kTcpSynSentNoSyn);
   }
+  // Our SYN offered its window before the peer's sequence space was known
+  // (advertise_window() set RCV.ADV that far past RCV.NXT = 0): re-base the
+  // edge on IRS + 1. Left alone, it is compared in sequence space with
+  // numbers based on the IRS. For an IRS about 2^31 past it the edge never
+  // moves: RCV.WND stays 0 while our ACKs offer the whole buffer, so every
+  // data segment is dropped as out of window and the connection stalls
+  // (about one in 2^32 / RCV.BUFF, 1 in 16,384 with 256 KB). For an IRS in
+  // the 2^31 before it, RCV.WND is taken as up to 2^31, far more than the
+  // buffer.
+  const uint32_t syn_wnd = c.rcv_adv - c.rcv_nxt;
   c.irs = h.seq;
   c.rcv_nxt = h.seq + 1;
+  c.rcv_adv = c.rcv_nxt + syn_wnd;
   negotiate_syn_options(c, h);
   c.snd_wnd = h.window;  // unscaled in a SYN (RFC 7323 2.2)
   c.snd_wl1 = h.seq;

@@ -178,6 +178,53 @@ TEST_F(TcpStateTest, ActiveOpenEstablishes) {
   EXPECT_EQ(i.snd_wscale, 2);
 }
 
+TEST_F(TcpStateTest, ActiveOpenWindowFollowsThePeersIsn) {
+  // Our SYN's window is offered before the peer's ISN is known. Whatever
+  // the ISN, the ACK of the SYN-ACK offers the receive buffer and data
+  // inside it is taken: an ISN near 2^31 once left the window's edge where
+  // the SYN put it (RCV.WND 0 for good: every segment dropped, a stall),
+  // one in the half below 2^31 let the window grow past the buffer.
+  for (const uint32_t isn :
+       {7000u, 0x7fffff00u, 0x80000064u, 0x8000fff0u, 0xffff0000u}) {
+    SCOPED_TRACE(isn);
+    Seg syn;
+    const ConnHandle h = connect_one(&syn);
+    ASSERT_TRUE(syn.wscale.has_value());
+    Bytes opts = opt_mss(1460);
+    append(opts, opt_wscale(2));
+    inject(Seg{.sport = 80,
+               .dport = syn.sport,
+               .seq = isn,
+               .ack = syn.seq + 1,
+               .flags = kTcpSyn | kTcpAck,
+               .win = 65535,
+               .options = opts});
+    std::vector<Seg> out = sent();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].flags, kTcpAck);
+    EXPECT_EQ(uint32_t{out[0].win} << *syn.wscale, 64u * 1024);
+    EXPECT_EQ(info(h).rcv_wnd, 64u * 1024);
+    std::vector<TcpEvent> ev = events();
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].type, TcpEventType::kConnected);
+    data_.clear();
+    inject(Seg{.sport = 80,
+               .dport = syn.sport,
+               .seq = isn + 1,
+               .ack = syn.seq + 1,
+               .flags = kTcpAck | kTcpPsh,
+               .win = 65535,
+               .payload = Bytes(1000, 0x5a)});
+    ev = events();
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].type, TcpEventType::kData);
+    EXPECT_EQ(data_, Bytes(1000, 0x5a));
+    EXPECT_EQ(info(h).rcv_nxt, isn + 1001);
+    EXPECT_EQ(drops(DropReason::kTcpOutOfWindow), 0u);
+    sent();
+  }
+}
+
 TEST_F(TcpStateTest, ActiveOpenRefusedTimedOutOrBadAck) {
   Seg syn;
   ConnHandle h = connect_one(&syn);
