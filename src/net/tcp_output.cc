@@ -468,10 +468,13 @@ void TcpStack::output_recovery(TcpConn& c) {
     }
     // Rule 4 (rescue retransmission): once per recovery, the highest
     // outstanding unSACKed segment, so a lost tail is not left to the RTO.
+    // Outstanding means sent: it ends at SND.MAX (less a FIN), not at the
+    // end of the queue, whose unsent tail may lie past the peer's window.
+    const uint32_t sent_end = seq_min(c.snd_max, data_end);
     if (!c.has(kFlagRescueDone) && seq_lt(c.high_rxt, c.snd_max) &&
-        seq_gt(data_end, c.snd_una)) {
+        seq_gt(sent_end, c.snd_una)) {
       c.set(kFlagRescueDone);
-      const uint32_t end = data_end;
+      const uint32_t end = sent_end;
       const uint32_t start =
           seq_max(seq_max(c.high_rxt, c.snd_una),
                   end - std::min<uint32_t>(c.smss, end - c.snd_una));

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "dptls/net/tcp.h"
+#include "dptls/net/tcp_seq.h"
 #include "tcp_test_support.h"
 
 namespace dptls::net::testing {
@@ -50,6 +51,58 @@ class TcpStateTest : public RawTcpTest {
   void send_bytes(ConnHandle h, uint32_t n, uint32_t from = 0) {
     ASSERT_EQ(tcp_->send(h, pattern_chain(tcp_pool(), 5, from, n), now_),
               TcpResult::kOk);
+  }
+  // Completes a passive open (as accept_one(), port 40000 to 80) whose ISS,
+  // ours, is `iss`, the handshake's ACK offering `win`. Our ISS is
+  // now_us / 4 + F(4-tuple) (RFC 6528): one SYN (then reset) gives F, and
+  // the clock moves on to the moment the ISS is `iss`.
+  ConnHandle accept_with_our_isn(uint32_t iss, const Bytes& syn_options,
+                                 uint16_t win) {
+    tcp_->listen(TcpListen{.port = 80, .user = 7});
+    Seg syn{.sport = 40000,
+            .dport = 80,
+            .seq = peer_isn_,
+            .flags = kTcpSyn,
+            .win = 65535,
+            .options = syn_options};
+    inject(syn);
+    std::vector<Seg> out = sent();
+    if (out.size() != 1) {
+      ADD_FAILURE() << "no SYN-ACK";
+      return {};
+    }
+    inject(Seg{
+        .sport = 40000, .dport = 80, .seq = peer_isn_ + 1, .flags = kTcpRst});
+    EXPECT_EQ(tcp_->connections(), 0u);
+    const uint64_t k = now_ / 4000;  // now_us / 4 with a ns clock
+    const uint32_t f = out[0].seq - static_cast<uint32_t>(k);
+    now_ =
+        (k + static_cast<uint32_t>(iss - f - static_cast<uint32_t>(k))) * 4000;
+    // Hours may have passed: the peer's address again.
+    Bytes arp_reply = eth(kOurMac, kPeerMac, 0x0806);
+    append(arp_reply, arp(2, kPeerMac, kPeerIp, kOurMac, kOurIp));
+    rte_mbuf* m = make_mbuf(arp_reply);
+    net_->rx(&m, 1, now_);
+    inject(syn);
+    out = sent();
+    if (out.size() != 1 || out[0].seq != iss) {
+      ADD_FAILURE() << "no SYN-ACK with ISS " << iss;
+      return {};
+    }
+    our_isn_ = iss;
+    inject(Seg{.sport = 40000,
+               .dport = 80,
+               .seq = peer_isn_ + 1,
+               .ack = our_isn_ + 1,
+               .flags = kTcpAck,
+               .win = win});
+    for (const TcpEvent& e : events()) {
+      if (e.type == TcpEventType::kAccepted) {
+        return e.conn;
+      }
+    }
+    ADD_FAILURE() << "no kAccepted";
+    return {};
   }
 };
 
@@ -553,6 +606,47 @@ TEST_F(TcpStateTest, FastRetransmitOnThreeDupAcksAndOnSack) {
     inject(peer(0, kTcpAck, {}, our_isn_ + 8001));  // full ACK
     EXPECT_FALSE(info(h).flags & kFlagRecovery);
     sent();
+    events();
+  }
+}
+
+TEST_F(TcpStateTest, SackRecoveryStaysInsideThePeersWindow) {
+  // RFC 6675 5 (C): in recovery, NextSeg() rule 2 sends new data only as far
+  // as the receiver's window allows, and the rescue retransmission (rule 4)
+  // re-sends the highest *outstanding* unSACKed segment. 12000 bytes queued,
+  // a 10500-byte window: 10 segments go (cwnd), segment 1 is lost, 2-9 are
+  // SACKed. Nothing sent may end past SND.UNA + 10500.
+  Bytes o = opt_mss(1000);
+  append(o, opt_sack_ok());
+  for (const uint32_t iss : {0x10000000u, 0x7fffd000u}) {
+    SCOPED_TRACE(iss);
+    rebuild(default_tcp_config());
+    const ConnHandle h = accept_with_our_isn(iss, o, 10500);
+    const uint32_t una = iss + 1;
+    const uint32_t wnd_end = una + 10500;
+    send_bytes(h, 12000);
+    std::vector<Seg> out = sent();
+    ASSERT_EQ(out.size(), 10u);
+    Seg a = peer(0, kTcpAck);
+    a.win = 10500;
+    a.options = opt_sack({{una + 1000, una + 9000}});
+    inject(a);
+    out = sent();
+    ASSERT_FALSE(out.empty());
+    EXPECT_EQ(out[0].seq, una) << "fast retransmit of segment 1";
+    bool rule2 = false;
+    for (const Seg& s : out) {
+      const uint32_t end = s.seq + static_cast<uint32_t>(s.payload.size());
+      EXPECT_TRUE(seq_le(end, wnd_end))
+          << "sent [" << s.seq - una << ", " << end - una
+          << ") past the window's end 10500";
+      if (s.seq == una + 10000) {
+        rule2 = true;
+        EXPECT_EQ(s.payload.size(), 500u) << "what the window allows";
+      }
+    }
+    EXPECT_TRUE(rule2) << "rule 2: new data up to the window's end";
+    EXPECT_TRUE(info(h).flags & kFlagRecovery);
     events();
   }
 }
