@@ -443,7 +443,7 @@ void TcpStack::output_recovery(TcpConn& c) {
     if (c.sack.next_lost(seq_max(c.high_rxt, c.snd_una), lost, &hole)) {
       // Rule 1: the first lost, unSACKed, not yet retransmitted range.
       const uint32_t len =
-          std::min<uint32_t>(c.smss, std::min(hole.end, data_end) - hole.start);
+          std::min<uint32_t>(c.smss, seq_min(hole.end, data_end) - hole.start);
       if (len == 0) {
         break;
       }
@@ -458,7 +458,7 @@ void TcpStack::output_recovery(TcpConn& c) {
     const uint32_t wnd_end = c.snd_una + c.snd_wnd;
     if (seq_lt(c.snd_nxt, data_end) && seq_lt(c.snd_nxt, wnd_end)) {
       const uint32_t len =
-          std::min<uint32_t>(c.smss, std::min(data_end, wnd_end) - c.snd_nxt);
+          std::min<uint32_t>(c.smss, seq_min(data_end, wnd_end) - c.snd_nxt);
       const bool fin = c.has(kFlagFinQueued) && c.snd_nxt + len == data_end;
       if (!send_data(c, c.snd_nxt, len, false)) {
         break;

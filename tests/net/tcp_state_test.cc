@@ -615,10 +615,12 @@ TEST_F(TcpStateTest, SackRecoveryStaysInsideThePeersWindow) {
   // as the receiver's window allows, and the rescue retransmission (rule 4)
   // re-sends the highest *outstanding* unSACKed segment. 12000 bytes queued,
   // a 10500-byte window: 10 segments go (cwnd), segment 1 is lost, 2-9 are
-  // SACKed. Nothing sent may end past SND.UNA + 10500.
+  // SACKed. Nothing sent may end past SND.UNA + 10500. The last ISS puts
+  // the window's end 500 bytes before the wrap and the queue's end 1000
+  // after it.
   Bytes o = opt_mss(1000);
   append(o, opt_sack_ok());
-  for (const uint32_t iss : {0x10000000u, 0x7fffd000u}) {
+  for (const uint32_t iss : {0x10000000u, 0x7fffd000u, 0u - 11001u}) {
     SCOPED_TRACE(iss);
     rebuild(default_tcp_config());
     const ConnHandle h = accept_with_our_isn(iss, o, 10500);
@@ -646,6 +648,37 @@ TEST_F(TcpStateTest, SackRecoveryStaysInsideThePeersWindow) {
       }
     }
     EXPECT_TRUE(rule2) << "rule 2: new data up to the window's end";
+    EXPECT_TRUE(info(h).flags & kFlagRecovery);
+    events();
+  }
+}
+
+TEST_F(TcpStateTest, SackRecoveryRetransmitsOnlyTheHole) {
+  // RFC 6675 NextSeg() rule 1: the first lost, unSACKed range, at most one
+  // SMSS. SACKed [1000, 5000) and [5500, 9000) leave a 500-byte hole at
+  // 5000 that counts as lost; its retransmission must not run on into the
+  // SACKed bytes after it. The second ISS puts the hole's end before the
+  // wrap and the queue's end after it.
+  Bytes o = opt_mss(1000);
+  append(o, opt_sack_ok());
+  for (const uint32_t iss : {0x10000000u, 0u - 11001u}) {
+    SCOPED_TRACE(iss);
+    rebuild(default_tcp_config());
+    const ConnHandle h = accept_with_our_isn(iss, o, 65535);
+    const uint32_t una = iss + 1;
+    send_bytes(h, 12000);
+    ASSERT_EQ(sent().size(), 10u);
+    Seg a = peer(0, kTcpAck);
+    a.options = opt_sack({{una + 1000, una + 5000}, {una + 5500, una + 9000}});
+    inject(a);
+    bool hole = false;
+    for (const Seg& s : sent()) {
+      if (s.seq == una + 5000) {
+        hole = true;
+        EXPECT_EQ(s.payload.size(), 500u) << "the hole, not SACKed bytes";
+      }
+    }
+    EXPECT_TRUE(hole) << "the hole at 5000 is retransmitted";
     EXPECT_TRUE(info(h).flags & kFlagRecovery);
     events();
   }
