@@ -595,9 +595,12 @@ void TcpStack::output(TcpConn& c) {
     send_ack(c);
   }
   // RFC 9293 3.8.6.1: data waiting behind a zero window, nothing in
-  // flight: the persist timer probes it.
+  // flight: the persist timer probes it. The same timer is the override
+  // timeout of sender SWS avoidance (3.8.6.2.1 (4)) when the window is
+  // open but smaller than what SWS avoidance waits for: with nothing in
+  // flight, a lost window update would otherwise stall the connection.
   const uint32_t data_end = c.sq_start + c.sq_bytes;
-  if (c.snd_wnd == 0 && seq_lt(c.snd_nxt, data_end) && c.snd_una == c.snd_max &&
+  if (seq_lt(c.snd_nxt, data_end) && c.snd_una == c.snd_max &&
       (c.t_rexmit == 0 || !c.has(kFlagPersist))) {
     c.set(kFlagPersist);
     c.t_rexmit = deadline(c.rto.current_ms(rto_params_));

@@ -125,9 +125,24 @@ void TcpStack::on_rexmit_timeout(TcpConn& c) {
 
 void TcpStack::on_persist_timeout(TcpConn& c) {
   const uint32_t data_end = c.sq_start + c.sq_bytes;
-  if (c.snd_wnd != 0 || !seq_lt(c.snd_nxt, data_end)) {
+  if (!seq_lt(c.snd_nxt, data_end) || c.snd_una != c.snd_max) {
     c.clear(kFlagPersist);
     mark_output(c);
+    return;
+  }
+  if (c.snd_wnd != 0) {
+    // RFC 9293 3.8.6.2.1 (4), the override timeout: the window is open but
+    // less than sender SWS avoidance waits for. Send what fits.
+    c.clear(kFlagPersist);
+    const uint32_t len =
+        std::min({uint32_t{c.smss}, c.snd_wnd, data_end - c.snd_nxt});
+    const bool fin = c.has(kFlagFinQueued) && c.snd_nxt + len == data_end;
+    if (send_data(c, c.snd_nxt, len, false)) {
+      c.snd_nxt += len + (fin ? 1 : 0);
+      start_rexmit(c);
+    } else {
+      mark_output(c);
+    }
     return;
   }
   // A zero-window probe: a segment below the window (SEG.SEQ = SND.UNA -

@@ -543,6 +543,40 @@ TEST_F(TcpStateTest, PersistProbesAZeroWindow) {
   EXPECT_EQ(out[0].payload.size(), 500u);
 }
 
+TEST_F(TcpStateTest, SmallWindowWithNothingInFlightIsNotLeftForever) {
+  // Everything is ACKed and the peer's window is down to 700 bytes, less
+  // than a segment: sender SWS avoidance (RFC 9293 3.8.6.2.1) holds the
+  // data back. Its rule (4), the override timeout, and the persist timer
+  // (3.8.6.1) exist so that a lost window update cannot stall the
+  // connection: something must go out without any news from the peer.
+  const ConnHandle h = established();
+  Seg small = peer(0, kTcpAck);
+  small.win = 700;
+  inject(small);
+  send_bytes(h, 5000);
+  EXPECT_TRUE(sent().empty()) << "no 700-byte segment at once";
+  std::vector<Seg> out;
+  for (int ms = 0; ms < 10'000 && out.empty(); ms += 100) {
+    advance_ms(100);
+    out = sent();
+  }
+  ASSERT_FALSE(out.empty()) << "nothing sent in 10 s: the window update "
+                               "the peer sent was lost, and we wait forever";
+  // The peer's answer carries its open window: the rest flows.
+  uint32_t acked = our_isn_ + 1;
+  uint32_t bytes = 0;
+  for (const Seg& s : out) {
+    EXPECT_LE(s.payload.size(), 700u) << "inside the window";
+    bytes += static_cast<uint32_t>(s.payload.size());
+    acked = seq_max(acked, s.seq + static_cast<uint32_t>(s.payload.size()));
+  }
+  inject(peer(0, kTcpAck, {}, acked));
+  for (const Seg& s : sent()) {
+    bytes += static_cast<uint32_t>(s.payload.size());
+  }
+  EXPECT_EQ(bytes, 5000u);
+}
+
 TEST_F(TcpStateTest, RetransmissionTimeoutBacksOffAndResets) {
   TcpConfig c = default_tcp_config();
   c.max_retries = 3;
