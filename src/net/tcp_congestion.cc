@@ -38,7 +38,7 @@ void cc_on_ack(CcAlgo algo, CcState& s, uint32_t acked, uint32_t smss,
   }
   if (s.cwnd < s.ssthresh) {
     // RFC 5681 3.1 slow start with RFC 3465 byte counting, L = 2 SMSS.
-    s.cwnd += std::min(acked, 2 * smss);
+    s.cwnd = std::min(kCwndMax, s.cwnd + std::min(acked, 2 * smss));
     return;
   }
   if (algo == CcAlgo::kNewReno) {
@@ -46,7 +46,7 @@ void cc_on_ack(CcAlgo algo, CcState& s, uint32_t acked, uint32_t smss,
     s.bytes_acked += acked;
     if (s.bytes_acked >= s.cwnd) {
       s.bytes_acked -= s.cwnd;
-      s.cwnd += smss;
+      s.cwnd = std::min(kCwndMax, s.cwnd + smss);
     }
     return;
   }
@@ -78,7 +78,7 @@ void cc_on_ack(CcAlgo algo, CcState& s, uint32_t acked, uint32_t smss,
                           : 3.0f * (1.0f - kCubicBeta) / (1.0f + kCubicBeta);
   s.w_est += alpha * (static_cast<float>(acked) / seg) / cwnd_seg;
   if (cubic_window(s, t) < s.w_est) {
-    const float w = s.w_est * seg;
+    const float w = std::min(s.w_est * seg, static_cast<float>(kCwndMax));
     if (w > static_cast<float>(s.cwnd)) {
       s.cwnd = static_cast<uint32_t>(w);
     }
@@ -88,7 +88,7 @@ void cc_on_ack(CcAlgo algo, CcState& s, uint32_t acked, uint32_t smss,
   const float inc = (target - cwnd_seg) / cwnd_seg * static_cast<float>(acked);
   s.bytes_acked += static_cast<uint32_t>(inc);
   if (s.bytes_acked >= 1) {
-    s.cwnd += s.bytes_acked;
+    s.cwnd = std::min(kCwndMax, s.cwnd + s.bytes_acked);
     s.bytes_acked = 0;
   }
 }

@@ -140,6 +140,27 @@ TEST(TcpCcTest, CubicReducesByBetaAndGrowsBackThroughWmax) {
   EXPECT_STREQ(cc_algo_name(CcAlgo::kNewReno), "newreno");
 }
 
+TEST(TcpCcTest, WindowNeverWrapsOnALongLosslessTransfer) {
+  // Slow start without a loss never ends (ssthresh is "infinite"), and each
+  // ACK adds up to 2 SMSS (RFC 3465): after 4 GiB ACKed a 32-bit cwnd
+  // wrapped to a few segments. CUBIC's congestion avoidance grows it by up
+  // to half the ACKed bytes. Either way an ACK must never shrink it.
+  for (const CcAlgo algo : {CcAlgo::kNewReno, CcAlgo::kCubic}) {
+    SCOPED_TRACE(cc_algo_name(algo));
+    CcState s;
+    cc_init(s, 1460, 0);
+    if (algo == CcAlgo::kCubic) {
+      s.ssthresh = 100 * 1460;  // congestion avoidance from 100 segments on
+    }
+    uint32_t now = 1000;
+    for (uint64_t acked = 0; acked < (uint64_t{12} << 30); acked += 2920) {
+      const uint32_t before = s.cwnd;
+      cc_on_ack(algo, s, 2920, 1460, ++now, 10'000);
+      ASSERT_GE(s.cwnd, before) << "after " << acked << " bytes ACKed";
+    }
+  }
+}
+
 // --- SACK scoreboard (RFC 6675) --------------------------------------------
 
 TEST(TcpSackTest, MergesClipsAndAdvances) {

@@ -37,6 +37,12 @@ struct CcState {
   float cwnd_epoch = 0;      // cwnd at the epoch's start (segments)
 };
 
+/// The largest cwnd kept. The largest send window (65535 << 14, RFC 7323)
+/// is below it, so a larger one would never be used; without the cap a
+/// long loss-free slow start (ssthresh "infinite", up to 2 SMSS per ACK)
+/// wrapped the 32-bit window after 4 GiB.
+inline constexpr uint32_t kCwndMax = 1u << 30;
+
 // RFC 9438 section 4 constants.
 inline constexpr float kCubicC = 0.4f;
 inline constexpr float kCubicBeta = 0.7f;
