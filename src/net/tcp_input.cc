@@ -381,7 +381,9 @@ void TcpStack::rx_syn_sent(TcpConn& c, Segment& s) {
     // state to ESTABLISHED, form an ACK segment ... and send it."
     c.snd_una = h.ack;
     c.set(kFlagSynAcked);
-    if (c.has(kFlagTs) && h.opts.tsecr != 0) {
+    // As in rx_ack(): a TSecr ahead of our clock echoes no TSval of ours,
+    // and now - TSecr would wrap to about 2^32 ms.
+    if (c.has(kFlagTs) && h.opts.tsecr != 0 && seq_le(h.opts.tsecr, now_ms_)) {
       c.rto.sample((now_ms_ - h.opts.tsecr) * 1000, rto_params_);
       ++stats_.rtt_samples;
     } else if (c.has(kFlagTiming)) {

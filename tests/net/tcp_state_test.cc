@@ -320,6 +320,30 @@ TEST_F(TcpStateTest, ActiveOpenRefusedTimedOutOrBadAck) {
   EXPECT_EQ(tcp_->connections(), 0u);
 }
 
+TEST_F(TcpStateTest, ActiveOpenTakesNoRttSampleFromAFutureTimestampEcho) {
+  // RFC 7323 4.1: the RTT is now - TSecr, where TSecr echoes a TSval we
+  // sent. A SYN-ACK echoing a TSval we never sent (ahead of our clock:
+  // from a confused peer or middlebox) must not become a sample; the
+  // difference wraps to about 2^32 ms and the RTO went to its maximum.
+  Seg syn;
+  const ConnHandle h = connect_one(&syn);
+  ASSERT_TRUE(syn.ts.has_value());
+  Bytes opts = opt_mss(1460);
+  append(opts, opt_ts(777, syn.ts->first + 100'000));
+  inject(Seg{.sport = 80,
+             .dport = syn.sport,
+             .seq = 7000,
+             .ack = syn.seq + 1,
+             .flags = kTcpSyn | kTcpAck,
+             .win = 65535,
+             .options = opts});
+  sent();
+  events();
+  const TcpConnInfo i = info(h);
+  EXPECT_EQ(i.state, TcpState::kEstablished);
+  EXPECT_LE(i.rto_ms, 1000u) << "RTO from an RTT of " << i.srtt_us << " us";
+}
+
 TEST_F(TcpStateTest, SimultaneousOpen) {
   Seg syn;
   const ConnHandle h = connect_one(&syn);
