@@ -810,13 +810,24 @@ void TcpStack::rx_data(TcpConn& c, Segment& s) {
     s.fin = false;
   }
   if (c.has(kFlagAppClosed)) {
-    // close() was called: nobody reads. ACK in-order bytes and free them.
-    if (seq == c.rcv_nxt) {
-      c.rcv_nxt += len;
-    }
+    // close() was called: nobody reads. ACK in-order bytes and free them,
+    // and with them the out-of-order ranges they reach (queued before
+    // close(): already SACKed) and a FIN held behind the hole.
     rte_pktmbuf_free(m);
     count_drop(DropReason::kTcpDataAfterClose);
     ack_now(c);
+    if (seq == c.rcv_nxt) {
+      c.rcv_nxt += len;
+      uint32_t more = 0;
+      while (!c.ooo.empty() && seq_le(c.ooo.first_seq(), c.rcv_nxt)) {
+        const uint32_t first = c.ooo.first_seq();
+        rte_pktmbuf_free(c.ooo.pop(first, &more));
+        c.rcv_nxt = seq_max(c.rcv_nxt, first + more);
+      }
+      if (c.has(kFlagOooFin) && c.rcv_nxt == c.ooo_fin_seq) {
+        rx_fin(c);
+      }
+    }
     return;
   }
   if (seq != c.rcv_nxt) {

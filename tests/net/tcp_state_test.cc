@@ -1004,6 +1004,33 @@ TEST_F(TcpStateTest, CloseInEveryState) {
   sent();
 }
 
+TEST_F(TcpStateTest, AfterCloseTheOutOfOrderQueueIsAckedWithTheHole) {
+  // Data after close() is ACKed and discarded. [200, 300) and the peer's
+  // FIN came before close(), beyond a hole; when [0, 200) fills the hole,
+  // the ACK covers the queued range and the FIN too (as it would without
+  // close()). Left behind, the range was SACKed but never ACKed (reneged)
+  // and the FIN waited for the peer's retransmission timeouts.
+  const ConnHandle h = accept_one([] {
+    Bytes o = opt_mss(1460);
+    append(o, opt_sack_ok());
+    return o;
+  }());
+  inject(peer(200, kTcpAck | kTcpFin, Bytes(100, 'b')));
+  std::vector<Seg> out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].sack.size(), 1u);
+  EXPECT_EQ(tcp_->close(h, now_), TcpResult::kOk);
+  EXPECT_EQ(state(h), TcpState::kFinWait1);
+  sent();
+  inject(peer(0, kTcpAck, Bytes(200, 'a'), our_isn_ + 2));
+  out = sent();
+  ASSERT_FALSE(out.empty());
+  EXPECT_EQ(out.back().ack, peer_isn_ + 302) << "data, queued range and FIN";
+  EXPECT_TRUE(out.back().sack.empty());
+  EXPECT_EQ(state(h), TcpState::kTimeWait);
+  events();
+}
+
 // --- No connection, listeners, cookies, limits -----------------------------
 
 TEST_F(TcpStateTest, ClosedPortsAnswerWithRst) {
