@@ -235,6 +235,7 @@ bool TcpStack::rx_syn_cookie_ack(Segment& s, int li) {
   c->iss = h.ack - 1;
   c->irs = h.seq - 1;
   c->rcv_nxt = h.seq;
+  c->last_ack_sent = c->rcv_nxt;  // what our cookie SYN-ACK acknowledged
   c->snd_una = h.ack - 1;
   c->snd_nxt = h.ack;
   c->snd_max = h.ack;

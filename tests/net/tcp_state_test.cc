@@ -1100,6 +1100,53 @@ TEST_F(TcpStateTest, SynCookiesWhenTheBacklogIsFull) {
   EXPECT_EQ(tcp_->stats().syn_cookies_ok, 1u);
 }
 
+TEST_F(TcpStateTest, SynCookieConnectionUpdatesTsRecentAsOthersDo) {
+  // RFC 7323 4.3: TS.Recent takes a segment's TSval only when SEG.SEQ =<
+  // Last.ACK.sent, so a segment that overtook an earlier one cannot get
+  // that one dropped by PAWS. A connection made from a cookie left
+  // Last.ACK.sent at 0, not the RCV.NXT its SYN-ACK acknowledged; for the
+  // half of peer ISNs where SEG.SEQ =< 0 in sequence space, [200, 300)
+  // arriving before [100, 200) set TS.Recent, and [100, 200) was dropped.
+  TcpConfig c = default_tcp_config();
+  c.syn_backlog = 0;
+  for (const uint32_t isn : {1000u, 0x90000000u}) {
+    SCOPED_TRACE(isn);
+    rebuild(c);
+    peer_isn_ = isn;
+    tcp_->listen(TcpListen{.port = 80});
+    Bytes o = opt_mss(1460);
+    append(o, opt_ts(1111, 0));
+    inject(Seg{.sport = 40000,
+               .dport = 80,
+               .seq = peer_isn_,
+               .flags = kTcpSyn,
+               .win = 65535,
+               .options = o});
+    std::vector<Seg> out = sent();
+    ASSERT_EQ(out.size(), 1u);
+    ASSERT_TRUE(out[0].ts.has_value());
+    our_isn_ = out[0].seq;
+    const uint32_t ecr = out[0].ts->first;
+    Seg first = peer(0, kTcpAck, Bytes(100, 'a'));
+    first.options = opt_ts(1112, ecr);
+    inject(first);
+    ASSERT_EQ(tcp_->stats().syn_cookies_ok, 1u);
+    Seg third = peer(200, kTcpAck, Bytes(100, 'c'));
+    third.options = opt_ts(1114, ecr);
+    inject(third);
+    Seg second = peer(100, kTcpAck, Bytes(100, 'b'));
+    second.options = opt_ts(1113, ecr);
+    inject(second);
+    EXPECT_EQ(drops(DropReason::kTcpPaws), 0u);
+    out = sent();
+    ASSERT_FALSE(out.empty());
+    EXPECT_EQ(out.back().ack, peer_isn_ + 301);
+    data_.clear();
+    events();
+    EXPECT_EQ(data_.size(), 300u);
+  }
+}
+
 TEST_F(TcpStateTest, ConnectionLimitAndListenerErrors) {
   TcpConfig c = default_tcp_config();
   c.max_connections = 1;
