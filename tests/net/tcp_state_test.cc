@@ -742,6 +742,90 @@ TEST_F(TcpStateTest, SackRecoveryRetransmitsOnlyTheHole) {
   }
 }
 
+// --- Sequence numbers at the wrap ------------------------------------------
+
+TEST_F(TcpStateTest, OurIsnAtTheWrapSendsRetransmitsAndCloses) {
+  // Our sequence numbers cross 2^32 (or 2^31) in the data: segmenting,
+  // the cumulative ACK freeing the send queue, an RTO retransmission from
+  // the queue, and the FIN's ACK (SND.UNA = end of data + 1).
+  for (const uint32_t iss : {0xffffffffu, 0xfffffc00u, 0x7fffffffu, 0u}) {
+    SCOPED_TRACE(iss);
+    rebuild(default_tcp_config());
+    const ConnHandle h = accept_with_our_isn(iss, opt_mss(1000), 65535);
+    send_bytes(h, 3000);
+    std::vector<Seg> out = sent();
+    ASSERT_EQ(out.size(), 3u);
+    for (uint32_t i = 0; i < 3; ++i) {
+      EXPECT_EQ(out[i].seq, iss + 1 + 1000 * i);
+      ASSERT_EQ(out[i].payload.size(), 1000u);
+      EXPECT_EQ(out[i].payload[999], pattern_byte(5, 1000 * i + 999));
+    }
+    inject(peer(0, kTcpAck, {}, iss + 1001));
+    EXPECT_EQ(info(h).sq_bytes, 2000u);
+    out.clear();
+    for (int ms = 0; ms < 2000 && out.empty(); ms += 10) {
+      advance_ms(10);
+      out = sent();
+    }
+    ASSERT_FALSE(out.empty()) << "RTO";
+    EXPECT_EQ(out[0].seq, iss + 1001);
+    ASSERT_EQ(out[0].payload.size(), 1000u);
+    EXPECT_EQ(out[0].payload[0], pattern_byte(5, 1000));
+    inject(peer(0, kTcpAck, {}, iss + 3001));
+    EXPECT_EQ(info(h).snd_una, iss + 3001);
+    EXPECT_EQ(info(h).sq_bytes, 0u);
+    sent();
+    ASSERT_EQ(tcp_->shutdown_write(h, now_), TcpResult::kOk);
+    out = sent();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].flags, kTcpAck | kTcpFin);
+    EXPECT_EQ(out[0].seq, iss + 3001);
+    inject(peer(0, kTcpAck | kTcpFin, {}, iss + 3002));
+    EXPECT_EQ(state(h), TcpState::kTimeWait);
+    events();
+    sent();
+  }
+}
+
+TEST_F(TcpStateTest, PeerIsnAtTheWrapReassemblesAndCloses) {
+  // The peer's sequence numbers cross 2^32 (or 2^31) inside out-of-order
+  // data: SACK blocks, reassembly and the FIN's place.
+  for (const uint32_t isn : {0xffffffffu, 0xffffff00u, 0x7fffff80u}) {
+    SCOPED_TRACE(isn);
+    rebuild(default_tcp_config());
+    peer_isn_ = isn;
+    const ConnHandle h = accept_one([] {
+      Bytes o = opt_mss(1460);
+      append(o, opt_sack_ok());
+      return o;
+    }());
+    inject(peer(300, kTcpAck, Bytes(100, 'd')));
+    inject(peer(100, kTcpAck, Bytes(200, 'b')));
+    std::vector<Seg> out = sent();
+    ASSERT_FALSE(out.empty());
+    EXPECT_EQ(out.back().ack, isn + 1);
+    ASSERT_EQ(out.back().sack.size(), 1u) << "merged into one range";
+    EXPECT_EQ(out.back().sack[0].first, isn + 101);
+    EXPECT_EQ(out.back().sack[0].second, isn + 401);
+    inject(peer(0, kTcpAck, Bytes(100, 'a')));
+    out = sent();
+    ASSERT_FALSE(out.empty());
+    EXPECT_EQ(out.back().ack, isn + 401);
+    EXPECT_TRUE(out.back().sack.empty());
+    inject(peer(400, kTcpAck | kTcpFin));
+    out = sent();
+    ASSERT_FALSE(out.empty());
+    EXPECT_EQ(out.back().ack, isn + 402);
+    EXPECT_EQ(state(h), TcpState::kCloseWait);
+    data_.clear();
+    events();
+    ASSERT_EQ(data_.size(), 400u);
+    EXPECT_EQ(data_[0], 'a');
+    EXPECT_EQ(data_[150], 'b');
+    EXPECT_EQ(data_[399], 'd');
+  }
+}
+
 // --- Closing ---------------------------------------------------------------
 
 TEST_F(TcpStateTest, PassiveCloseThroughLastAck) {
