@@ -416,10 +416,13 @@ void TcpStack::rx_synchronized(TcpConn& c, Segment& s) {
     send_ack(c);
     return drop_seg(s, DropReason::kTcpPaws);
   }
-  // A retransmitted SYN in SYN-RECEIVED: our SYN,ACK was lost.
+  // A retransmitted SYN in SYN-RECEIVED: our SYN,ACK was lost. The one
+  // sent again is a retransmission (send_syn() times it only because no
+  // timer expired): Karn, RFC 6298 3, forbids timing it.
   if (c.in_state(TcpState::kSynReceived) && h.has(kTcpSyn) && !h.has(kTcpAck) &&
       h.seq == c.irs) {
     send_syn(c);
+    c.clear(kFlagTiming);
     return;
   }
 

@@ -177,6 +177,35 @@ TEST_F(TcpStateTest, SynReceivedRetransmitsThenForgets) {
   EXPECT_TRUE(events().empty());
 }
 
+TEST_F(TcpStateTest, SynAckSentAgainForADuplicateSynIsNotTimed) {
+  // Karn (RFC 6298 3): no RTT sample from a retransmitted segment. A
+  // duplicate SYN makes us send the SYN-ACK again; the ACK that follows
+  // may answer the first one. Here the path's RTT is 300 ms: the first
+  // SYN-ACK's ACK comes back right after the second SYN-ACK went out.
+  // Timing the second gave an RTT of ~0 and the 200 ms minimum RTO, below
+  // the real RTT (no timestamps, so nothing else tells them apart).
+  tcp_->listen(TcpListen{.port = 80});
+  const Seg syn{.sport = 40000,
+                .dport = 80,
+                .seq = peer_isn_,
+                .flags = kTcpSyn,
+                .win = 65535,
+                .options = opt_mss(1460)};
+  inject(syn);
+  std::vector<Seg> out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  our_isn_ = out[0].seq;
+  advance_ms(300);
+  inject(syn);  // the peer's SYN retransmission crossed our SYN-ACK
+  ASSERT_EQ(sent().size(), 1u);
+  inject(peer(0, kTcpAck));
+  std::vector<TcpEvent> ev = events();
+  ASSERT_EQ(ev.size(), 1u);
+  ASSERT_EQ(ev[0].type, TcpEventType::kAccepted);
+  EXPECT_GE(info(ev[0].conn).rto_ms, 300u)
+      << "RTT " << info(ev[0].conn).srtt_us << " us";
+}
+
 TEST_F(TcpStateTest, SynReceivedBadAckGetsRstAndRstReturnsToListen) {
   tcp_->listen(TcpListen{.port = 80});
   inject(Seg{.sport = 40000, .dport = 80, .seq = 1, .flags = kTcpSyn});
