@@ -33,6 +33,14 @@ constexpr size_t kSpaceRecordEstimate = 1024;
 // write_space() below this asks TCP for a kWritable event.
 constexpr size_t kWakeSpace = size_t{16} * 1024;
 
+// Room write_space() keeps free in TCP's send buffer for the control
+// records the worker sends outside the application's accounting: a
+// KeyUpdate (27 bytes) and an alert (24). Without it a KeyUpdate the peer
+// asked for mid-transfer took room already promised to a data record,
+// which TCP then refused (tcp_send_refused): the connection was reset
+// after a record under the new key had been skipped.
+constexpr size_t kControlReserve = 2 * (tls::RecordEngine::kSealOverhead + 5);
+
 enum class Phase : uint8_t { kFree, kHandshake, kOpen, kClosing };
 
 }  // namespace
@@ -789,6 +797,11 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
 
   void send_key_update(Session& s) {
     finish_and_flush(s);
+    // finish_record() sends the update it finds owed before sealing the
+    // open record: then it has gone already, and a second is not needed.
+    if (s.phase != Phase::kOpen || !engine->needs_key_update(s.rec)) {
+      return;
+    }
     send_control_record(s, [&](uint8_t* buf, size_t cap) {
       return engine->write_key_update(s.rec, buf, cap, false);
     });
@@ -822,10 +835,11 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
       return 0;
     }
     const uint32_t space = tcp->send_space(s.h);
-    if (space <= s.round_wire + tls::RecordEngine::kSealOverhead) {
+    if (space <=
+        s.round_wire + tls::RecordEngine::kSealOverhead + kControlReserve) {
       return 0;
     }
-    const size_t avail = space - s.round_wire;
+    const size_t avail = space - s.round_wire - kControlReserve;
     const size_t reserve =
         (avail / kSpaceRecordEstimate + 1) * tls::RecordEngine::kSealOverhead;
     return avail > reserve ? avail - reserve : 0;

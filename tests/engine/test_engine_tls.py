@@ -23,6 +23,7 @@ Phases, each ending in one PASS/FAIL line, then a summary:
                 to the engine, where 0-RTT is off: "Early data was
                 rejected", the early records skipped, full handshake, 200
   keyupdate     'k' and 'K' on the echo listener, data flows after each
+  keyupdate-bulk  'K' three times during a 10 MiB body: every byte correct
   mtls          with a client certificate: served; without one:
                 certificate_required
   ocsp          s_client -status gets the stapled OCSP response (serial
@@ -673,6 +674,42 @@ def phase_keyupdate(t):
     return "k and K, echo after each, server KeyUpdate seen"
 
 
+def phase_keyupdate_bulk(t):
+    # 'K' while the server is in the middle of a 10 MiB body: its send
+    # queue is full of records the application was promised room for, and
+    # the KeyUpdate it owes must fit beside them (it once took that room:
+    # the next record was refused, tcp_send_refused, and the client saw a
+    # record under the new key skipped: bad_record_mac).
+    c = t.s_client(BIGP)
+    try:
+        check(c.wait_for(lambda o, e: b"CONNECTION ESTABLISHED" in e or
+                         b"Cipher is" in o, 15), f"no handshake\n{c.dump()}")
+        c.send(REQUEST)
+        sent = 0
+        for at in (BIG // 8, BIG // 4, BIG // 2):
+            check(c.wait_for(lambda o, e, at=at: len(o) >= at, 30),
+                  f"stalled before byte {at}\n{c.dump()}")
+            c.send(b"K\n")
+            sent += 1
+        got = []
+
+        def done(o, e):
+            r = parse_http(o)
+            got[:] = [r] if r else []
+            return r is not None
+        check(c.wait_for(done, 60), f"no complete response after {sent} "
+              f"'K'\n{c.dump()}")
+        status, _, b, _ = got[0]
+        check(" 200" in status, f"status {status!r}")
+        check_body(b, BIG, "10 MiB body with KeyUpdates")
+        _, err = c.close()
+        check(err.count(b"KEYUPDATE") >= sent,
+              f"s_client did not take 'K'\n{c.dump()}")
+    finally:
+        c.close()
+    return f"{sent} x 'K' during a 10 MiB body, every byte correct"
+
+
 def phase_mtls(t):
     ca = t.path("ca.pem")
     out = t.s_client_get(MTLS, ["-cert", t.path("client.pem"), "-key",
@@ -984,7 +1021,9 @@ def main(exe, stand_in):
                   ("groups", phase_groups), ("hrr", phase_hrr),
                   ("resumption", phase_resumption),
                   ("early-data", phase_early_data),
-                  ("keyupdate", phase_keyupdate), ("mtls", phase_mtls),
+                  ("keyupdate", phase_keyupdate),
+                  ("keyupdate-bulk", phase_keyupdate_bulk),
+                  ("mtls", phase_mtls),
                   ("ocsp", phase_ocsp),
                   ("gnutls", phase_gnutls), ("wrk", phase_wrk),
                   ("h2load", phase_h2load), ("bad-input", phase_bad_input),
