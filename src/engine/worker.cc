@@ -295,6 +295,17 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
     tcp->abort(h, now);
   }
 
+  // Closes the session's TCP connection after its last record (FIN after
+  // the queued data). A peer that never takes that data (a window kept at
+  // zero, or too small) would hold the session and its record buffers for
+  // as long as it answers our probes: sweep() resets it once it has been
+  // closing for the idle timeout.
+  void enter_closing(Session& s) {
+    s.phase = Phase::kClosing;
+    s.deadline = now + idle_timeout;
+    tcp->close(s.h, now);
+  }
+
   // ---- handshake hand-off ----
   void forward_handshake(Session& s, rte_mbuf* chain) {
     const uint32_t len = chain->pkt_len;
@@ -461,11 +472,10 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
           case HsResponseKind::kFailed:
             ++c.handshakes_failed;
             --in_handshake;
-            s->phase = Phase::kClosing;
             s->hs_inflight = false;
             // The alert went out with the kSend before; the handshake
             // thread dropped its state.
-            tcp->close(s->h, now);
+            enter_closing(*s);
             break;
         }
         ring->pop();
@@ -774,8 +784,7 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
     Session& s = *static_cast<Session*>(conn.user);
     if (from_peer) {
       ++c.peer_alerts;
-      s.phase = Phase::kClosing;
-      tcp->close(s.h, now);
+      enter_closing(s);
       return;
     }
     ++c.record_errors;
@@ -791,8 +800,7 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
     send_control_record(s, [&](uint8_t* buf, size_t cap) {
       return engine->write_alert(s.rec, alert, buf, cap);
     });
-    s.phase = Phase::kClosing;
-    tcp->close(s.h, now);
+    enter_closing(s);
   }
 
   void send_key_update(Session& s) {
@@ -963,8 +971,7 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
       return;
     }
     ++c.close_notify_sent;
-    s.phase = Phase::kClosing;
-    tcp->close(s.h, now);
+    enter_closing(s);
   }
 
   // The end of a round: every record written is sealed in one batch and
@@ -994,13 +1001,16 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
     wake.clear();
   }
 
-  // Every 100 ms: handshake and idle timeouts, and the drain.
+  // Every 100 ms: handshake, idle and closing timeouts, and the drain.
   void sweep() {
     for (uint32_t slot = live_head; slot != kNone;) {
       Session& s = sessions[slot];
       slot = s.live_next;
       if (s.phase == Phase::kHandshake && now >= s.deadline) {
         ++c.handshake_timeouts;
+        abort_session(s);
+      } else if (s.phase == Phase::kClosing && now >= s.deadline) {
+        ++c.closing_timeouts;
         abort_session(s);
       } else if (s.phase == Phase::kOpen && !s.shutdown_req) {
         if (now >= s.deadline) {

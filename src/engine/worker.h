@@ -43,6 +43,7 @@ namespace dptls::engine {
   X(handshakes_failed, "handshakes that ended with an alert")                \
   X(handshake_timeouts, "connections reset: handshake took too long")        \
   X(idle_timeouts, "sessions closed with close_notify after idling")         \
+  X(closing_timeouts, "sessions reset: peer took no data while closing")     \
   X(install_failures, "traffic keys the record engine refused")              \
   X(record_errors, "sessions ended by a record-layer error we detected")     \
   X(peer_alerts, "fatal alerts received from peers")                         \

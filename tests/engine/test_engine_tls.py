@@ -111,6 +111,9 @@ HANDSHAKE_MS = 2000
 FAULT_HANDSHAKE_MS = 10000
 # Phases not started by then fail as "not run" (meson's timeout is 300 s).
 BUDGET_S = 240
+# The two-worker run's idle timeout (the stalled-reader phase waits for
+# about twice it).
+RUN3_IDLE_MS = 3000
 REQUEST = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 TOOLS = ("ip", "ethtool", "ping", "openssl", "curl", "gnutls-cli", "wrk",
          "h2load")
@@ -344,7 +347,7 @@ class Test:
                  client_ca=f"{w}/ca.pem", ocsp=f"{w}/ocsp.der"),
         ], a
 
-    def write_config(self, name, fault_drop=0.0, workers=1):
+    def write_config(self, name, fault_drop=0.0, workers=1, idle_ms=None):
         self.admin = free_port()
         ls, addr = self.listeners()
         conf = self.path(name + ".toml")
@@ -366,6 +369,7 @@ device = "net_af_packet0,iface={self.host_if},qpairs={workers}{rings}"
 ipv4 = "{addr}/24"
 [timeouts]
 handshake_ms = {HANDSHAKE_MS if fault_drop == 0 else FAULT_HANDSHAKE_MS}
+{f"idle_ms = {idle_ms}" if idle_ms else ""}
 [admin]
 listen = "127.0.0.1:{self.admin}"
 """)
@@ -392,8 +396,8 @@ listen = "127.0.0.1:{self.admin}"
                            handshake_ms=HANDSHAKE_MS, listeners=ls), f)
         return conf, spec
 
-    def start_engine(self, name, fault_drop=0.0, workers=1):
-        conf, spec = self.write_config(name, fault_drop, workers)
+    def start_engine(self, name, fault_drop=0.0, workers=1, idle_ms=None):
+        conf, spec = self.write_config(name, fault_drop, workers, idle_ms)
         self.log = self.path(name + ".log")
         self.logs.append((name, self.log))
         if self.stand_in:
@@ -956,6 +960,55 @@ def phase_two_workers(t):
             f"{int(strays)} segments passed to the other worker")
 
 
+def phase_stalled_reader(t):
+    """A client that asks for the 10 MiB body and never reads (its window
+    stays shut) is reset after the idle timeout plus as long again for the
+    close, rather than holding its session and record buffers for as long
+    as it answers the engine's window probes."""
+    if t.stand_in:
+        return "not checked on the stand-in (no idle timeout there)"
+    before = metric_sum(t.metrics(), "dptls_worker_events_total",
+                        'event="closing_timeouts"')
+    r = t.helper(["stalled-reader", t.server, BIGP, RUN3_IDLE_MS],
+                 2 * RUN3_IDLE_MS / 1000 + 20)
+    msg = r.stdout.decode(errors="replace").strip()
+    check(r.returncode == 0, f"{msg} {tail(r.stderr)}")
+    after = metric_sum(t.metrics(), "dptls_worker_events_total",
+                       'event="closing_timeouts"')
+    check(after == before + 1, f"closing_timeouts went {before:g} -> "
+          f"{after:g}, want one more")
+    return msg
+
+
+def stalled_reader(host, port, idle_ms):
+    import ssl
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(10)
+    raw.connect((host, port))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    s = ctx.wrap_socket(raw, server_hostname="e.test")
+    s.sendall(REQUEST)
+    t0 = time.time()
+    idle = idle_ms / 1000
+    while time.time() - t0 < 2 * idle + 15:
+        # struct tcp_info starts with tcpi_state; TCP_CLOSE (7) after a RST.
+        if s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] == 7:
+            dt = time.time() - t0
+            if dt < idle:
+                print(f"stalled reader: reset after {dt:.1f} s, before the "
+                      f"{idle_ms} ms idle timeout")
+                return 1
+            print(f"stalled reader: reset after {dt:.1f} s (idle timeout "
+                  f"{idle_ms} ms, then as long closing)")
+            return 0
+        time.sleep(0.1)
+    print(f"stalled reader: still open after {time.time() - t0:.0f} s")
+    return 1
+
+
 def phase_fault_stop(t):
     rc = t.stop_engine(timeout=30)
     check(rc == 0, f"engine exit {rc} after SIGTERM")
@@ -1034,12 +1087,14 @@ def main(exe, stand_in):
         # Two workers (both on the second CPU here) on two queue pairs.
         two = [("two-workers", phase_two_workers),
                ("two-workers-curl", phase_curl),
+               ("stalled-reader", phase_stalled_reader),
                ("two-workers-sigterm", phase_fault_stop)]
-        for run_name, drop, workers, plist in (
-                ("run1", 0.0, 1, phases), ("run2-fault", 0.02, 1, fault),
-                ("run3-workers", 0.0, 2, two)):
+        for run_name, drop, workers, idle_ms, plist in (
+                ("run1", 0.0, 1, None, phases),
+                ("run2-fault", 0.02, 1, None, fault),
+                ("run3-workers", 0.0, 2, RUN3_IDLE_MS, two)):
             try:
-                t.start_engine(run_name, drop, workers)
+                t.start_engine(run_name, drop, workers, idle_ms)
                 t.results.append((f"{run_name}-start", True))
                 print(f"PASS {run_name}-start", flush=True)
             except (PhaseFail, subprocess.TimeoutExpired, OSError,
@@ -1141,6 +1196,8 @@ def raw_client(mode, host, port, *rest):
     if mode == "synflood":
         return syn_flood(host, port, int(rest[0]), rest[1])
     hs_ms = int(rest[0])
+    if mode == "stalled-reader":
+        return stalled_reader(host, port, hs_ms)
     s = socket.create_connection((host, port), timeout=5)
     limit = hs_ms / 1000 + 5
     if mode == "garbage":
