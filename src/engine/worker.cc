@@ -41,6 +41,12 @@ constexpr size_t kWakeSpace = size_t{16} * 1024;
 // after a record under the new key had been skipped.
 constexpr size_t kControlReserve = 2 * (tls::RecordEngine::kSealOverhead + 5);
 
+// While the engine drains, how long a connection whose handshake has just
+// ended may take to send its first request before it counts as idle (and
+// is closed with close_notify): without it, clients that connected right
+// before SIGTERM were closed before they could ask anything.
+constexpr uint64_t kDrainGraceMs = 1000;
+
 enum class Phase : uint8_t { kFree, kHandshake, kOpen, kClosing };
 
 }  // namespace
@@ -62,10 +68,12 @@ struct Worker::Session final : app::AppConn {
   bool shutdown_req = false;  // the app asked for close_notify
   mutable bool want_writable = false;  // a kWritable event was asked for
   bool abort_pending = false;  // abort asked for while records were open
+  bool heard_from = false;     // data arrived since the handshake
   uint32_t consume_bytes = 0;
   uint32_t live_prev = kNone;
   uint32_t live_next = kNone;
-  uint64_t deadline = 0;  // TSC: handshake deadline or idle expiry
+  uint64_t deadline = 0;   // TSC: handshake deadline or idle expiry
+  uint64_t opened_at = 0;  // TSC: when the keys arrived
   // The record being filled by write(): plaintext at kRecordHeaderLen.
   rte_mbuf* rec_m = nullptr;
   uint32_t rec_len = 0;
@@ -142,6 +150,7 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
   net::L4Packet l4[kBurst];
   uint64_t hs_timeout = 0;    // TSC ticks
   uint64_t idle_timeout = 0;  // TSC ticks
+  uint64_t drain_grace = 0;   // TSC ticks: kDrainGraceMs
   bool draining = false;
   uint64_t busy = 0, idle = 0;
   uint64_t window_busy = 0, window_idle = 0, busy_ppm = 0;
@@ -233,6 +242,7 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
     s.shutdown_req = false;
     s.want_writable = false;
     s.abort_pending = false;
+    s.heard_from = false;
     s.consume_bytes = 0;
     s.round_wire = 0;
     s.alpn_len = s.sni_len = s.id_len = 0;
@@ -424,6 +434,7 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
     std::memcpy(s.id_buf, k.identity, s.id_len);
     s.phase = Phase::kOpen;
     s.deadline = now + idle_timeout;
+    s.opened_at = now;
     ++c.handshakes_completed;
     s.zero_app_state();
     s.app_open = true;
@@ -616,6 +627,7 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
         break;
       case Phase::kOpen:
         s->deadline = now + idle_timeout;
+        s->heard_from = true;
         push_data(*s, e.data);
         break;
       default:
@@ -1017,7 +1029,10 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
           ++c.idle_timeouts;
           s.shutdown_req = true;
           mark_tx(s);
-        } else if (draining && apps[s.listener]->idle(s)) {
+        } else if (draining && apps[s.listener]->idle(s) &&
+                   (s.heard_from || now - s.opened_at >= drain_grace)) {
+          // A connection whose handshake just ended has not sent its
+          // first request yet: it gets drain_grace to do so.
           s.shutdown_req = true;
           mark_tx(s);
         }
@@ -1085,6 +1100,7 @@ bool Worker::init(std::string* error) {
   I.ns_per_tick = 1e9 / static_cast<double>(I.hz);
   I.hs_timeout = I.hz * cfg.timeouts.handshake_ms / 1000;
   I.idle_timeout = I.hz * cfg.timeouts.idle_ms / 1000;
+  I.drain_grace = I.hz * kDrainGraceMs / 1000;
   I.net = net::NetStack::create(setup_.net, setup_.pool, error);
   I.port_offloads = setup_.net.tx_offloads.ipv4_checksum ||
                     setup_.net.tx_offloads.tcp_checksum;
