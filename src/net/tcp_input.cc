@@ -554,6 +554,11 @@ void TcpStack::rx_synchronized(TcpConn& c, Segment& s) {
     } else {
       ack_now(c);  // a retransmitted FIN
     }
+  } else if (s.fin) {
+    // A FIN into a zero window (SEG.LEN = 1 > RCV.WND = 0) is not
+    // acceptable: "an acknowledgment should be sent in reply". The peer
+    // sends it again once the window opens.
+    ack_now(c);
   }
 }
 

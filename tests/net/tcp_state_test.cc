@@ -574,6 +574,38 @@ TEST_F(TcpStateTest, ZeroWindowAndWindowUpdate) {
   EXPECT_EQ(tcp_->stats().window_updates, 1u);
 }
 
+TEST_F(TcpStateTest, BareFinIntoAZeroWindowIsAcked) {
+  // RFC 9293 3.10.7.4: a FIN occupies a sequence number (SEG.LEN = 1), so
+  // with RCV.WND = 0 it is not acceptable, but "If an incoming segment is
+  // not acceptable, an acknowledgment should be sent in reply". Without
+  // that ACK the peer hears nothing until its own retransmission timer.
+  TcpConfig c = default_tcp_config();
+  c.rcv_buf = 4096;
+  rebuild(c);
+  const ConnHandle h = established();
+  for (uint32_t off = 0; off < 4096; off += 1024) {
+    inject(peer(off, kTcpAck, Bytes(1024, 'z')));
+  }
+  std::vector<Seg> out = sent();
+  ASSERT_FALSE(out.empty());
+  ASSERT_EQ(out.back().win, 0) << "window closed";
+  inject(peer(4096, kTcpAck | kTcpFin));
+  out = sent();
+  ASSERT_EQ(out.size(), 1u) << "the FIN is answered";
+  EXPECT_EQ(out[0].ack, peer_isn_ + 1 + 4096) << "but not taken";
+  EXPECT_EQ(out[0].win, 0);
+  EXPECT_EQ(state(h), TcpState::kEstablished);
+  // Once the window opens, the FIN sent again is taken.
+  events();
+  tcp_->consumed(h, 4096, now_);
+  sent();
+  inject(peer(4096, kTcpAck | kTcpFin));
+  out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].ack, peer_isn_ + 1 + 4097);
+  EXPECT_EQ(state(h), TcpState::kCloseWait);
+}
+
 TEST_F(TcpStateTest, PersistProbesAZeroWindow) {
   const ConnHandle h = established();
   inject(peer(0, kTcpAck));  // no news
