@@ -691,11 +691,14 @@ bool TcpStack::rx_ack(TcpConn& c, Segment& s) {
       seq_gt(c.snd_una, c.recover)) {
     enter_recovery(c);
   }
-  // Window update: "If SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and
+  // Window update, only "If SND.UNA =< SEG.ACK =< SND.NXT" (SND.UNA has
+  // already moved up to an ACK above it; an older ACK is a duplicate whose
+  // window is stale): "If SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and
   // SND.WL2 =< SEG.ACK), set SND.WND <- SEG.WND, SND.WL1 <- SEG.SEQ, and
   // SND.WL2 <- SEG.ACK."
-  if (seq_lt(c.snd_wl1, h.seq) ||
-      (c.snd_wl1 == h.seq && seq_le(c.snd_wl2, ack))) {
+  if (seq_ge(ack, c.snd_una) &&
+      (seq_lt(c.snd_wl1, h.seq) ||
+       (c.snd_wl1 == h.seq && seq_le(c.snd_wl2, ack)))) {
     const uint32_t old = c.snd_wnd;
     c.snd_wnd = wnd;
     c.snd_wl1 = h.seq;

@@ -662,6 +662,30 @@ TEST_F(TcpStateTest, SmallWindowWithNothingInFlightIsNotLeftForever) {
   EXPECT_EQ(bytes, 5000u);
 }
 
+TEST_F(TcpStateTest, AnOldAckDoesNotUpdateTheWindow) {
+  // RFC 9293 3.10.7.4: "If SND.UNA =< SEG.ACK =< SND.NXT, the send window
+  // should be updated"; an ACK below SND.UNA is a duplicate to ignore, even
+  // when its SEG.SEQ is past SND.WL1.
+  const ConnHandle h = established();
+  send_bytes(h, 1000);
+  ASSERT_EQ(sent().size(), 1u);
+  inject(peer(0, kTcpAck, {}, our_isn_ + 1001));  // WL1 = peer + 1
+  inject(peer(0, kTcpAck, Bytes(10, 'd'), our_isn_ + 1001));
+  sent();
+  events();
+  ASSERT_EQ(info(h).snd_una, our_isn_ + 1001);
+  // An old ACK (below SND.UNA, within MAX.SND.WND of it, so acceptable)
+  // with a newer SEG.SEQ and a zero window.
+  Seg old = peer(10, kTcpAck, {}, our_isn_ + 1);
+  old.win = 0;
+  inject(old);
+  EXPECT_EQ(info(h).snd_wnd, 65535u) << "window taken from an old ACK";
+  send_bytes(h, 500, 1000);
+  std::vector<Seg> out = sent();
+  ASSERT_EQ(out.size(), 1u) << "data held back by a window from an old ACK";
+  EXPECT_EQ(out[0].payload.size(), 500u);
+}
+
 TEST_F(TcpStateTest, RetransmissionTimeoutBacksOffAndResets) {
   TcpConfig c = default_tcp_config();
   c.max_retries = 3;
