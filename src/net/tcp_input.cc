@@ -382,9 +382,9 @@ void TcpStack::rx_syn_sent(TcpConn& c, Segment& s) {
     // state to ESTABLISHED, form an ACK segment ... and send it."
     c.snd_una = h.ack;
     c.set(kFlagSynAcked);
-    // As in rx_ack(): a TSecr ahead of our clock echoes no TSval of ours,
-    // and now - TSecr would wrap to about 2^32 ms.
-    if (c.has(kFlagTs) && h.opts.tsecr != 0 && seq_le(h.opts.tsecr, now_ms_)) {
+    // As in rx_ack(): only a TSecr that can echo a TSval of ours.
+    if (c.has(kFlagTs) &&
+        ts_rtt_usable(now_ms_, h.opts.tsecr, rto_params_.max_ms)) {
       c.rto.sample((now_ms_ - h.opts.tsecr) * 1000, rto_params_);
       ++stats_.rtt_samples;
     } else if (c.has(kFlagTiming)) {
@@ -590,8 +590,8 @@ bool TcpStack::rx_ack(TcpConn& c, Segment& s) {
   if (seq_gt(ack, c.snd_una)) {
     uint32_t acked = ack - c.snd_una;
     // RTT (RFC 7323 4.1 with timestamps; else RFC 6298 3 with Karn).
-    if (c.has(kFlagTs) && h.opts.has_ts && h.opts.tsecr != 0 &&
-        seq_le(h.opts.tsecr, now_ms_)) {
+    if (c.has(kFlagTs) && h.opts.has_ts &&
+        ts_rtt_usable(now_ms_, h.opts.tsecr, rto_params_.max_ms)) {
       c.rto.sample((now_ms_ - h.opts.tsecr) * 1000, rto_params_);
       ++stats_.rtt_samples;
     } else if (c.has(kFlagTiming) && seq_gt(ack, c.rtt_seq)) {

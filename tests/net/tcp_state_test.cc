@@ -373,6 +373,28 @@ TEST_F(TcpStateTest, ActiveOpenTakesNoRttSampleFromAFutureTimestampEcho) {
   EXPECT_LE(i.rto_ms, 1000u) << "RTO from an RTT of " << i.srtt_us << " us";
 }
 
+TEST_F(TcpStateTest, ActiveOpenTakesNoRttSampleFromAnHoursOldTimestampEcho) {
+  // As below for data: now - TSecr of over 71 minutes overflowed the
+  // microsecond product in SYN-SENT too.
+  Seg syn;
+  const ConnHandle h = connect_one(&syn);
+  ASSERT_TRUE(syn.ts.has_value());
+  Bytes opts = opt_mss(1460);
+  append(opts, opt_ts(777, syn.ts->first - 5'000'000));
+  inject(Seg{.sport = 80,
+             .dport = syn.sport,
+             .seq = 7000,
+             .ack = syn.seq + 1,
+             .flags = kTcpSyn | kTcpAck,
+             .win = 65535,
+             .options = opts});
+  sent();
+  events();
+  const TcpConnInfo i = info(h);
+  EXPECT_EQ(i.state, TcpState::kEstablished);
+  EXPECT_LE(i.rto_ms, 1000u) << "RTO from an RTT of " << i.srtt_us << " us";
+}
+
 TEST_F(TcpStateTest, SimultaneousOpen) {
   Seg syn;
   const ConnHandle h = connect_one(&syn);
@@ -684,6 +706,30 @@ TEST_F(TcpStateTest, AnOldAckDoesNotUpdateTheWindow) {
   std::vector<Seg> out = sent();
   ASSERT_EQ(out.size(), 1u) << "data held back by a window from an old ACK";
   EXPECT_EQ(out[0].payload.size(), 500u);
+}
+
+TEST_F(TcpStateTest, TimestampEchoHoursOldGivesNoRttSample) {
+  // RFC 7323 4.1: RTT = now - TSecr. A TSecr over 71 minutes old (still
+  // "not ahead" of our clock in 32-bit sequence terms) overflowed the
+  // microsecond product and fed a bogus sample of minutes: RTO went to its
+  // maximum. Such an echo is no RTT of this connection: it is ignored.
+  const ConnHandle h = accept_one([] {
+    Bytes o = opt_mss(1460);
+    append(o, opt_ts(100, 0));
+    return o;
+  }());
+  const uint32_t rto_before = info(h).rto_ms;
+  send_bytes(h, 1000);
+  std::vector<Seg> out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].ts.has_value());
+  Seg a = peer(0, kTcpAck, {}, our_isn_ + 1001);
+  a.options = opt_ts(200, out[0].ts->first - 5'000'000);
+  inject(a);
+  const TcpConnInfo i = info(h);
+  EXPECT_EQ(i.snd_una, our_isn_ + 1001);
+  EXPECT_EQ(i.rto_ms, rto_before)
+      << "RTO from an RTT of " << i.srtt_us << " us";
 }
 
 TEST_F(TcpStateTest, RetransmissionTimeoutBacksOffAndResets) {
