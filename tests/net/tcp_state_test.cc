@@ -763,6 +763,36 @@ TEST_F(TcpStateTest, RetransmissionTimeoutBacksOffAndResets) {
   EXPECT_EQ(ev.back().reason, TcpCloseReason::kTimeout);
 }
 
+TEST_F(TcpStateTest, PureAckAfterATimeoutCarriesSndMax) {
+  // RFC 9293 forms an ACK as <SEQ=SND.NXT>, but a timeout rewinds SND.NXT
+  // to SND.UNA. When the timeout came from lost ACKs, the peer's RCV.NXT
+  // is already SND.MAX, and its acceptability test (RCV.NXT =< SEG.SEQ for
+  // a zero-length segment) would drop an ACK at SND.NXT, acknowledgment
+  // and window update with it. Pure ACKs carry SND.MAX, as the BSD stacks
+  // do; it is never beyond the peer's window (our probes send no byte
+  // past it).
+  const ConnHandle h = established();
+  send_bytes(h, 3000);
+  ASSERT_FALSE(sent().empty());
+  advance_ms(200);  // RTO: the first segment again, SND.NXT rewound
+  ASSERT_EQ(sent().size(), 1u);
+  ASSERT_NE(info(h).snd_nxt, info(h).snd_max);
+  inject(peer(0, kTcpAck, Bytes(10, 'p')));
+  inject(peer(10, kTcpAck, Bytes(10, 'q')));  // the second is ACKed at once
+  std::vector<Seg> out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].payload.empty());
+  EXPECT_EQ(out[0].seq, our_isn_ + 1 + 3000) << "SND.MAX";
+  EXPECT_EQ(out[0].ack, peer_isn_ + 1 + 20);
+  // Why not SND.NXT: as a receiver, this stack too drops a zero-length
+  // segment below RCV.NXT, even one whose ACK is new.
+  inject(peer(0, kTcpAck, {}, our_isn_ + 1 + 3000));
+  EXPECT_EQ(drops(DropReason::kTcpOutOfWindow), 1u);
+  EXPECT_EQ(info(h).snd_una, our_isn_ + 1) << "its ACK was not used";
+  EXPECT_EQ(sent().size(), 1u) << "answered with an ACK";
+  events();
+}
+
 TEST_F(TcpStateTest, FastRetransmitOnThreeDupAcksAndOnSack) {
   for (bool sack : {false, true}) {
     rebuild(default_tcp_config());
