@@ -382,9 +382,9 @@ void TcpStack::rx_syn_sent(TcpConn& c, Segment& s) {
     // state to ESTABLISHED, form an ACK segment ... and send it."
     c.snd_una = h.ack;
     c.set(kFlagSynAcked);
-    // As in rx_ack(): a TSecr ahead of our clock echoes no TSval of ours,
-    // and now - TSecr would wrap to about 2^32 ms.
-    if (c.has(kFlagTs) && h.opts.tsecr != 0 && seq_le(h.opts.tsecr, now_ms_)) {
+    // As in rx_ack(): only a TSecr that can echo a TSval of ours.
+    if (c.has(kFlagTs) &&
+        ts_rtt_usable(now_ms_, h.opts.tsecr, rto_params_.max_ms)) {
       c.rto.sample((now_ms_ - h.opts.tsecr) * 1000, rto_params_);
       ++stats_.rtt_samples;
     } else if (c.has(kFlagTiming)) {
@@ -554,6 +554,11 @@ void TcpStack::rx_synchronized(TcpConn& c, Segment& s) {
     } else {
       ack_now(c);  // a retransmitted FIN
     }
+  } else if (s.fin) {
+    // A FIN into a zero window (SEG.LEN = 1 > RCV.WND = 0) is not
+    // acceptable: "an acknowledgment should be sent in reply". The peer
+    // sends it again once the window opens.
+    ack_now(c);
   }
 }
 
@@ -585,8 +590,8 @@ bool TcpStack::rx_ack(TcpConn& c, Segment& s) {
   if (seq_gt(ack, c.snd_una)) {
     uint32_t acked = ack - c.snd_una;
     // RTT (RFC 7323 4.1 with timestamps; else RFC 6298 3 with Karn).
-    if (c.has(kFlagTs) && h.opts.has_ts && h.opts.tsecr != 0 &&
-        seq_le(h.opts.tsecr, now_ms_)) {
+    if (c.has(kFlagTs) && h.opts.has_ts &&
+        ts_rtt_usable(now_ms_, h.opts.tsecr, rto_params_.max_ms)) {
       c.rto.sample((now_ms_ - h.opts.tsecr) * 1000, rto_params_);
       ++stats_.rtt_samples;
     } else if (c.has(kFlagTiming) && seq_gt(ack, c.rtt_seq)) {
@@ -686,11 +691,14 @@ bool TcpStack::rx_ack(TcpConn& c, Segment& s) {
       seq_gt(c.snd_una, c.recover)) {
     enter_recovery(c);
   }
-  // Window update: "If SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and
+  // Window update, only "If SND.UNA =< SEG.ACK =< SND.NXT" (SND.UNA has
+  // already moved up to an ACK above it; an older ACK is a duplicate whose
+  // window is stale): "If SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and
   // SND.WL2 =< SEG.ACK), set SND.WND <- SEG.WND, SND.WL1 <- SEG.SEQ, and
   // SND.WL2 <- SEG.ACK."
-  if (seq_lt(c.snd_wl1, h.seq) ||
-      (c.snd_wl1 == h.seq && seq_le(c.snd_wl2, ack))) {
+  if (seq_ge(ack, c.snd_una) &&
+      (seq_lt(c.snd_wl1, h.seq) ||
+       (c.snd_wl1 == h.seq && seq_le(c.snd_wl2, ack)))) {
     const uint32_t old = c.snd_wnd;
     c.snd_wnd = wnd;
     c.snd_wl1 = h.seq;

@@ -373,6 +373,28 @@ TEST_F(TcpStateTest, ActiveOpenTakesNoRttSampleFromAFutureTimestampEcho) {
   EXPECT_LE(i.rto_ms, 1000u) << "RTO from an RTT of " << i.srtt_us << " us";
 }
 
+TEST_F(TcpStateTest, ActiveOpenTakesNoRttSampleFromAnHoursOldTimestampEcho) {
+  // As below for data: now - TSecr of over 71 minutes overflowed the
+  // microsecond product in SYN-SENT too.
+  Seg syn;
+  const ConnHandle h = connect_one(&syn);
+  ASSERT_TRUE(syn.ts.has_value());
+  Bytes opts = opt_mss(1460);
+  append(opts, opt_ts(777, syn.ts->first - 5'000'000));
+  inject(Seg{.sport = 80,
+             .dport = syn.sport,
+             .seq = 7000,
+             .ack = syn.seq + 1,
+             .flags = kTcpSyn | kTcpAck,
+             .win = 65535,
+             .options = opts});
+  sent();
+  events();
+  const TcpConnInfo i = info(h);
+  EXPECT_EQ(i.state, TcpState::kEstablished);
+  EXPECT_LE(i.rto_ms, 1000u) << "RTO from an RTT of " << i.srtt_us << " us";
+}
+
 TEST_F(TcpStateTest, SimultaneousOpen) {
   Seg syn;
   const ConnHandle h = connect_one(&syn);
@@ -574,6 +596,38 @@ TEST_F(TcpStateTest, ZeroWindowAndWindowUpdate) {
   EXPECT_EQ(tcp_->stats().window_updates, 1u);
 }
 
+TEST_F(TcpStateTest, BareFinIntoAZeroWindowIsAcked) {
+  // RFC 9293 3.10.7.4: a FIN occupies a sequence number (SEG.LEN = 1), so
+  // with RCV.WND = 0 it is not acceptable, but "If an incoming segment is
+  // not acceptable, an acknowledgment should be sent in reply". Without
+  // that ACK the peer hears nothing until its own retransmission timer.
+  TcpConfig c = default_tcp_config();
+  c.rcv_buf = 4096;
+  rebuild(c);
+  const ConnHandle h = established();
+  for (uint32_t off = 0; off < 4096; off += 1024) {
+    inject(peer(off, kTcpAck, Bytes(1024, 'z')));
+  }
+  std::vector<Seg> out = sent();
+  ASSERT_FALSE(out.empty());
+  ASSERT_EQ(out.back().win, 0) << "window closed";
+  inject(peer(4096, kTcpAck | kTcpFin));
+  out = sent();
+  ASSERT_EQ(out.size(), 1u) << "the FIN is answered";
+  EXPECT_EQ(out[0].ack, peer_isn_ + 1 + 4096) << "but not taken";
+  EXPECT_EQ(out[0].win, 0);
+  EXPECT_EQ(state(h), TcpState::kEstablished);
+  // Once the window opens, the FIN sent again is taken.
+  events();
+  tcp_->consumed(h, 4096, now_);
+  sent();
+  inject(peer(4096, kTcpAck | kTcpFin));
+  out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].ack, peer_isn_ + 1 + 4097);
+  EXPECT_EQ(state(h), TcpState::kCloseWait);
+}
+
 TEST_F(TcpStateTest, PersistProbesAZeroWindow) {
   const ConnHandle h = established();
   inject(peer(0, kTcpAck));  // no news
@@ -630,6 +684,54 @@ TEST_F(TcpStateTest, SmallWindowWithNothingInFlightIsNotLeftForever) {
   EXPECT_EQ(bytes, 5000u);
 }
 
+TEST_F(TcpStateTest, AnOldAckDoesNotUpdateTheWindow) {
+  // RFC 9293 3.10.7.4: "If SND.UNA =< SEG.ACK =< SND.NXT, the send window
+  // should be updated"; an ACK below SND.UNA is a duplicate to ignore, even
+  // when its SEG.SEQ is past SND.WL1.
+  const ConnHandle h = established();
+  send_bytes(h, 1000);
+  ASSERT_EQ(sent().size(), 1u);
+  inject(peer(0, kTcpAck, {}, our_isn_ + 1001));  // WL1 = peer + 1
+  inject(peer(0, kTcpAck, Bytes(10, 'd'), our_isn_ + 1001));
+  sent();
+  events();
+  ASSERT_EQ(info(h).snd_una, our_isn_ + 1001);
+  // An old ACK (below SND.UNA, within MAX.SND.WND of it, so acceptable)
+  // with a newer SEG.SEQ and a zero window.
+  Seg old = peer(10, kTcpAck, {}, our_isn_ + 1);
+  old.win = 0;
+  inject(old);
+  EXPECT_EQ(info(h).snd_wnd, 65535u) << "window taken from an old ACK";
+  send_bytes(h, 500, 1000);
+  std::vector<Seg> out = sent();
+  ASSERT_EQ(out.size(), 1u) << "data held back by a window from an old ACK";
+  EXPECT_EQ(out[0].payload.size(), 500u);
+}
+
+TEST_F(TcpStateTest, TimestampEchoHoursOldGivesNoRttSample) {
+  // RFC 7323 4.1: RTT = now - TSecr. A TSecr over 71 minutes old (still
+  // "not ahead" of our clock in 32-bit sequence terms) overflowed the
+  // microsecond product and fed a bogus sample of minutes: RTO went to its
+  // maximum. Such an echo is no RTT of this connection: it is ignored.
+  const ConnHandle h = accept_one([] {
+    Bytes o = opt_mss(1460);
+    append(o, opt_ts(100, 0));
+    return o;
+  }());
+  const uint32_t rto_before = info(h).rto_ms;
+  send_bytes(h, 1000);
+  std::vector<Seg> out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].ts.has_value());
+  Seg a = peer(0, kTcpAck, {}, our_isn_ + 1001);
+  a.options = opt_ts(200, out[0].ts->first - 5'000'000);
+  inject(a);
+  const TcpConnInfo i = info(h);
+  EXPECT_EQ(i.snd_una, our_isn_ + 1001);
+  EXPECT_EQ(i.rto_ms, rto_before)
+      << "RTO from an RTT of " << i.srtt_us << " us";
+}
+
 TEST_F(TcpStateTest, RetransmissionTimeoutBacksOffAndResets) {
   TcpConfig c = default_tcp_config();
   c.max_retries = 3;
@@ -659,6 +761,36 @@ TEST_F(TcpStateTest, RetransmissionTimeoutBacksOffAndResets) {
   ASSERT_FALSE(ev.empty());
   EXPECT_EQ(ev.back().type, TcpEventType::kReset);
   EXPECT_EQ(ev.back().reason, TcpCloseReason::kTimeout);
+}
+
+TEST_F(TcpStateTest, PureAckAfterATimeoutCarriesSndMax) {
+  // RFC 9293 forms an ACK as <SEQ=SND.NXT>, but a timeout rewinds SND.NXT
+  // to SND.UNA. When the timeout came from lost ACKs, the peer's RCV.NXT
+  // is already SND.MAX, and its acceptability test (RCV.NXT =< SEG.SEQ for
+  // a zero-length segment) would drop an ACK at SND.NXT, acknowledgment
+  // and window update with it. Pure ACKs carry SND.MAX, as the BSD stacks
+  // do; it is never beyond the peer's window (our probes send no byte
+  // past it).
+  const ConnHandle h = established();
+  send_bytes(h, 3000);
+  ASSERT_FALSE(sent().empty());
+  advance_ms(200);  // RTO: the first segment again, SND.NXT rewound
+  ASSERT_EQ(sent().size(), 1u);
+  ASSERT_NE(info(h).snd_nxt, info(h).snd_max);
+  inject(peer(0, kTcpAck, Bytes(10, 'p')));
+  inject(peer(10, kTcpAck, Bytes(10, 'q')));  // the second is ACKed at once
+  std::vector<Seg> out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].payload.empty());
+  EXPECT_EQ(out[0].seq, our_isn_ + 1 + 3000) << "SND.MAX";
+  EXPECT_EQ(out[0].ack, peer_isn_ + 1 + 20);
+  // Why not SND.NXT: as a receiver, this stack too drops a zero-length
+  // segment below RCV.NXT, even one whose ACK is new.
+  inject(peer(0, kTcpAck, {}, our_isn_ + 1 + 3000));
+  EXPECT_EQ(drops(DropReason::kTcpOutOfWindow), 1u);
+  EXPECT_EQ(info(h).snd_una, our_isn_ + 1) << "its ACK was not used";
+  EXPECT_EQ(sent().size(), 1u) << "answered with an ACK";
+  events();
 }
 
 TEST_F(TcpStateTest, FastRetransmitOnThreeDupAcksAndOnSack) {

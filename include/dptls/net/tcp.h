@@ -399,7 +399,6 @@ class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
   void rx_syn_sent(TcpConn& c, Segment& s);
   void rx_synchronized(TcpConn& c, Segment& s);
   bool rx_ack(TcpConn& c, Segment& s);
-  void rx_sack(TcpConn& c, const Segment& s);
   void rx_data(TcpConn& c, Segment& s);
   void rx_fin(TcpConn& c);
   void negotiate_syn_options(TcpConn& c, const TcpHeader& h);
