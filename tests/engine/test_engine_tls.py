@@ -12,9 +12,15 @@ namespace, clients nobody here wrote talk to five listeners on that address:
   6443  http, groups secp256r1 only (an X25519 key share needs a HelloRetry)
   9443  http, mTLS (client_ca)
 
+and one on the port's IPv6 address, 2001:2:0:N::2 (N in hex):
+
+  [v6]:8443  http, 10 MiB body
+
 Phases, each ending in one PASS/FAIL line, then a summary:
 
   curl          10 MiB body, every byte checked; two bodies on one connection
+  ipv6          curl -6 of the 10 MiB body on the IPv6 listener, every byte
+                checked; an openssl s_client GET over IPv6
   suites        openssl s_client per cipher suite, an HTTP exchange in each
   groups        openssl s_client per group (X25519, P-256, P-384)
   hrr           X25519 share first against a P-256-only listener
@@ -99,6 +105,8 @@ PATTERN = b"abcdefghijklmnopqrstuvwxyz0123456789\n"
 SMALL = 1024
 BIG = 10485760
 HTTP, BIGP, ECHO, HRR, MTLS = 443, 8443, 7443, 6443, 9443
+# The IPv6 listener's port (on the port's IPv6 address).
+BIGP6 = 8443
 SUITES = ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
           "TLS_CHACHA20_POLY1305_SHA256"]
 # (s_client -groups name, config name, what s_client prints as temp key)
@@ -250,6 +258,8 @@ class Test:
         pid = os.getpid()
         self.net = f"198.19.{pid % 250 + 1}"
         self.server = f"{self.net}.2"
+        self.net6 = f"2001:2:0:{pid % 250 + 1:x}"
+        self.server6 = f"{self.net6}::2"
         tag = f"dpt{pid % 100000}"
         self.ns, self.host_if, self.ns_if = tag, f"{tag}h", f"{tag}n"
         self.work = tempfile.mkdtemp(prefix="dptls-tls-test-")
@@ -291,14 +301,17 @@ class Test:
     def setup_net(self):
         self.sh(f"ip netns add {self.ns}")
         netns.join_with_veth(self.ns, self.host_if, self.ns_if,
-                             [f"{self.net}.1/24"])
+                             [f"{self.net}.1/24", f"{self.net6}::1/64"])
         if self.stand_in:
             self.sh(f"ip addr add {self.server}/24 dev {self.host_if}")
+            self.sh(f"ip -6 addr add {self.server6}/64 dev {self.host_if} "
+                    "nodad")
 
     def make_certs(self):
         w = self.work
         r = subprocess.run([self.exe, "certs", "--out", w, "--name", "e.test",
-                            "--ip", self.server], capture_output=True,
+                            "--ip", self.server, "--ip", self.server6],
+                           capture_output=True,
                            text=True, timeout=30)
         if r.returncode != 0:
             raise RuntimeError(f"dptls certs: {r.stderr}")
@@ -345,6 +358,8 @@ class Test:
             dict(port=MTLS, app="http", body=SMALL,
                  cert=(f"{w}/m.pem", f"{w}/m.key"),
                  client_ca=f"{w}/ca.pem", ocsp=f"{w}/ocsp.der"),
+            dict(port=BIGP6, addr=f"[{self.server6}]", app="http", body=BIG,
+                 cert=cert),
         ], a
 
     def write_config(self, name, fault_drop=0.0, workers=1, idle_ms=None):
@@ -367,6 +382,7 @@ hugepages = "off"
 [[port]]
 device = "net_af_packet0,iface={self.host_if},qpairs={workers}{rings}"
 ipv4 = "{addr}/24"
+ipv6 = "{self.server6}/64"
 [timeouts]
 handshake_ms = {HANDSHAKE_MS if fault_drop == 0 else FAULT_HANDSHAKE_MS}
 {f"idle_ms = {idle_ms}" if idle_ms else ""}
@@ -376,7 +392,8 @@ listen = "127.0.0.1:{self.admin}"
             if fault_drop:
                 f.write(f"[fault]\nseed = 7\ndrop = {fault_drop}\n")
             for l in ls:
-                f.write(f'[[listener]]\naddress = "{addr}:{l["port"]}"\n'
+                f.write(f'[[listener]]\naddress = '
+                        f'"{l.get("addr", addr)}:{l["port"]}"\n'
                         f'app = "{l["app"]}"\n')
                 if l["app"] == "http":
                     f.write(f'alpn = ["http/1.1"]\n'
@@ -539,6 +556,45 @@ def phase_curl(t):
     check(r.stdout.split() == [b"1", b"0"],
           f"keep-alive: new connections per request {r.stdout!r}")
     return "10 MiB intact; 2 bodies on 1 connection"
+
+
+def phase_ipv6(t):
+    """TCP and TLS over IPv6: the 10 MiB body byte for byte, then an
+    s_client exchange, both to the listener on the port's IPv6 address."""
+    url = f"https://[{t.server6}]:{BIGP6}/"
+    out = t.path(f"big6-{time.time_ns()}.bin")
+    r = t.run_ns(["curl", "-6", "-sS", "--http1.1", "--cacert",
+                  t.path("e.test.pem"), "--max-time", "80", "-o", out,
+                  "-w", "%{http_code} %{size_download}\n", url], 90)
+    check(r.returncode == 0, f"curl -6 exit {r.returncode}: "
+          f"{tail(r.stderr)}")
+    check(r.stdout.split()[0] == b"200", f"curl -6: {r.stdout!r}")
+    data = open(out, "rb").read()
+    os.unlink(out)
+    check_body(data, BIG, "10 MiB body over IPv6")
+    c = Interactive(t.nsx(["timeout", "60", "openssl", "s_client",
+                           "-connect", f"[{t.server6}]:{BIGP6}",
+                           "-servername", "e.test", "-CAfile",
+                           t.path("e.test.pem"), "-verify_return_error"]))
+    try:
+        if not c.wait_for(lambda o, e: b"Cipher is" in o, 15):
+            raise PhaseFail(f"no handshake over IPv6\n{c.dump()}")
+        c.send(REQUEST)
+        got = []
+
+        def done(o, e):
+            r = parse_http(o)
+            got[:] = [r] if r else []
+            return r is not None
+        if not c.wait_for(done, 40):
+            raise PhaseFail(f"no complete HTTP response over IPv6\n"
+                            f"{c.dump()}")
+        status, _, b, _ = got[0]
+        check(" 200" in status, f"status {status!r}")
+        check_body(b, BIG, "s_client body over IPv6")
+    finally:
+        c.close()
+    return f"[{t.server6}]:{BIGP6}: curl 10 MiB intact; s_client GET 200"
 
 
 def phase_suites(t):
@@ -1089,7 +1145,8 @@ def main(exe, stand_in):
             return SKIP
         t.setup_net()
         t.make_certs()
-        phases = [("curl", phase_curl), ("suites", phase_suites),
+        phases = [("curl", phase_curl), ("ipv6", phase_ipv6),
+                  ("suites", phase_suites),
                   ("groups", phase_groups), ("hrr", phase_hrr),
                   ("resumption", phase_resumption),
                   ("early-data", phase_early_data),
@@ -1440,7 +1497,10 @@ def stand_in_server(spec_path):
 
     socks = []
     for l in spec["listeners"]:
-        sock = socket.create_server((spec["address"], l["port"]),
+        host = l.get("addr", spec["address"]).strip("[]")
+        sock = socket.create_server((host, l["port"]),
+                                    family=socket.AF_INET6 if ":" in host
+                                    else socket.AF_INET,
                                     backlog=1024)
         sock.settimeout(0.2)
         socks.append(sock)

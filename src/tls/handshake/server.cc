@@ -5,6 +5,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include <algorithm>
 #include <chrono>
@@ -287,6 +288,14 @@ std::shared_ptr<const ServerContext> ServerContext::create(
     return nullptr;
   }
   std::shared_ptr<ServerContext> ctx(new ServerContext());
+  if (verifier != nullptr) {
+    // Length-prefixed, so the CA/CRL split is part of the digest.
+    std::string both = std::to_string(config.client_ca_pem.size()) + ":" +
+                       config.client_ca_pem + config.client_crl_pem;
+    ctx->client_trust_.resize(SHA256_DIGEST_LENGTH);
+    SHA256(reinterpret_cast<const uint8_t*>(both.data()), both.size(),
+           reinterpret_cast<uint8_t*>(ctx->client_trust_.data()));
+  }
   ctx->client_verifier_ = std::move(verifier);
   if (RAND_bytes(ctx->cookie_key_.data(),
                  static_cast<int>(ctx->cookie_key_.size())) != 1) {
@@ -934,6 +943,12 @@ bool ServerHandshake::State::usable_ticket(const ClientHello& ch,
       ticket->client_subject.empty()) {
     return false;
   }
+  // A client identity is only as good as the CAs that verified it: not
+  // resumed under other ones (another listener's client_ca, or none).
+  if (!ticket->client_subject.empty() &&
+      ticket->client_trust != ctx->client_trust()) {
+    return false;
+  }
   // The certificate the original handshake showed was chosen for this
   // name; resume only under the same one (RFC 6066 section 3).
   return ticket->server_name == ascii_lower(ch.server_name);
@@ -1102,6 +1117,9 @@ bool ServerHandshake::State::send_tickets() {
     t.server_name = server_name;
     t.client_subject = client_identity.subject;
     t.client_sans = client_identity.sans;
+    if (!t.client_subject.empty()) {
+      t.client_trust = ctx->client_trust();
+    }
     std::vector<uint8_t> sealed;
     if (hooks.ticket_age_add.has_value()) {
       t.age_add = *hooks.ticket_age_add;

@@ -23,7 +23,7 @@ namespace {
 
 constexpr std::string_view kMagic = "DPTLSTK1";
 constexpr size_t kKeyRecordLen = kTicketKeyNameLen + kTicketAesKeyLen + 8;
-constexpr uint8_t kContentsFormat = 1;
+constexpr uint8_t kContentsFormat = 2;
 
 struct CipherCtxFree {
   void operator()(EVP_CIPHER_CTX* p) const { EVP_CIPHER_CTX_free(p); }
@@ -327,13 +327,14 @@ bool seal_ticket(const TicketKeys& keys, const TicketContents& c,
   for (const std::string& san : c.client_sans) {
     sans_len += 2 + san.size();
   }
-  if (c.psk.empty() || c.alpn.size() > 255 || c.server_name.size() > 255) {
+  if (c.psk.empty() || c.alpn.size() > 255 || c.server_name.size() > 255 ||
+      c.client_trust.size() > 255) {
     return false;
   }
   // Longer subjects or SAN lists fail in ByteWriter::close().
   std::vector<uint8_t> plain(64 + c.psk.size() + c.alpn.size() +
                              c.server_name.size() + c.client_subject.size() +
-                             sans_len);
+                             sans_len + c.client_trust.size());
   ByteWriter w(plain);
   w.u8(kContentsFormat);
   w.u16(c.version);
@@ -356,6 +357,7 @@ bool seal_ticket(const TicketKeys& keys, const TicketContents& c,
     str(san, 2);
   }
   w.close(sans, 2);
+  str(c.client_trust, 1);
   const bool ok = w.ok() && keys.seal(w.written(), out);
   wipe_vector(&plain);
   return ok;
@@ -375,13 +377,14 @@ bool open_ticket(const TicketKeys& keys, std::span<const uint8_t> ticket,
   ByteReader sni;
   ByteReader subject;
   ByteReader sans;
-  const bool ok = r.u8(&format) && format == kContentsFormat &&
-                  r.u16(&out->version) && r.u16(&out->cipher_suite) &&
-                  r.prefixed8(&psk) && !psk.empty() &&
-                  out->psk.assign(psk.rest()) && r.u64(&out->issued_ms) &&
-                  r.u32(&out->age_add) && r.u32(&out->lifetime_s) &&
-                  r.prefixed8(&alpn) && r.prefixed8(&sni) &&
-                  r.prefixed16(&subject) && r.prefixed16(&sans) && r.empty();
+  ByteReader trust;
+  const bool ok =
+      r.u8(&format) && format == kContentsFormat && r.u16(&out->version) &&
+      r.u16(&out->cipher_suite) && r.prefixed8(&psk) && !psk.empty() &&
+      out->psk.assign(psk.rest()) && r.u64(&out->issued_ms) &&
+      r.u32(&out->age_add) && r.u32(&out->lifetime_s) && r.prefixed8(&alpn) &&
+      r.prefixed8(&sni) && r.prefixed16(&subject) && r.prefixed16(&sans) &&
+      r.prefixed8(&trust) && r.empty();
   if (ok) {
     const auto text = [](const ByteReader& b) {
       const std::span<const uint8_t> s = b.rest();
@@ -390,6 +393,7 @@ bool open_ticket(const TicketKeys& keys, std::span<const uint8_t> ticket,
     out->alpn = text(alpn);
     out->server_name = text(sni);
     out->client_subject = text(subject);
+    out->client_trust = text(trust);
     out->client_sans.clear();
     ByteReader san;
     while (sans.prefixed16(&san)) {

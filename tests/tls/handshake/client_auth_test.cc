@@ -311,6 +311,41 @@ TEST_F(ClientAuthTest, ResumptionKeepsTheIdentity) {
             std::vector<std::string>{"URI:spiffe://test/erin"});
 }
 
+TEST_F(ClientAuthTest, NoResumptionUnderOtherClientCas) {
+  // Two listeners sharing the ticket keys (as the engine's do) with
+  // different client CAs: a session whose certificate the first verified
+  // does not resume on the second, which refuses that certificate.
+  std::string error;
+  cfg_.ticket_keys = TicketKeys::generate(0, 3600000, &error);
+  ASSERT_NE(cfg_.ticket_keys, nullptr) << error;
+  Ptr<X509> cert = ClientCert(key_.get(), "erin", Pki().intermediate, -60, 3600,
+                              "URI:spiffe://test/erin");
+  std::unique_ptr<TestClient> client;
+  Exchange ex = Run(cert.get(), &client);
+  ASSERT_TRUE(ex.server_done) << alert_name(ex.server.alert);
+  // Application data after the handshake: the client reads the tickets.
+  testing::Worker w;
+  ASSERT_TRUE(w.Install(ex.result));
+  const Bytes down = testing::Pattern(10, 1);
+  client->Deliver(w.Send(down));
+  EXPECT_EQ(testing::ClientRead(*client, down.size()), down);
+  Ptr<SSL_SESSION> session(SSL_get1_session(client->ssl()));
+  SSL_set_shutdown(client->ssl(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  ASSERT_NE(session, nullptr);
+  ASSERT_EQ(SSL_SESSION_is_resumable(session.get()), 1);
+  testing::Identity other;
+  other.key = testing::MakeKey("ec");
+  other.cert =
+      testing::IssueCert(other.key.get(), "other root", {}, true, nullptr);
+  cfg_.client_ca_pem = testing::CertPem(other.cert.get());
+  std::unique_ptr<TestClient> fresh;
+  ExpectAlert(Run(cert.get(), &fresh), Alert::kUnknownCa);
+  std::unique_ptr<TestClient> again;
+  Exchange ex2 = Run(cert.get(), &again, nullptr, nullptr, session.get());
+  EXPECT_NE(ex2.result.kind, HandshakeKind::kPsk);
+  ExpectAlert(ex2, Alert::kUnknownCa);
+}
+
 // A PEM CRL from `issuer` revoking `revoked` (may be null).
 std::string Crl(const Identity& issuer, X509* revoked) {
   X509_CRL* crl = X509_CRL_new();

@@ -206,6 +206,11 @@ class ServerContext {
   const ClientCertVerifier* client_verifier() const {
     return client_verifier_.get();
   }
+  // SHA-256 of client_ca_pem and client_crl_pem, empty without them:
+  // tickets carry it, and only a server with the same client CAs resumes
+  // a session whose client certificate was verified (a listener with
+  // other client CAs must not take the identity on trust).
+  const std::string& client_trust() const { return client_trust_; }
 
   // Wipes the cookie key.
   ~ServerContext();
@@ -216,6 +221,7 @@ class ServerContext {
   ServerConfig config_;
   std::shared_ptr<const CertificateStore> certs_;
   std::shared_ptr<const ClientCertVerifier> client_verifier_;
+  std::string client_trust_;
   std::array<uint8_t, 32> cookie_key_{};
 };
 

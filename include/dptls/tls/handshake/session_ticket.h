@@ -183,6 +183,10 @@ struct TicketContents {
   // 2^16 - 1 bytes).
   std::string client_subject;
   std::vector<std::string> client_sans;
+  // What that identity was verified against: the issuing server's
+  // ServerContext::client_trust() (empty without client authentication).
+  // A server whose client CAs differ does not resume the ticket.
+  std::string client_trust;
 };
 
 // Encodes `contents` and seals it with `keys`. false when a field is out
