@@ -167,6 +167,18 @@ def parse_http(buf, start=0):
     return head[0], headers, buf[j + 4:j + 4 + n], j + 4 + n
 
 
+def wait_response(c, timeout, start=0):
+    """Waits up to `timeout` s for a complete HTTP response at or after
+    `start` in the client's stdout: parse_http's tuple, or None."""
+    got = []
+
+    def done(o, e):
+        r = parse_http(o, start)
+        got[:] = [r] if r else []
+        return r is not None
+    return got[0] if c.wait_for(done, timeout) else None
+
+
 def first_diff(got, want):
     for i in range(min(len(got), len(want))):
         if got[i] != want[i]:
@@ -523,15 +535,10 @@ listen = "127.0.0.1:{self.admin}"
             pos = 0
             for _ in range(requests):
                 c.send(REQUEST)
-                got = []
-
-                def done(o, e, pos=pos):
-                    r = parse_http(o, pos)
-                    got[:] = [r] if r else []
-                    return r is not None
-                if not c.wait_for(done, 20):
+                r = wait_response(c, 20, pos)
+                if r is None:
                     raise PhaseFail(f"no complete HTTP response\n{c.dump()}")
-                status, _, b, pos = got[0]
+                status, _, b, pos = r
                 check(" 200" in status, f"status {status!r}")
                 check_body(b, n, f"body on port {port}")
             out, _ = c.close()
@@ -580,16 +587,11 @@ def phase_ipv6(t):
         if not c.wait_for(lambda o, e: b"Cipher is" in o, 15):
             raise PhaseFail(f"no handshake over IPv6\n{c.dump()}")
         c.send(REQUEST)
-        got = []
-
-        def done(o, e):
-            r = parse_http(o)
-            got[:] = [r] if r else []
-            return r is not None
-        if not c.wait_for(done, 40):
+        r = wait_response(c, 40)
+        if r is None:
             raise PhaseFail(f"no complete HTTP response over IPv6\n"
                             f"{c.dump()}")
-        status, _, b, _ = got[0]
+        status, _, b, _ = r
         check(" 200" in status, f"status {status!r}")
         check_body(b, BIG, "s_client body over IPv6")
     finally:
@@ -687,14 +689,10 @@ def phase_early_data(t):
         check(parse_http(out) is None, f"early data was answered:\n"
               f"{c.dump()}")
         c.send(REQUEST)
-        got = []
-
-        def done(o, e):
-            got[:] = [parse_http(o)]
-            return got[0] is not None
-        check(c.wait_for(done, 20), f"no response after the handshake\n"
+        r = wait_response(c, 20)
+        check(r is not None, f"no response after the handshake\n"
               f"{c.dump()}")
-        status, _, b, _ = got[0]
+        status, _, b, _ = r
         check(" 200" in status, f"status {status!r}")
         check_body(b, SMALL, "body after refused early data")
     finally:
@@ -751,15 +749,10 @@ def phase_keyupdate_bulk(t):
                   f"stalled before byte {at}\n{c.dump()}")
             c.send(b"K\n")
             sent += 1
-        got = []
-
-        def done(o, e):
-            r = parse_http(o)
-            got[:] = [r] if r else []
-            return r is not None
-        check(c.wait_for(done, 60), f"no complete response after {sent} "
+        r = wait_response(c, 60)
+        check(r is not None, f"no complete response after {sent} "
               f"'K'\n{c.dump()}")
-        status, _, b, _ = got[0]
+        status, _, b, _ = r
         check(" 200" in status, f"status {status!r}")
         check_body(b, BIG, "10 MiB body with KeyUpdates")
         _, err = c.close()
@@ -820,15 +813,10 @@ def phase_gnutls(t):
         check(c.wait_for(lambda o, e: b"Handshake was completed" in o + e,
                          15), f"no handshake\n{c.dump()}")
         c.send(REQUEST)
-        got = []
-
-        def done(o, e):
-            r = parse_http(o)
-            got[:] = [r] if r else []
-            return r is not None
-        check(c.wait_for(done, 15), f"no response\n{c.dump()}")
-        check(" 200" in got[0][0], f"status {got[0][0]!r}")
-        check_body(got[0][2], SMALL, "gnutls body")
+        r = wait_response(c, 15)
+        check(r is not None, f"no response\n{c.dump()}")
+        check(" 200" in r[0], f"status {r[0]!r}")
+        check_body(r[2], SMALL, "gnutls body")
         desc = re.search(rb"Description: ([^\n]*)", bytes(c.out + c.err))
     finally:
         c.close()

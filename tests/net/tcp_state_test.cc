@@ -17,6 +17,30 @@ namespace {
 
 class TcpStateTest : public RawTcpTest {
  protected:
+  // An active open answered by a SYN-ACK whose TSecr is our SYN's TSval
+  // moved by `tsecr_shift` ms: the connection is established and the
+  // echo gives no RTT sample (the RTO stays at its initial 1 s or below).
+  void expect_no_rtt_sample_from_syn_ack_tsecr(int64_t tsecr_shift) {
+    Seg syn;
+    const ConnHandle h = connect_one(&syn);
+    ASSERT_TRUE(syn.ts.has_value());
+    Bytes opts = opt_mss(1460);
+    append(opts,
+           opt_ts(777, static_cast<uint32_t>(syn.ts->first + tsecr_shift)));
+    inject(Seg{.sport = 80,
+               .dport = syn.sport,
+               .seq = 7000,
+               .ack = syn.seq + 1,
+               .flags = kTcpSyn | kTcpAck,
+               .win = 65535,
+               .options = opts});
+    sent();
+    events();
+    const TcpConnInfo i = info(h);
+    EXPECT_EQ(i.state, TcpState::kEstablished);
+    EXPECT_LE(i.rto_ms, 1000u) << "RTO from an RTT of " << i.srtt_us << " us";
+  }
+
   // A segment from the peer of the accepted connection, `off` bytes into
   // its stream, acknowledging `ack` (default: our SYN).
   Seg peer(uint32_t off, uint8_t flags, Bytes payload = {},
@@ -354,45 +378,13 @@ TEST_F(TcpStateTest, ActiveOpenTakesNoRttSampleFromAFutureTimestampEcho) {
   // sent. A SYN-ACK echoing a TSval we never sent (ahead of our clock:
   // from a confused peer or middlebox) must not become a sample; the
   // difference wraps to about 2^32 ms and the RTO went to its maximum.
-  Seg syn;
-  const ConnHandle h = connect_one(&syn);
-  ASSERT_TRUE(syn.ts.has_value());
-  Bytes opts = opt_mss(1460);
-  append(opts, opt_ts(777, syn.ts->first + 100'000));
-  inject(Seg{.sport = 80,
-             .dport = syn.sport,
-             .seq = 7000,
-             .ack = syn.seq + 1,
-             .flags = kTcpSyn | kTcpAck,
-             .win = 65535,
-             .options = opts});
-  sent();
-  events();
-  const TcpConnInfo i = info(h);
-  EXPECT_EQ(i.state, TcpState::kEstablished);
-  EXPECT_LE(i.rto_ms, 1000u) << "RTO from an RTT of " << i.srtt_us << " us";
+  expect_no_rtt_sample_from_syn_ack_tsecr(100'000);
 }
 
 TEST_F(TcpStateTest, ActiveOpenTakesNoRttSampleFromAnHoursOldTimestampEcho) {
   // As below for data: now - TSecr of over 71 minutes overflowed the
   // microsecond product in SYN-SENT too.
-  Seg syn;
-  const ConnHandle h = connect_one(&syn);
-  ASSERT_TRUE(syn.ts.has_value());
-  Bytes opts = opt_mss(1460);
-  append(opts, opt_ts(777, syn.ts->first - 5'000'000));
-  inject(Seg{.sport = 80,
-             .dport = syn.sport,
-             .seq = 7000,
-             .ack = syn.seq + 1,
-             .flags = kTcpSyn | kTcpAck,
-             .win = 65535,
-             .options = opts});
-  sent();
-  events();
-  const TcpConnInfo i = info(h);
-  EXPECT_EQ(i.state, TcpState::kEstablished);
-  EXPECT_LE(i.rto_ms, 1000u) << "RTO from an RTT of " << i.srtt_us << " us";
+  expect_no_rtt_sample_from_syn_ack_tsecr(-5'000'000);
 }
 
 TEST_F(TcpStateTest, SimultaneousOpen) {

@@ -87,6 +87,29 @@ class ClientAuthTest : public ::testing::Test {
 
   // A handshake whose client presents `cert` (+ the intermediate) or no
   // certificate when null.
+  // Ticket keys shared by the servers a test runs (as instances of a
+  // listener, or the engine's listeners, do), then a full handshake with
+  // erin's certificate `*cert`; *session is the client's session, its
+  // tickets read from application data after the handshake.
+  void MtlsSessionWithTickets(Ptr<X509>* cert, Ptr<SSL_SESSION>* session) {
+    std::string error;
+    cfg_.ticket_keys = TicketKeys::generate(0, 3600000, &error);
+    ASSERT_NE(cfg_.ticket_keys, nullptr) << error;
+    *cert = ClientCert(key_.get(), "erin", Pki().intermediate, -60, 3600,
+                       "URI:spiffe://test/erin");
+    std::unique_ptr<TestClient> client;
+    Exchange ex = Run(cert->get(), &client);
+    ASSERT_TRUE(ex.server_done) << alert_name(ex.server.alert);
+    testing::Worker w;
+    ASSERT_TRUE(w.Install(ex.result));
+    const Bytes down = testing::Pattern(10, 1);
+    client->Deliver(w.Send(down));
+    EXPECT_EQ(testing::ClientRead(*client, down.size()), down);
+    session->reset(SSL_get1_session(client->ssl()));
+    SSL_set_shutdown(client->ssl(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    ASSERT_NE(*session, nullptr);
+  }
+
   Exchange Run(X509* cert, std::unique_ptr<TestClient>* client_out,
                const testing::Tamper& tamper = nullptr, EVP_PKEY* key = nullptr,
                SSL_SESSION* session = nullptr) {
@@ -282,23 +305,9 @@ TEST_F(ClientAuthTest, BadSignatureIsDecryptError) {
 }
 
 TEST_F(ClientAuthTest, ResumptionKeepsTheIdentity) {
-  // Ticket keys shared by both servers, as instances of a listener do.
-  std::string error;
-  cfg_.ticket_keys = TicketKeys::generate(0, 3600000, &error);
-  ASSERT_NE(cfg_.ticket_keys, nullptr) << error;
-  Ptr<X509> cert = ClientCert(key_.get(), "erin", Pki().intermediate, -60, 3600,
-                              "URI:spiffe://test/erin");
-  std::unique_ptr<TestClient> client;
-  Exchange ex = Run(cert.get(), &client);
-  ASSERT_TRUE(ex.server_done) << alert_name(ex.server.alert);
-  testing::Worker w;
-  ASSERT_TRUE(w.Install(ex.result));
-  const Bytes down = testing::Pattern(10, 1);
-  client->Deliver(w.Send(down));
-  EXPECT_EQ(testing::ClientRead(*client, down.size()), down);
-  Ptr<SSL_SESSION> session(SSL_get1_session(client->ssl()));
-  SSL_set_shutdown(client->ssl(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-  ASSERT_NE(session, nullptr);
+  Ptr<X509> cert;
+  Ptr<SSL_SESSION> session;
+  ASSERT_NO_FATAL_FAILURE(MtlsSessionWithTickets(&cert, &session));
   std::unique_ptr<TestClient> again;
   Exchange ex2 = Run(cert.get(), &again, nullptr, nullptr, session.get());
   ASSERT_TRUE(ex2.server_done) << alert_name(ex2.server.alert);
@@ -315,23 +324,9 @@ TEST_F(ClientAuthTest, NoResumptionUnderOtherClientCas) {
   // Two listeners sharing the ticket keys (as the engine's do) with
   // different client CAs: a session whose certificate the first verified
   // does not resume on the second, which refuses that certificate.
-  std::string error;
-  cfg_.ticket_keys = TicketKeys::generate(0, 3600000, &error);
-  ASSERT_NE(cfg_.ticket_keys, nullptr) << error;
-  Ptr<X509> cert = ClientCert(key_.get(), "erin", Pki().intermediate, -60, 3600,
-                              "URI:spiffe://test/erin");
-  std::unique_ptr<TestClient> client;
-  Exchange ex = Run(cert.get(), &client);
-  ASSERT_TRUE(ex.server_done) << alert_name(ex.server.alert);
-  // Application data after the handshake: the client reads the tickets.
-  testing::Worker w;
-  ASSERT_TRUE(w.Install(ex.result));
-  const Bytes down = testing::Pattern(10, 1);
-  client->Deliver(w.Send(down));
-  EXPECT_EQ(testing::ClientRead(*client, down.size()), down);
-  Ptr<SSL_SESSION> session(SSL_get1_session(client->ssl()));
-  SSL_set_shutdown(client->ssl(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-  ASSERT_NE(session, nullptr);
+  Ptr<X509> cert;
+  Ptr<SSL_SESSION> session;
+  ASSERT_NO_FATAL_FAILURE(MtlsSessionWithTickets(&cert, &session));
   ASSERT_EQ(SSL_SESSION_is_resumable(session.get()), 1);
   testing::Identity other;
   other.key = testing::MakeKey("ec");
