@@ -1023,24 +1023,53 @@ def phase_two_workers(t):
             f"{int(strays)} segments passed to the other worker")
 
 
+# Record buffers one stalled download may hold: its TCP send buffer
+# (256 KB) in 16 full records, plus the first 64 KB of the burst in small
+# records packed several to a buffer. One small record per buffer (the
+# engine before 2026-11-24) held about 60.
+STALLED_RECORD_BUFFERS_MAX = 30
+
+
 def phase_stalled_reader(t):
     """A client that asks for the 10 MiB body and never reads (its window
     stays shut) is reset after the idle timeout plus as long again for the
     close, rather than holding its session and record buffers for as long
-    as it answers the engine's window probes."""
+    as it answers the engine's window probes. While it stalls it holds at
+    most STALLED_RECORD_BUFFERS_MAX record buffers, and they are all back
+    in the pool after the reset."""
     if t.stand_in:
         return "not checked on the stand-in (no idle timeout there)"
-    before = metric_sum(t.metrics(), "dptls_worker_events_total",
+    records = ("dptls_worker_pool_mbufs_in_use", 'pool="record"')
+    m = t.metrics()
+    before = metric_sum(m, "dptls_worker_events_total",
                         'event="closing_timeouts"')
-    r = t.helper(["stalled-reader", t.server, BIGP, RUN3_IDLE_MS],
-                 2 * RUN3_IDLE_MS / 1000 + 20)
+    base = metric_sum(m, *records)
+    result = {}
+    client = threading.Thread(target=lambda: result.setdefault(
+        "r", t.helper(["stalled-reader", t.server, BIGP, RUN3_IDLE_MS],
+                      2 * RUN3_IDLE_MS / 1000 + 20)))
+    client.start()
+    peak = base
+    while client.is_alive():
+        peak = max(peak, metric_sum(t.metrics(), *records))
+        time.sleep(0.2)
+    client.join()
+    r = result["r"]
     msg = r.stdout.decode(errors="replace").strip()
     check(r.returncode == 0, f"{msg} {tail(r.stderr)}")
-    after = metric_sum(t.metrics(), "dptls_worker_events_total",
+    m = t.metrics()
+    after = metric_sum(m, "dptls_worker_events_total",
                        'event="closing_timeouts"')
     check(after == before + 1, f"closing_timeouts went {before:g} -> "
           f"{after:g}, want one more")
-    return msg
+    held = peak - base
+    check(10 <= held <= STALLED_RECORD_BUFFERS_MAX,
+          f"the stalled download held {held:g} record buffers at most, want "
+          f"10 (it did stall) to {STALLED_RECORD_BUFFERS_MAX}")
+    left = metric_sum(m, *records)
+    check(left <= base, f"{left:g} record buffers in use after the reset, "
+          f"{base:g} before the download")
+    return f"{msg}; held up to {held:g} record buffers"
 
 
 def stalled_reader(host, port, idle_ms):
