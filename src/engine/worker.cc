@@ -1018,6 +1018,9 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
     size_t off = 0;
     while (off < n) {
       if (!s.rec_open && !start_record(s)) {
+        if (s.phase != Phase::kOpen) {
+          return off;  // handing the full buffer to TCP ended it
+        }
         break;
       }
       const size_t take = std::min<size_t>(n - off, s.rec_cap - s.rec_len);
