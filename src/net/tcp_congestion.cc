@@ -18,12 +18,43 @@ const char* cc_algo_name(CcAlgo a) {
   return "unknown";
 }
 
+namespace {
+
+// RFC 6928's initial window, or the configured number of segments.
+uint32_t initial_window(uint32_t smss, uint32_t iw_segments) {
+  return iw_segments != 0
+             ? iw_segments * smss
+             : std::min(10 * smss, std::max(2 * smss, uint32_t{14600}));
+}
+
+}  // namespace
+
 void cc_init(CcState& s, uint32_t smss, uint32_t iw_segments) {
   s = CcState{};
-  s.cwnd = iw_segments != 0
-               ? iw_segments * smss
-               : std::min(10 * smss, std::max(2 * smss, uint32_t{14600}));
+  s.cwnd = initial_window(smss, iw_segments);
   s.ssthresh = 0xffffffffu;
+}
+
+bool cc_after_idle(CcState& s, uint32_t smss, uint32_t iw_segments,
+                   uint32_t idle_ms, uint32_t rto_ms) {
+  rto_ms = std::max<uint32_t>(rto_ms, 1);
+  if (idle_ms <= rto_ms) {
+    return false;
+  }
+  const uint32_t restart = std::min(initial_window(smss, iw_segments), s.cwnd);
+  // Slow start takes it back to at least 3/4 of the window it had.
+  s.ssthresh = std::max(s.ssthresh, s.cwnd / 4 * 3);
+  uint32_t cwnd = s.cwnd;
+  for (uint32_t left = idle_ms - rto_ms; left > 0 && cwnd > restart;) {
+    cwnd /= 2;
+    left = left > rto_ms ? left - rto_ms : 0;
+  }
+  cwnd = std::max(cwnd, restart);
+  const bool reduced = cwnd < s.cwnd;
+  s.cwnd = cwnd;
+  s.epoch_ms = 0;
+  s.bytes_acked = 0;
+  return reduced;
 }
 
 float cubic_window(const CcState& s, float t) {

@@ -388,6 +388,7 @@ bool TcpStack::send_data(TcpConn& c, uint32_t seq, uint32_t len,
   if (len > 0) {
     stats_.data_segs_tx += (len + c.smss - 1) / c.smss;
     stats_.data_bytes_tx += len;
+    c.last_data_tx_ms = now_ms_;
   }
   if (retransmit) {
     ++stats_.retransmits;
@@ -487,6 +488,24 @@ void TcpStack::output_recovery(TcpConn& c) {
   }
 }
 
+// RFC 5681 4.1: new data after an idle time longer than the RTO starts
+// from the restart window, not from a cwnd the path may no longer carry.
+// Once per idle period: the check restarts its clock.
+void TcpStack::restart_after_idle(TcpConn& c) {
+  if (!cfg_.slow_start_after_idle || c.snd_una != c.snd_max ||
+      c.last_data_tx_ms == 0 || !seq_lt(c.snd_nxt, c.sq_start + c.sq_bytes)) {
+    return;
+  }
+  const uint32_t idle = now_ms_ - c.last_data_tx_ms;
+  if (cc_after_idle(c.cc, c.smss, cfg_.initial_cwnd_segments, idle,
+                    c.rto.current_ms(rto_params_))) {
+    ++stats_.cwnd_restarts;
+  }
+  if (idle > c.rto.current_ms(rto_params_)) {
+    c.last_data_tx_ms = now_ms_;
+  }
+}
+
 void TcpStack::output(TcpConn& c) {
   if (c.in_state(TcpState::kSynSent | TcpState::kSynReceived |
                  TcpState::kClosed)) {
@@ -503,6 +522,7 @@ void TcpStack::output(TcpConn& c) {
     return;
   }
   const uint64_t sent_before = stats_.segs_tx;
+  restart_after_idle(c);
   if (c.has(kFlagRecovery) && c.has(kFlagSack)) {
     output_recovery(c);
   } else {

@@ -337,5 +337,91 @@ TEST_F(TransferTest, PortOffloadsTsoWithinTheMbufLimit) {
            {limited, limited});
 }
 
+// RFC 5681 4.1 end to end: after a bulk transfer has opened cwnd well
+// past the initial window, a second of silence (several RTOs) makes the
+// next burst start from the restart window; with the option off it
+// starts from the old cwnd.
+TEST_F(TransferTest, CwndRestartsAfterIdle) {
+  for (const bool restart : {true, false}) {
+    SCOPED_TRACE(restart ? "slow_start_after_idle" : "off");
+    TcpConfig ca = pair_config(0);
+    ca.slow_start_after_idle = restart;
+    FaultConfig link;
+    link.latency_ticks = 1'000'000;  // 1 ms each way
+    TcpPair pair(ca, pair_config(1), link, link);
+    App apps[2];
+    apps[0].side = 0;
+    apps[1].side = 1;
+    apps[0].tx_id = 1;
+    apps[1].rx_id = 1;
+    const auto handler = [&](int side, const TcpEvent& e) {
+      on_event(pair, apps, side, e);
+    };
+    ASSERT_EQ(pair.side[1].tcp->listen(TcpListen{.port = 443}), TcpResult::kOk);
+    ConnHandle h;
+    ASSERT_EQ(pair.side[0].tcp->connect(TcpConnect{.local4 = pair.side[0].ip,
+                                                   .remote4 = pair.side[1].ip,
+                                                   .remote_port = 443},
+                                        pair.now, &h),
+              TcpResult::kOk);
+    ASSERT_TRUE(
+        pair.run_until([&] { return apps[0].h.valid() && apps[1].h.valid(); },
+                       5'000'000'000, handler));
+    TcpStack& tcp = *pair.side[0].tcp;
+    // pump() without its FIN: the connection stays open for the burst.
+    const auto send = [&](uint64_t until) {
+      ASSERT_TRUE(pair.run_until(
+          [&] {
+            while (apps[0].sent < until) {
+              const uint32_t n = static_cast<uint32_t>(
+                  std::min<uint64_t>(16 * 1024, until - apps[0].sent));
+              if (tcp.send_space(apps[0].h) < n) {
+                break;
+              }
+              rte_mbuf* c = pattern_chain(tcp_pool(), 1, apps[0].sent, n);
+              if (c == nullptr ||
+                  tcp.send(apps[0].h, c, pair.now) != TcpResult::kOk) {
+                rte_pktmbuf_free(c);
+                break;
+              }
+              apps[0].sent += n;
+            }
+            TcpConnInfo i;
+            return apps[1].received == until && tcp.info(apps[0].h, &i) &&
+                   i.snd_una == i.snd_max;
+          },
+          60'000'000'000, handler));
+    };
+    send(2u << 20);
+    TcpConnInfo before;
+    ASSERT_TRUE(tcp.info(apps[0].h, &before));
+    const uint32_t iw = 10u * before.smss;
+    ASSERT_GT(before.cwnd, 4 * iw) << "the transfer did not open cwnd";
+    // One second without data: five RTOs at least (RTO min 200 ms).
+    ASSERT_FALSE(pair.run_until([] { return false; }, 1'000'000'000, handler));
+    rte_mbuf* m = pattern_chain(tcp_pool(), 1, apps[0].sent, 64 * 1024);
+    ASSERT_EQ(tcp.send(apps[0].h, m, pair.now), TcpResult::kOk);
+    apps[0].sent += 64 * 1024;
+    TcpConnInfo after;
+    ASSERT_TRUE(tcp.info(apps[0].h, &after));
+    if (restart) {
+      EXPECT_EQ(after.cwnd, iw);
+      EXPECT_LE(after.snd_max - after.snd_una, iw);
+      EXPECT_GE(after.ssthresh, before.cwnd / 4 * 3);
+      EXPECT_EQ(tcp.stats().cwnd_restarts, 1u);
+    } else {
+      EXPECT_EQ(after.cwnd, before.cwnd);
+      EXPECT_EQ(after.snd_max - after.snd_una, 64u * 1024);
+      EXPECT_EQ(tcp.stats().cwnd_restarts, 0u);
+    }
+    send(apps[0].sent);
+    EXPECT_EQ(apps[1].mismatches, 0u);
+    for (const App& a : apps) {
+      pair.side[a.side].tcp->abort(a.h, pair.now);
+    }
+    pair.flush_link();
+  }
+}
+
 }  // namespace
 }  // namespace dptls::net::testing

@@ -161,6 +161,36 @@ TEST(TcpCcTest, WindowNeverWrapsOnALongLosslessTransfer) {
   }
 }
 
+TEST(TcpCcTest, RestartWindowAfterIdle) {
+  // RFC 5681 4.1 with Linux's decay: nothing before one RTO of idle time;
+  // then ssthresh keeps 3/4 of the window and cwnd halves per RTO idle,
+  // down to the restart window min(IW, cwnd).
+  CcState s;
+  cc_init(s, 1000, 0);
+  s.cwnd = 100'000;
+  s.ssthresh = 40'000;
+  s.epoch_ms = 123;
+  EXPECT_FALSE(cc_after_idle(s, 1000, 0, 200, 200));
+  EXPECT_EQ(s.cwnd, 100'000u);
+  EXPECT_EQ(s.epoch_ms, 123u);
+  EXPECT_TRUE(cc_after_idle(s, 1000, 0, 250, 200));
+  EXPECT_EQ(s.cwnd, 50'000u);
+  EXPECT_EQ(s.ssthresh, 75'000u);
+  EXPECT_EQ(s.epoch_ms, 0u);  // CUBIC starts a new epoch
+  s.cwnd = 100'000;
+  EXPECT_TRUE(cc_after_idle(s, 1000, 0, 1000, 200));
+  EXPECT_EQ(s.cwnd, 10'000u);  // 4 halvings stop at the initial window
+  EXPECT_EQ(s.ssthresh, 75'000u);
+  // A window already below the initial one is kept.
+  s.cwnd = 4000;
+  EXPECT_FALSE(cc_after_idle(s, 1000, 0, 60'000, 200));
+  EXPECT_EQ(s.cwnd, 4000u);
+  // A configured initial window is the floor.
+  s.cwnd = 100'000;
+  EXPECT_TRUE(cc_after_idle(s, 1000, 4, 60'000, 200));
+  EXPECT_EQ(s.cwnd, 4000u);
+}
+
 // --- SACK scoreboard (RFC 6675) --------------------------------------------
 
 TEST(TcpSackTest, MergesClipsAndAdvances) {

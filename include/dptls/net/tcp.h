@@ -150,6 +150,10 @@ struct TcpConfig {
   CcAlgo cc = CcAlgo::kCubic;
   /// Initial window in segments (0: RFC 6928's min(10, ...)).
   uint32_t initial_cwnd_segments = 0;
+  /// RFC 5681 4.1: after sending nothing for longer than the RTO, new
+  /// data starts from the restart window (cwnd halved per RTO idle, down
+  /// to the initial window), as Linux's tcp_slow_start_after_idle.
+  bool slow_start_after_idle = true;
 
   /// RFC 6298 timer bounds.
   uint32_t rto_min_ms = 200;
@@ -407,6 +411,7 @@ class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
 
   // tcp_output.cc
   void output(TcpConn& c);
+  void restart_after_idle(TcpConn& c);
   void output_recovery(TcpConn& c);
   bool send_data(TcpConn& c, uint32_t seq, uint32_t len, bool retransmit);
   bool send_control(TcpConn& c, uint8_t flags, uint32_t seq);

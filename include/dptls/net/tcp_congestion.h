@@ -69,6 +69,14 @@ void cc_on_loss(CcAlgo algo, CcState& s, uint32_t flight, uint32_t smss);
 void cc_on_rto(CcAlgo algo, CcState& s, uint32_t flight, uint32_t smss,
                bool first);
 
+/// Sending resumes after `idle_ms` without any (RFC 5681 4.1, with RFC
+/// 7661's decay as Linux does it): when the idle time exceeds `rto_ms`,
+/// ssthresh is raised to at least 3/4 of cwnd, then cwnd is halved for
+/// every RTO of idle time, down to the restart window min(IW, cwnd); the
+/// CUBIC epoch restarts. Returns true when cwnd was reduced.
+bool cc_after_idle(CcState& s, uint32_t smss, uint32_t iw_segments,
+                   uint32_t idle_ms, uint32_t rto_ms);
+
 /// CUBIC's window function W_cubic(t) in segments (RFC 9438 eq. 1), t in
 /// seconds since the epoch; exposed for tests.
 float cubic_window(const CcState& s, float t);

@@ -161,6 +161,7 @@ struct TcpConn {
   uint32_t t_keepalive = 0;
   uint32_t t_linger = 0;  // TIME-WAIT or FIN-WAIT-2 timeout
   uint32_t last_rx_ms = 0;
+  uint32_t last_data_tx_ms = 0;  // last payload sent (0: none yet)
 
   SackScoreboard sack;
   OooQueue ooo;

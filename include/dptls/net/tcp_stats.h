@@ -28,6 +28,7 @@ namespace dptls::net {
   X(retransmits)            /* segments sent again (any cause) */              \
   X(fast_retransmits)       /* losses repaired by dupACK/SACK recovery */      \
   X(rto_expirations)        /* retransmission timeouts */                      \
+  X(cwnd_restarts)          /* cwnd cut after an idle time (RFC 5681 4.1) */   \
   X(sack_recoveries)        /* RFC 6675 recovery episodes */                   \
   X(newreno_recoveries)     /* RFC 6582 recovery episodes */                   \
   X(partial_acks)           /* partial ACKs during recovery */                 \
