@@ -50,6 +50,7 @@ enum Variant : uint8_t {
   kOkKeepAlive,  // HTTP/1.0 request with Connection: keep-alive
   kOkClose,
   kErr400,
+  kErr414,
   kErr431,
   kErr501,
 };
@@ -57,11 +58,14 @@ enum Variant : uint8_t {
 constexpr std::string_view kErrorHeads[] = {
     "HTTP/1.1 400 Bad Request\r\nServer: dptls\r\nContent-Length: 0\r\n"
     "Connection: close\r\n\r\n",
+    "HTTP/1.1 414 URI Too Long\r\nServer: dptls\r\nContent-Length: 0\r\n"
+    "Connection: close\r\n\r\n",
     "HTTP/1.1 431 Request Header Fields Too Large\r\nServer: dptls\r\n"
     "Content-Length: 0\r\nConnection: close\r\n\r\n",
     "HTTP/1.1 501 Not Implemented\r\nServer: dptls\r\nContent-Length: 0\r\n"
     "Connection: close\r\n\r\n",
 };
+static_assert(std::size(kErrorHeads) == kErr501 - kErr400 + 1);
 
 constexpr std::string_view kOkHeadStart =
     "HTTP/1.1 200 OK\r\nServer: dptls\r\n"
@@ -298,9 +302,12 @@ void HttpApp::parse(ConnState& s, const uint8_t* p, size_t n) {
       }
       continue;
     }
-    // Counted before parsing so an endless line is cut at the limit.
+    // Counted before parsing so an endless line is cut at the limit. Cut
+    // within the request line after the method, it is the target that is
+    // too long: 414 (RFC 9112 3), else 431.
     if (s.head_bytes >= config_.max_header_bytes) {
-      fail(s, AppError::kTooLarge);
+      const bool in_line = s.parse >= kTarget && s.parse <= kReqLineLf;
+      fail(s, AppError::kTooLarge, in_line ? kErr414 : kErr431);
       return;
     }
     // Bytes that only extend the current token (a request target, a
@@ -317,7 +324,7 @@ void HttpApp::parse(ConnState& s, const uint8_t* p, size_t n) {
     }
     ++s.head_bytes;
     if (!step(s, p[i++])) {
-      fail(s, AppError::kBadRequest);
+      fail(s, AppError::kBadRequest, kErr400);
       return;
     }
   }
@@ -621,7 +628,7 @@ void HttpApp::end_request_head(ConnState& s) {
   s.head_bytes = 0;
   s.parse = kReqStart;
   if ((req & kReqChunked) != 0) {
-    fail(s, AppError::kUnsupported);
+    fail(s, AppError::kUnsupported, kErr501);
     return;
   }
   const bool http10 = (req & kReqHttp10) != 0;
@@ -660,19 +667,9 @@ void HttpApp::end_request_head(ConnState& s) {
   }
 }
 
-void HttpApp::fail(ConnState& s, AppError error) {
+void HttpApp::fail(ConnState& s, AppError error, uint8_t variant) {
   s.conn_flags |= kConnClosing;
-  switch (error) {
-    case AppError::kBadRequest:
-      s.error = kErr400;
-      break;
-    case AppError::kTooLarge:
-      s.error = kErr431;
-      break;
-    case AppError::kUnsupported:
-      s.error = kErr501;
-      break;
-  }
+  s.error = variant;
   ++stats_.errors[static_cast<size_t>(error)];
 }
 

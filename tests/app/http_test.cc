@@ -22,6 +22,9 @@ constexpr std::string_view kHead = "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n";
 constexpr std::string_view k400 =
     "HTTP/1.1 400 Bad Request\r\nServer: dptls\r\nContent-Length: 0\r\n"
     "Connection: close\r\n\r\n";
+constexpr std::string_view k414 =
+    "HTTP/1.1 414 URI Too Long\r\nServer: dptls\r\nContent-Length: 0\r\n"
+    "Connection: close\r\n\r\n";
 constexpr std::string_view k431 =
     "HTTP/1.1 431 Request Header Fields Too Large\r\nServer: dptls\r\n"
     "Content-Length: 0\r\nConnection: close\r\n\r\n";
@@ -603,8 +606,23 @@ TEST_F(HttpSmallLimitTest, HeadOverTheLimitGets431) {
   EXPECT_EQ(ErrorCount(app_, AppError::kBadRequest), 0u);
 }
 
-TEST_F(HttpSmallLimitTest, EndlessLineGets431) {
-  feed("GET /" + std::string(1000, 'a'));
+// A request-target too long to read gets 414 (RFC 9112 3: MUST), not 431:
+// whole, byte by byte, and with the line's end past the limit.
+TEST_F(HttpSmallLimitTest, EndlessTargetGets414) {
+  for (size_t split : {size_t{2000}, size_t{1}}) {
+    open();
+    const uint64_t before = ErrorCount(app_, AppError::kTooLarge);
+    feed_split("GET /" + std::string(1000, 'a'), split);
+    EXPECT_EQ(conn_.out, std::string(k414)) << split;
+    expect_shut(AppError::kTooLarge, before + 1);
+  }
+  open();
+  feed("GET /" + std::string(50, 'a') + " HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(conn_.out, std::string(k414));
+}
+
+TEST_F(HttpSmallLimitTest, EndlessHeaderLineGets431) {
+  feed("GET / HTTP/1.1\r\nX: " + std::string(1000, 'a'));
   EXPECT_EQ(conn_.out, std::string(k431));
   expect_shut(AppError::kTooLarge, 1);
 }

@@ -72,9 +72,9 @@ class AppConn {
 
 // X(enumerator, printable name): why an application ended a connection,
 // counted by the worker.
-#define DPTLS_APP_ERRORS(X)                               \
-  X(kBadRequest, "bad_request")  /* unparseable input */  \
-  X(kTooLarge, "too_large")      /* headers over limit */ \
+#define DPTLS_APP_ERRORS(X)                              \
+  X(kBadRequest, "bad_request")  /* unparseable input */ \
+  X(kTooLarge, "too_large")      /* head over limit */   \
   X(kUnsupported, "unsupported") /* e.g. chunked body */
 
 enum class AppError : uint8_t {

@@ -29,7 +29,9 @@
 // a version other than HTTP/1.x, a bad, over-long (more than 19 digits) or
 // conflicting Content-Length) gets 400 Bad Request (kBadRequest); a request
 // head (request line, headers and leading empty lines) longer than
-// max_header_bytes gets 431 Request Header Fields Too Large (kTooLarge).
+// max_header_bytes gets 414 URI Too Long when the limit falls within the
+// request line after the method (the target is too long), else 431 Request
+// Header Fields Too Large (both kTooLarge).
 // After an error response, or once a close is decided, further input is
 // ignored: the responses owed are written, then shutdown().
 //
@@ -129,7 +131,9 @@ class HttpApp final : public Application {
   void begin_value(ConnState& s, size_t header);
   bool end_header_line(ConnState& s);
   void end_request_head(ConnState& s);
-  void fail(ConnState& s, AppError error);
+  // Counts `error`; the response owed after the others is the error
+  // Variant `variant` (http.cc), then the connection closes.
+  void fail(ConnState& s, AppError error, uint8_t variant);
   bool start_next_response(ConnState& s);
   std::string_view response_head(uint8_t variant) const;
   // Writes owed responses while write_space() allows; shutdown() when all
