@@ -98,7 +98,11 @@ enum Header : uint8_t {
   kHdrOther,
 };
 constexpr std::string_view kConnTokens[] = {"close", "keep-alive"};
-constexpr std::string_view kHeadMethod = "HEAD";
+// The methods served (case-sensitive, RFC 9110 9.1); any other, CONNECT
+// and TRACE among them, gets 501. kMethodHead is HEAD's index.
+constexpr std::string_view kMethods[] = {"GET", "HEAD",   "POST",
+                                         "PUT", "DELETE", "OPTIONS"};
+constexpr size_t kMethodHead = 1;
 constexpr std::string_view kVersionPrefix = "HTTP/1.";
 // The commonest method with its space, taken whole by plain_run().
 constexpr std::string_view kGetSp = "GET ";
@@ -334,7 +338,8 @@ size_t HttpApp::plain_run(ConnState& s, const uint8_t* p, size_t n) {
   size_t k = 0;
   switch (s.parse) {
     case kReqStart:
-      // "GET " whole: step() would leave the same state (not HEAD).
+      // "GET " whole: step() would leave the same state (a method served,
+      // not HEAD).
       if (n >= kGetSp.size() &&
           std::memcmp(p, kGetSp.data(), kGetSp.size()) == 0) {
         s.parse = kTarget;
@@ -418,14 +423,20 @@ bool HttpApp::step(ConnState& s, uint8_t c) {
       }
       s.parse = kMethod;
       s.pos = 0;
-      s.match = 1;
+      s.match = (1u << std::size(kMethods)) - 1;
       [[fallthrough]];
     case kMethod:
       if (c == ' ') {
         if (s.pos == 0) {
           return false;
         }
-        if (s.match != 0 && s.pos == kHeadMethod.size()) {
+        const size_t m = matched(s.match, kMethods, s.pos);
+        if (m == std::size(kMethods)) {
+          // Not implemented: 501, and the rest of the input is ignored.
+          fail(s, AppError::kUnsupported, kErr501);
+          return true;
+        }
+        if (m == kMethodHead) {
           s.req_flags |= kReqHead;
         }
         s.parse = kTarget;
@@ -436,10 +447,7 @@ bool HttpApp::step(ConnState& s, uint8_t c) {
         return false;
       }
       // Methods are case-sensitive (RFC 9110 9.1).
-      if (s.pos >= kHeadMethod.size() ||
-          static_cast<uint8_t>(kHeadMethod[s.pos]) != c) {
-        s.match = 0;
-      }
+      s.match = narrow(s.match, kMethods, s.pos, c);
       s.pos = saturating_inc(s.pos);
       return true;
     case kTarget:

@@ -316,9 +316,9 @@ TEST_F(HttpTest, HeadGetsHeadersOnly) {
   feed(kHead);
   EXPECT_EQ(conn_.out, OkHead(1024));
   EXPECT_EQ(app_.stats().requests, 1u);
-  // "head" is not HEAD: methods are case-sensitive.
-  feed("head / HTTP/1.1\r\n\r\nHEADER / HTTP/1.1\r\n\r\n");
-  EXPECT_EQ(conn_.out, OkHead(1024) + Ok(1024) + Ok(1024));
+  // "head" is not HEAD: methods are case-sensitive (and it is not served).
+  feed("head / HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(conn_.out, OkHead(1024) + std::string(k501));
 }
 
 TEST_F(HttpTest, PipelinedHeadAndGetKeepTheirOrder) {
@@ -661,6 +661,42 @@ TEST_F(HttpTest, TransferEncodingGets501) {
   feed("GET / HTTP/1.1\r\ntransfer-encoding: identity\r\n\r\n");
   EXPECT_EQ(conn_.out, std::string(k501));
   expect_shut(AppError::kUnsupported, 2);
+}
+
+// A 2xx answer to CONNECT opens a tunnel and must not carry Content-Length
+// (RFC 9110 9.3.6); a method the server does not implement gets 501 (RFC
+// 9110 9.1). Methods are case-sensitive.
+TEST_F(HttpTest, ConnectTraceAndUnknownMethodsGet501) {
+  const char* const requests[] = {
+      "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+      "TRACE / HTTP/1.1\r\n\r\n",
+      "FOO / HTTP/1.1\r\n\r\n",
+      "get / HTTP/1.1\r\n\r\n",
+      "HEADX / HTTP/1.1\r\n\r\n",
+      "GETS / HTTP/1.1\r\n\r\n",
+      "GE / HTTP/1.1\r\n\r\n",
+  };
+  uint64_t errors = 0;
+  for (const char* req : requests) {
+    for (size_t split : {size_t{1000}, size_t{1}}) {
+      open();
+      feed(kGet);
+      feed_split(std::string(req) + std::string(kGet), split);
+      EXPECT_EQ(conn_.out, Ok(1024) + std::string(k501)) << req << split;
+      expect_shut(AppError::kUnsupported, ++errors);
+    }
+  }
+  EXPECT_EQ(ErrorCount(app_, AppError::kBadRequest), 0u);
+}
+
+TEST_F(HttpTest, ImplementedMethodsGet200) {
+  feed(
+      "POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx"
+      "PUT /a HTTP/1.1\r\n\r\nDELETE /a HTTP/1.1\r\n\r\n"
+      "OPTIONS * HTTP/1.1\r\n\r\n");
+  feed_split("GET / HTTP/1.1\r\n\r\nHEAD / HTTP/1.1\r\n\r\n", 1);
+  EXPECT_EQ(conn_.out, Repeat(Ok(1024), 5) + OkHead(1024));
+  EXPECT_EQ(conn_.shutdowns, 0u);
 }
 
 TEST_F(HttpTest, ErrorResponseWaitsForOwedResponses) {

@@ -1,6 +1,7 @@
 // The HTTP/1.1 application: a keep-alive responder for load generators
-// (curl, wrk, h2load --h1). Every request gets the same response, a fixed
-// body of HttpConfig::body_bytes bytes:
+// (curl, wrk, h2load --h1). Every request with a method served (GET, HEAD,
+// POST, PUT, DELETE, OPTIONS) gets the same response, a fixed body of
+// HttpConfig::body_bytes bytes:
 //
 //   HTTP/1.1 200 OK\r\n
 //   Server: dptls\r\n
@@ -32,6 +33,8 @@
 // max_header_bytes gets 414 URI Too Long when the limit falls within the
 // request line after the method (the target is too long), else 431 Request
 // Header Fields Too Large (both kTooLarge).
+// Any other method (CONNECT, TRACE, an unknown or lowercase one) gets 501
+// Not Implemented (kUnsupported): a 2xx to CONNECT would open a tunnel.
 // After an error response, or once a close is decided, further input is
 // ignored: the responses owed are written, then shutdown().
 //
