@@ -41,6 +41,19 @@ enum ParseState : uint8_t {
   kValueLf,    // LF after a header line's CR
   kHeadEndLf,  // LF after the empty line's CR
   kBody,       // skipping Content-Length bytes (num = bytes left)
+  // A chunked body (RFC 9112 7.1); req_flags are the request's until the
+  // body is whole, and head_bytes counts each chunk line, then the trailers.
+  kChunkSize,       // hex digits (num = the size so far, digits = count)
+  kChunkExt,        // after the size: extensions (pos = 1 after ';')
+  kChunkSizeLf,     // LF after a chunk line's CR
+  kChunkData,       // skipping chunk data (num = bytes left)
+  kChunkDataEnd,    // CR or LF after the chunk data
+  kChunkDataLf,     // LF after the chunk data's CR
+  kTrailerStart,    // start of a trailer line, or the empty line
+  kTrailerName,     // a trailer field's name
+  kTrailerValue,    // its value, skipped
+  kTrailerValueLf,  // LF after a trailer line's CR
+  kTrailerEndLf,    // LF after the final empty line's CR
 };
 
 // Response variants: the three 200 heads (HttpApp::heads_), then the error
@@ -76,12 +89,18 @@ constexpr uint8_t kKindHead = 1;
 constexpr uint8_t kKindKeepAlive10 = 2;
 
 // Per-request flags.
-constexpr uint8_t kReqHttp10 = 1;
-constexpr uint8_t kReqHead = 2;
-constexpr uint8_t kReqConnClose = 4;
-constexpr uint8_t kReqConnKeepAlive = 8;
-constexpr uint8_t kReqChunked = 16;  // any Transfer-Encoding
-constexpr uint8_t kReqHaveLength = 32;
+constexpr uint16_t kReqHttp10 = 1;
+constexpr uint16_t kReqHead = 2;
+constexpr uint16_t kReqConnClose = 4;
+constexpr uint16_t kReqConnKeepAlive = 8;
+constexpr uint16_t kReqHaveLength = 16;
+// Transfer-Encoding: present; `chunked` was the last coding listed; a
+// coding other than chunked came before it; chunked came twice or before
+// another coding (the body's length cannot be known).
+constexpr uint16_t kReqTe = 32;
+constexpr uint16_t kReqTeChunked = 64;
+constexpr uint16_t kReqTeOther = 128;
+constexpr uint16_t kReqTeBad = 256;
 
 // Per-connection flags.
 constexpr uint8_t kConnClosing = 1;  // input ignored; close after owed
@@ -98,6 +117,7 @@ enum Header : uint8_t {
   kHdrOther,
 };
 constexpr std::string_view kConnTokens[] = {"close", "keep-alive"};
+constexpr std::string_view kTeTokens[] = {"chunked"};
 // The methods served (case-sensitive, RFC 9110 9.1); any other, CONNECT
 // and TRACE among them, gets 501. kMethodHead is HEAD's index.
 constexpr std::string_view kMethods[] = {"GET", "HEAD",   "POST",
@@ -109,8 +129,9 @@ constexpr std::string_view kGetSp = "GET ";
 // " HTTP/1.x" CRLF: a request line's end after the target.
 constexpr size_t kLineTailBytes = 1 + kVersionPrefix.size() + 1 + 2;
 
-// 19 digits always fit in uint64_t.
+// 19 digits always fit in uint64_t; so do 16 hex digits.
 constexpr uint8_t kMaxLengthDigits = 19;
+constexpr uint8_t kMaxChunkSizeDigits = 16;
 
 // RFC 9110 5.6.2 tchar, as a table: the parser asks once per byte.
 constexpr std::array<bool, 256> kTchar = [] {
@@ -131,6 +152,21 @@ constexpr bool is_tchar(uint8_t c) { return kTchar[c]; }
 // and DEL end the run.
 constexpr bool is_plain_value_byte(uint8_t c) {
   return c < 0x20 ? c == '\t' : c != 0x7f;
+}
+
+// A hex digit's value, else 16.
+constexpr uint8_t hex_value(uint8_t c) {
+  if (c >= '0' && c <= '9') {
+    return static_cast<uint8_t>(c - '0');
+  }
+  const uint8_t l = static_cast<uint8_t>(c | 0x20);
+  return l >= 'a' && l <= 'f' ? static_cast<uint8_t>(l - 'a' + 10) : 16;
+}
+
+// A control byte a field value or chunk extension must not hold: the C0
+// controls but HTAB, and DEL.
+constexpr bool is_bad_control(uint8_t c) {
+  return (c < 0x20 && c != '\t') || c == 0x7f;
 }
 
 constexpr uint8_t to_lower(uint8_t c) {
@@ -206,9 +242,9 @@ struct HttpApp::ConnState {
   uint8_t pos;           // bytes of the current token (saturating)
   uint8_t match;         // candidates the current token still matches
   uint8_t header;        // Header whose value is being read
-  uint8_t digits;        // Content-Length digits
-  uint8_t req_flags;
+  uint8_t digits;        // Content-Length or chunk size digits
   uint8_t conn_flags;
+  uint16_t req_flags;
 };
 
 HttpApp::HttpApp(const HttpConfig& config) : config_(config) {
@@ -297,21 +333,27 @@ bool HttpApp::idle(AppConn& conn) {
 void HttpApp::parse(ConnState& s, const uint8_t* p, size_t n) {
   size_t i = 0;
   while (i < n && (s.conn_flags & kConnClosing) == 0) {
-    if (s.parse == kBody) {
+    if (s.parse == kBody || s.parse == kChunkData) {
       const size_t skip = static_cast<size_t>(std::min<uint64_t>(s.num, n - i));
       s.num -= skip;
       i += skip;
       if (s.num == 0) {
-        s.parse = kReqStart;
+        s.parse = s.parse == kBody ? kReqStart : kChunkDataEnd;
       }
       continue;
     }
     // Counted before parsing so an endless line is cut at the limit. Cut
     // within the request line after the method, it is the target that is
-    // too long: 414 (RFC 9112 3), else 431.
+    // too long: 414 (RFC 9112 3); within a chunk line, the chunk
+    // extensions: 400; else (header or trailer fields) 431.
     if (s.head_bytes >= config_.max_header_bytes) {
-      const bool in_line = s.parse >= kTarget && s.parse <= kReqLineLf;
-      fail(s, AppError::kTooLarge, in_line ? kErr414 : kErr431);
+      if (s.parse >= kTarget && s.parse <= kReqLineLf) {
+        fail(s, AppError::kTooLarge, kErr414);
+      } else if (s.parse >= kChunkSize && s.parse <= kChunkDataLf) {
+        fail(s, AppError::kBadRequest, kErr400);
+      } else {
+        fail(s, AppError::kTooLarge, kErr431);
+      }
       return;
     }
     // Bytes that only extend the current token (a request target, a
@@ -395,7 +437,7 @@ size_t HttpApp::plain_run(ConnState& s, const uint8_t* p, size_t n) {
       return k;
     case kValueLead:
     case kValue:
-      if (s.header == kHdrContentLength || s.header == kHdrConnection) {
+      if (s.header != kHdrOther) {
         return 0;
       }
       // For a header we do not read, leading whitespace is taken like any
@@ -541,7 +583,7 @@ bool HttpApp::step(ConnState& s, uint8_t c) {
       if (c == '\n') {
         return end_header_line(s);
       }
-      if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      if (is_bad_control(c)) {
         return false;
       }
       if (s.header == kHdrContentLength) {
@@ -560,20 +602,14 @@ bool HttpApp::step(ConnState& s, uint8_t c) {
         }
         return false;
       }
-      if (s.header == kHdrConnection) {
+      if (s.header == kHdrConnection || s.header == kHdrTransferEncoding) {
         if (c == ',' || c == ' ' || c == '\t') {
-          const size_t t = s.pos == 0 ? std::size(kConnTokens)
-                                      : matched(s.match, kConnTokens, s.pos);
-          if (t == 0) {
-            s.req_flags |= kReqConnClose;
-          } else if (t == 1) {
-            s.req_flags |= kReqConnKeepAlive;
-          }
-          s.pos = 0;
-          s.match = (1u << std::size(kConnTokens)) - 1;
+          end_token(s);
           return true;
         }
-        s.match = narrow(s.match, kConnTokens, s.pos, to_lower(c));
+        s.match = s.header == kHdrConnection
+                      ? narrow(s.match, kConnTokens, s.pos, to_lower(c))
+                      : narrow(s.match, kTeTokens, s.pos, to_lower(c));
         s.pos = saturating_inc(s.pos);
       }
       return true;
@@ -589,18 +625,160 @@ bool HttpApp::step(ConnState& s, uint8_t c) {
       end_request_head(s);
       return true;
     default:
+      return step_chunked(s, c);
+  }
+}
+
+bool HttpApp::step_chunked(ConnState& s, uint8_t c) {
+  switch (s.parse) {
+    case kChunkSize:
+      if (const uint8_t h = hex_value(c); h < 16) {
+        if (s.digits == kMaxChunkSizeDigits) {
+          return false;
+        }
+        s.num = s.num * 16 + h;
+        ++s.digits;
+        return true;
+      }
+      if (s.digits == 0) {
+        return false;
+      }
+      s.parse = kChunkExt;
+      s.pos = 0;
+      [[fallthrough]];
+    case kChunkExt:
+      // chunk-ext (RFC 9112 7.1.1): after the size only whitespace, then
+      // ';' (pos = 1 once seen); what follows it is passed over to the
+      // line's end.
+      if (c == '\r') {
+        s.parse = kChunkSizeLf;
+        return true;
+      }
+      if (c == '\n') {
+        end_chunk_line(s);
+        return true;
+      }
+      if (s.pos == 0) {
+        s.pos = c == ';' ? 1 : 0;
+        return c == ';' || c == ' ' || c == '\t';
+      }
+      return !is_bad_control(c);
+    case kChunkSizeLf:
+      if (c != '\n') {
+        return false;
+      }
+      end_chunk_line(s);
+      return true;
+    case kChunkDataEnd:
+      if (c == '\r') {
+        s.parse = kChunkDataLf;
+        return true;
+      }
+      [[fallthrough]];
+    case kChunkDataLf:
+      if (c != '\n') {
+        return false;
+      }
+      // The next chunk line: its own count towards the limit.
+      s.parse = kChunkSize;
+      s.num = 0;
+      s.digits = 0;
+      s.head_bytes = 0;
+      return true;
+    case kTrailerStart:
+      if (c == '\r') {
+        s.parse = kTrailerEndLf;
+        return true;
+      }
+      if (c == '\n') {
+        end_chunked_body(s);
+        return true;
+      }
+      // Refuses obs-fold and an empty name, as in the head.
+      if (!is_tchar(c)) {
+        return false;
+      }
+      s.parse = kTrailerName;
+      return true;
+    case kTrailerName:
+      if (c == ':') {
+        s.parse = kTrailerValue;
+        return true;
+      }
+      return is_tchar(c);
+    case kTrailerValue:
+      if (c == '\r') {
+        s.parse = kTrailerValueLf;
+        return true;
+      }
+      if (c == '\n') {
+        s.parse = kTrailerStart;
+        return true;
+      }
+      return !is_bad_control(c);
+    case kTrailerValueLf:
+      if (c != '\n') {
+        return false;
+      }
+      s.parse = kTrailerStart;
+      return true;
+    case kTrailerEndLf:
+      if (c != '\n') {
+        return false;
+      }
+      end_chunked_body(s);
+      return true;
+    default:
       return false;
   }
+}
+
+void HttpApp::end_chunk_line(ConnState& s) {
+  // The last chunk (size 0) is followed by the trailer section.
+  s.parse = s.num == 0 ? kTrailerStart : kChunkData;
+}
+
+void HttpApp::end_chunked_body(ConnState& s) {
+  const uint16_t req = s.req_flags;
+  s.req_flags = 0;
+  s.head_bytes = 0;
+  s.parse = kReqStart;
+  owe_response(s, req);
+}
+
+void HttpApp::end_token(ConnState& s) {
+  if (s.pos != 0) {
+    if (s.header == kHdrConnection) {
+      const size_t t = matched(s.match, kConnTokens, s.pos);
+      if (t == 0) {
+        s.req_flags |= kReqConnClose;
+      } else if (t == 1) {
+        s.req_flags |= kReqConnKeepAlive;
+      }
+    } else if (s.header == kHdrTransferEncoding) {
+      // chunked must be the final coding, and only once (RFC 9112 6.1).
+      if ((s.req_flags & kReqTeChunked) != 0) {
+        s.req_flags |= kReqTeBad;
+      }
+      if (matched(s.match, kTeTokens, s.pos) == 0) {
+        s.req_flags |= kReqTeChunked;
+      } else {
+        s.req_flags |= kReqTeOther;
+      }
+    }
+  }
+  s.pos = 0;
+  s.match = UINT8_MAX;
 }
 
 void HttpApp::begin_value(ConnState& s, size_t header) {
   s.header = static_cast<uint8_t>(header);
   if (header == kHdrTransferEncoding) {
-    s.req_flags |= kReqChunked;
+    s.req_flags |= kReqTe;
   }
   s.parse = kValueLead;
   s.pos = 0;
-  s.match = (1u << std::size(kConnTokens)) - 1;
+  s.match = UINT8_MAX;  // every token candidate
   s.num = 0;
   s.digits = 0;
 }
@@ -617,31 +795,55 @@ bool HttpApp::end_header_line(ConnState& s) {
     }
     s.content_length = s.num;
     s.req_flags |= kReqHaveLength;
-  } else if (s.header == kHdrConnection && s.pos != 0) {
-    const size_t t = matched(s.match, kConnTokens, s.pos);
-    if (t == 0) {
-      s.req_flags |= kReqConnClose;
-    } else if (t == 1) {
-      s.req_flags |= kReqConnKeepAlive;
-    }
+  } else {
+    end_token(s);
   }
   return true;
 }
 
 void HttpApp::end_request_head(ConnState& s) {
-  const uint8_t req = s.req_flags;
+  const uint16_t req = s.req_flags;
   const uint64_t body = s.content_length;
   s.req_flags = 0;
   s.content_length = 0;
   s.head_bytes = 0;
   s.parse = kReqStart;
-  if ((req & kReqChunked) != 0) {
-    fail(s, AppError::kUnsupported, kErr501);
+  if ((req & kReqTe) != 0) {
+    // RFC 9112 6.1 and 6.3: with Content-Length too, in HTTP/1.0, or with
+    // chunked not the final coding (or twice), the framing cannot be
+    // trusted: 400 and close. A coding we do not know before chunked: 501.
+    if ((req & (kReqHaveLength | kReqHttp10 | kReqTeBad)) != 0 ||
+        (req & kReqTeChunked) == 0) {
+      fail(s, AppError::kBadRequest, kErr400);
+    } else if ((req & kReqTeOther) != 0) {
+      fail(s, AppError::kUnsupported, kErr501);
+    } else if (!keeps_alive(req)) {
+      // Answered now; the body is not read.
+      owe_response(s, req);
+    } else {
+      // Answered once the body is whole: an error in it gets the 400 alone.
+      s.req_flags = req;
+      s.parse = kChunkSize;
+      s.num = 0;
+      s.digits = 0;
+    }
     return;
   }
+  if (owe_response(s, req) && body != 0) {
+    s.num = body;
+    s.parse = kBody;
+  }
+}
+
+bool HttpApp::keeps_alive(uint16_t req) {
   const bool http10 = (req & kReqHttp10) != 0;
-  const bool keep_alive =
-      (req & kReqConnClose) == 0 && (!http10 || (req & kReqConnKeepAlive) != 0);
+  return (req & kReqConnClose) == 0 &&
+         (!http10 || (req & kReqConnKeepAlive) != 0);
+}
+
+bool HttpApp::owe_response(ConnState& s, uint16_t req) {
+  const bool http10 = (req & kReqHttp10) != 0;
+  const bool keep_alive = keeps_alive(req);
   uint8_t kind = (req & kReqHead) != 0 ? kKindHead : 0;
   if (http10 && keep_alive) {
     kind |= kKindKeepAlive10;
@@ -651,7 +853,7 @@ void HttpApp::end_request_head(ConnState& s) {
   if (s.owed == kMaxOwed) {
     // wants_data() keeps this from happening; answer what is owed and close.
     s.conn_flags |= kConnClosing;
-    return;
+    return false;
   }
   if (s.run_len != 0 && s.run_kind[last] == kind) {
     ++s.run_count[last];
@@ -664,15 +866,14 @@ void HttpApp::end_request_head(ConnState& s) {
     // No room to remember this request's kind: it gets no response and the
     // connection closes after the ones owed (see http.h).
     s.conn_flags |= kConnClosing;
-    return;
+    return false;
   }
   ++s.owed;
   if (!keep_alive) {
     s.conn_flags |= kConnClosing;
-  } else if (body != 0) {
-    s.num = body;
-    s.parse = kBody;
+    return false;
   }
+  return true;
 }
 
 void HttpApp::fail(ConnState& s, AppError error, uint8_t variant) {

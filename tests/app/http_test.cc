@@ -224,6 +224,13 @@ TEST(HttpRandomTest, WholeSegmentsAnswerAsOneByteSegments) {
                                             "Content-Lengthy: 5",
                                             "Connectio: close",
                                             " folded: x"};
+  // After the head: a Content-Length body, chunked bodies, broken ones.
+  const std::vector<std::string> bodies = {"abc",
+                                           "3\r\nabc\r\n0\r\n\r\n",
+                                           "0\r\nT: x\r\n\r\n",
+                                           "1;x=\"y\"\r\nz\n0\n\n",
+                                           "3 \r\nab",
+                                           "2\r\nab0\r\n\r\n"};
   std::mt19937 rng(20261124);
   const auto pick = [&](const std::vector<std::string>& v) {
     return v[rng() % v.size()];
@@ -244,7 +251,7 @@ TEST(HttpRandomTest, WholeSegmentsAnswerAsOneByteSegments) {
       }
       text += pick(ends);
       if (rng() % 4 == 0) {
-        text += "abc";
+        text += pick(bodies);
       }
     }
     if (rng() % 4 == 0) {
@@ -648,19 +655,136 @@ TEST_F(HttpTest, DefaultLimitIs8192) {
   expect_shut(AppError::kTooLarge, 1);
 }
 
-TEST_F(HttpTest, TransferEncodingGets501) {
+// A chunked request body (RFC 9112 7.1: every HTTP/1.1 recipient MUST be
+// able to parse it) is read through: chunk extensions, a body that looks
+// like requests, trailers; then the next request. The response comes once
+// the body is whole.
+TEST_F(HttpTest, ChunkedBodyIsConsumed) {
+  const std::string text =
+      std::string(
+          "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+          "5\r\nhello\r\n"
+          "1b ; name=value;q=\"a b\"\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n\r\n"
+          "000\r\nTrailer-A: 1\r\nX: \x80\r\n\r\n") +
+      std::string(kHead);
+  const std::string want = Ok(1024) + OkHead(1024);
+  for (size_t cut = 0; cut <= text.size(); ++cut) {
+    open();
+    feed(std::string_view(text).substr(0, cut));
+    feed(std::string_view(text).substr(cut));
+    ASSERT_EQ(conn_.out, want) << "cut at " << cut;
+    ASSERT_EQ(conn_.shutdowns, 0u) << "cut at " << cut;
+  }
+  open();
+  feed_split(text, 1);
+  EXPECT_EQ(conn_.out, want);
+  EXPECT_TRUE(app_.idle(conn_));
+}
+
+TEST_F(HttpTest, ChunkedResponseWaitsForTheWholeBody) {
+  feed("POST / HTTP/1.1\r\ntransfer-encoding: CHUNKED\r\n\r\n4\r\nab");
+  EXPECT_EQ(conn_.out, "");
+  EXPECT_FALSE(app_.idle(conn_));
+  feed("cd\n0\n\n");  // bare LF line ends, as in the head
+  EXPECT_EQ(conn_.out, Ok(1024));
+  EXPECT_TRUE(app_.idle(conn_));
+  // A chunk of 2^64 - 1 bytes is a body still being read, not an error.
+  feed(
+      "PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "ffffffffffffffff\r\n" +
+      std::string(100000, 'z'));
+  EXPECT_EQ(conn_.out, Ok(1024));
+  EXPECT_EQ(conn_.shutdowns, 0u);
+  EXPECT_FALSE(app_.idle(conn_));
+}
+
+// Framing a server cannot trust gets 400 and a close (RFC 9112 6.1, 6.3):
+// Transfer-Encoding with Content-Length, in HTTP/1.0, with chunked not the
+// final coding or twice, or a transfer coding alone; and a malformed
+// chunked body. The request gets no 200 and the bytes after it are not
+// parsed as a request.
+class HttpBadFramingTest : public HttpTest,
+                           public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(HttpBadFramingTest, Gets400ThenShutdown) {
+  const std::string bad = GetParam();
+  for (size_t split : {bad.size() + 1, size_t{1}}) {
+    open();
+    const uint64_t before = ErrorCount(app_, AppError::kBadRequest);
+    feed(std::string(kGet));
+    feed_split(bad + std::string(kGet), split);
+    EXPECT_EQ(conn_.out, Ok(1024) + std::string(k400)) << split;
+    expect_shut(AppError::kBadRequest, before + 1);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Smuggling, HttpBadFramingTest,
+    ::testing::Values(
+        "POST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: "
+        "chunked\r\n\r\n0\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: "
+        "4\r\n\r\n0\r\n\r\n",
+        "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+        "Transfer-Encoding: gzip\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked,chunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked;q=1\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding:\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\ng\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "1ffffffffffffffff\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloX",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\rX",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\rX",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;a\rb\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5g\r\nhello\r\n"
+        "0\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5 "
+        "x;a\r\nhello\r\n"
+        "0\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;a\x01\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+        "T: 1\r\n folded\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+        "T 1\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+        "T: a\x01\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\rX"));
+
+// A coding the server does not know, before a final chunked: 501.
+TEST_F(HttpTest, UnknownTransferCodingBeforeChunkedGets501) {
   feed(std::string(kGet) +
-       "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
-       "0\r\n\r\n");
+       "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" +
+       std::string(kGet));
   EXPECT_EQ(conn_.out, Ok(1024) + std::string(k501));
   expect_shut(AppError::kUnsupported, 1);
   EXPECT_EQ(ErrorCount(app_, AppError::kBadRequest), 0u);
+}
 
-  // Any value, any case.
+// Chunk lines and trailers are bounded like a head: an endless chunk
+// extension gets 400, an endless trailer section 431.
+TEST_F(HttpSmallLimitTest, ChunkLinesAndTrailersAreBounded) {
+  const std::string head =
+      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+  // Many chunks: each chunk line counts on its own.
+  feed(head + Repeat("3;e=1\r\nabc\r\n", 50) + "0\r\n\r\n");
+  EXPECT_EQ(conn_.out, Ok(10));
+  feed(head + "3;" + std::string(1000, 'e'));
+  EXPECT_EQ(conn_.out, Ok(10) + std::string(k400));
+  expect_shut(AppError::kBadRequest, 1);
   open();
-  feed("GET / HTTP/1.1\r\ntransfer-encoding: identity\r\n\r\n");
-  EXPECT_EQ(conn_.out, std::string(k501));
-  expect_shut(AppError::kUnsupported, 2);
+  feed(head + "0\r\n" + Repeat("T: v\r\n", 100));
+  EXPECT_EQ(conn_.out, std::string(k431));
+  expect_shut(AppError::kTooLarge, 1);
 }
 
 // A 2xx answer to CONNECT opens a tunnel and must not carry Content-Length

@@ -75,7 +75,7 @@ class AppConn {
 #define DPTLS_APP_ERRORS(X)                              \
   X(kBadRequest, "bad_request")  /* unparseable input */ \
   X(kTooLarge, "too_large")      /* head over limit */   \
-  X(kUnsupported, "unsupported") /* e.g. chunked body */
+  X(kUnsupported, "unsupported") /* method, coding */
 
 enum class AppError : uint8_t {
 #define DPTLS_X(e, name) e,

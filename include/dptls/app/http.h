@@ -23,7 +23,13 @@
 // skipped (RFC 9112 2.2). Recognised headers (names case-insensitive):
 //   Content-Length     that many body bytes follow and are skipped
 //   Connection         tokens `close` / `keep-alive` (case-insensitive)
-//   Transfer-Encoding  any value: 501 Not Implemented (AppError::kUnsupported)
+//   Transfer-Encoding  `chunked` (case-insensitive) alone: the chunked body
+//                      is read through (chunk extensions and trailer fields
+//                      passed over) and the request answered once it is
+//                      whole; other codings before it: 501 Not Implemented
+//                      (kUnsupported); chunked not the final coding, or
+//                      twice, or no chunked, or with Content-Length, or in
+//                      HTTP/1.0: 400 (RFC 9112 6.1, 6.3)
 // HTTP/1.1 keeps the connection open unless `Connection: close`; HTTP/1.0
 // closes unless `Connection: keep-alive`. A malformed request line or header
 // line (missing colon, whitespace before the colon, obs-fold, control bytes,
@@ -32,7 +38,11 @@
 // head (request line, headers and leading empty lines) longer than
 // max_header_bytes gets 414 URI Too Long when the limit falls within the
 // request line after the method (the target is too long), else 431 Request
-// Header Fields Too Large (both kTooLarge).
+// Header Fields Too Large (both kTooLarge). Each chunk line and the
+// trailer section are held to the same limit (400 for an over-long chunk
+// line, 431 for trailers); a malformed chunked body (a size that is not
+// 1-16 hex digits, data not followed by CRLF, a bad trailer line) gets 400
+// and no 200 for that request.
 // Any other method (CONNECT, TRACE, an unknown or lowercase one) gets 501
 // Not Implemented (kUnsupported): a 2xx to CONNECT would open a tunnel.
 // After an error response, or once a close is decided, further input is
@@ -133,7 +143,19 @@ class HttpApp final : public Application {
   // After a header name's colon: `header` is the Header it names.
   void begin_value(ConnState& s, size_t header);
   bool end_header_line(ConnState& s);
+  // A Connection or Transfer-Encoding list element ends.
+  void end_token(ConnState& s);
   void end_request_head(ConnState& s);
+  // One byte of a chunked body's lines (sizes, extensions, the CRLF after
+  // the data, trailers); false when it is malformed.
+  bool step_chunked(ConnState& s, uint8_t c);
+  void end_chunk_line(ConnState& s);
+  void end_chunked_body(ConnState& s);
+  // Whether a request with these flags leaves the connection open.
+  static bool keeps_alive(uint16_t req);
+  // Queues the response to a request with these flags; false when the
+  // connection closes after it (or it could not be queued).
+  bool owe_response(ConnState& s, uint16_t req);
   // Counts `error`; the response owed after the others is the error
   // Variant `variant` (http.cc), then the connection closes.
   void fail(ConnState& s, AppError error, uint8_t variant);
