@@ -28,6 +28,7 @@ constexpr std::array<uint8_t, kPatternBufBytes> kPatternBuf = [] {
 // Where the request parser is.
 enum ParseState : uint8_t {
   kReqStart = 0,  // before the method; empty lines are skipped here
+  kReqStartLf,    // LF after an empty line's CR
   kMethod,
   kTarget,
   kVersion,       // matching "HTTP/1." (pos = bytes matched)
@@ -460,7 +461,11 @@ size_t HttpApp::plain_run(ConnState& s, const uint8_t* p, size_t n) {
 bool HttpApp::step(ConnState& s, uint8_t c) {
   switch (s.parse) {
     case kReqStart:
-      if (c == '\r' || c == '\n') {
+      if (c == '\r') {
+        s.parse = kReqStartLf;
+        return true;
+      }
+      if (c == '\n') {
         return true;
       }
       s.parse = kMethod;
@@ -538,6 +543,13 @@ bool HttpApp::step(ConnState& s, uint8_t c) {
         return false;
       }
       s.parse = kLineStart;
+      return true;
+    case kReqStartLf:
+      // A bare CR is not an empty line (RFC 9112 2.2).
+      if (c != '\n') {
+        return false;
+      }
+      s.parse = kReqStart;
       return true;
     case kLineStart:
       if (c == '\r') {

@@ -449,6 +449,18 @@ TEST_F(HttpTest, EmptyLinesBeforeARequestAreSkipped) {
   EXPECT_EQ(conn_.out, Ok(1024));
 }
 
+// A bare CR is not a line end (RFC 9112 2.2), before a request either.
+TEST_F(HttpTest, BareCrBeforeARequestGets400) {
+  for (const char* bad :
+       {"\rGET / HTTP/1.1\r\n\r\n", "\r\r\nGET / HTTP/1.1\r\n\r\n"}) {
+    open();
+    feed(std::string(kGet) + bad);
+    EXPECT_EQ(conn_.out, Ok(1024) + std::string(k400));
+    expect_shut(AppError::kBadRequest, ErrorCount(app_, AppError::kBadRequest));
+  }
+  EXPECT_EQ(ErrorCount(app_, AppError::kBadRequest), 2u);
+}
+
 TEST_F(HttpTest, OtherMinorVersionsAreHttp11) {
   feed("GET / HTTP/1.9\r\n\r\n");
   EXPECT_EQ(conn_.out, Ok(1024));

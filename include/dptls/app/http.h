@@ -20,7 +20,8 @@
 //
 // Requests: `METHOD SP target SP HTTP/1.x CRLF`, header lines, an empty
 // line; bare LF line ends are accepted and empty lines before a request are
-// skipped (RFC 9112 2.2). Recognised headers (names case-insensitive):
+// skipped (RFC 9112 2.2); a bare CR anywhere gets 400. Recognised headers
+// (names case-insensitive):
 //   Content-Length     that many body bytes follow and are skipped
 //   Connection         tokens `close` / `keep-alive` (case-insensitive)
 //   Transfer-Encoding  `chunked` (case-insensitive) alone: the chunked body
