@@ -42,8 +42,9 @@ enum ParseState : uint8_t {
   kValueLf,    // LF after a header line's CR
   kHeadEndLf,  // LF after the empty line's CR
   kBody,       // skipping Content-Length bytes (num = bytes left)
-  // A chunked body (RFC 9112 7.1); req_flags are the request's until the
-  // body is whole, and head_bytes counts each chunk line, then the trailers.
+  // A chunked body (RFC 9112 7.1), read after the response is owed, as a
+  // Content-Length body is; head_bytes counts each chunk line, then the
+  // trailers.
   kChunkSize,       // hex digits (num = the size so far, digits = count)
   kChunkExt,        // after the size: extensions (pos = 1 after ';')
   kChunkSizeLf,     // LF after a chunk line's CR
@@ -68,6 +69,9 @@ enum Variant : uint8_t {
   kErr431,
   kErr501,
 };
+
+// ConnState::error when no error response is owed.
+constexpr uint8_t kNoErrorResponse = 0;
 
 constexpr std::string_view kErrorHeads[] = {
     "HTTP/1.1 400 Bad Request\r\nServer: dptls\r\nContent-Length: 0\r\n"
@@ -345,13 +349,16 @@ void HttpApp::parse(ConnState& s, const uint8_t* p, size_t n) {
     }
     // Counted before parsing so an endless line is cut at the limit. Cut
     // within the request line after the method, it is the target that is
-    // too long: 414 (RFC 9112 3); within a chunk line, the chunk
-    // extensions: 400; else (header or trailer fields) 431.
+    // too long: 414 (RFC 9112 3); else 431. In a chunked body the request
+    // is answered already: an endless chunk line (kBadRequest) or trailer
+    // section (kTooLarge) just closes.
     if (s.head_bytes >= config_.max_header_bytes) {
       if (s.parse >= kTarget && s.parse <= kReqLineLf) {
         fail(s, AppError::kTooLarge, kErr414);
       } else if (s.parse >= kChunkSize && s.parse <= kChunkDataLf) {
-        fail(s, AppError::kBadRequest, kErr400);
+        fail(s, AppError::kBadRequest, kNoErrorResponse);
+      } else if (s.parse >= kChunkSize) {
+        fail(s, AppError::kTooLarge, kNoErrorResponse);
       } else {
         fail(s, AppError::kTooLarge, kErr431);
       }
@@ -371,7 +378,11 @@ void HttpApp::parse(ConnState& s, const uint8_t* p, size_t n) {
     }
     ++s.head_bytes;
     if (!step(s, p[i++])) {
-      fail(s, AppError::kBadRequest, kErr400);
+      // A malformed chunked body closes without a 400: its request has
+      // its response.
+      fail(s, AppError::kBadRequest,
+           s.parse >= kChunkSize ? kNoErrorResponse
+                                 : static_cast<uint8_t>(kErr400));
       return;
     }
   }
@@ -751,11 +762,8 @@ void HttpApp::end_chunk_line(ConnState& s) {
 }
 
 void HttpApp::end_chunked_body(ConnState& s) {
-  const uint16_t req = s.req_flags;
-  s.req_flags = 0;
   s.head_bytes = 0;
   s.parse = kReqStart;
-  owe_response(s, req);
 }
 
 void HttpApp::end_token(ConnState& s) {
@@ -829,12 +837,9 @@ void HttpApp::end_request_head(ConnState& s) {
       fail(s, AppError::kBadRequest, kErr400);
     } else if ((req & kReqTeOther) != 0) {
       fail(s, AppError::kUnsupported, kErr501);
-    } else if (!keeps_alive(req)) {
-      // Answered now; the body is not read.
-      owe_response(s, req);
-    } else {
-      // Answered once the body is whole: an error in it gets the 400 alone.
-      s.req_flags = req;
+    } else if (owe_response(s, req)) {
+      // Answered now, like a Content-Length request (a client waiting for
+      // 100 Continue need not wait); the body is read through after.
       s.parse = kChunkSize;
       s.num = 0;
       s.digits = 0;
@@ -847,15 +852,10 @@ void HttpApp::end_request_head(ConnState& s) {
   }
 }
 
-bool HttpApp::keeps_alive(uint16_t req) {
-  const bool http10 = (req & kReqHttp10) != 0;
-  return (req & kReqConnClose) == 0 &&
-         (!http10 || (req & kReqConnKeepAlive) != 0);
-}
-
 bool HttpApp::owe_response(ConnState& s, uint16_t req) {
   const bool http10 = (req & kReqHttp10) != 0;
-  const bool keep_alive = keeps_alive(req);
+  const bool keep_alive =
+      (req & kReqConnClose) == 0 && (!http10 || (req & kReqConnKeepAlive) != 0);
   uint8_t kind = (req & kReqHead) != 0 ? kKindHead : 0;
   if (http10 && keep_alive) {
     kind |= kKindKeepAlive10;

@@ -669,8 +669,7 @@ TEST_F(HttpTest, DefaultLimitIs8192) {
 
 // A chunked request body (RFC 9112 7.1: every HTTP/1.1 recipient MUST be
 // able to parse it) is read through: chunk extensions, a body that looks
-// like requests, trailers; then the next request. The response comes once
-// the body is whole.
+// like requests, trailers; then the next request.
 TEST_F(HttpTest, ChunkedBodyIsConsumed) {
   const std::string text =
       std::string(
@@ -693,9 +692,14 @@ TEST_F(HttpTest, ChunkedBodyIsConsumed) {
   EXPECT_TRUE(app_.idle(conn_));
 }
 
-TEST_F(HttpTest, ChunkedResponseWaitsForTheWholeBody) {
-  feed("POST / HTTP/1.1\r\ntransfer-encoding: CHUNKED\r\n\r\n4\r\nab");
-  EXPECT_EQ(conn_.out, "");
+// Answered at the end of the head, as with Content-Length: a client that
+// waits for 100 Continue before its body does not wait.
+TEST_F(HttpTest, ChunkedRequestIsAnsweredBeforeItsBody) {
+  feed(
+      "POST / HTTP/1.1\r\ntransfer-encoding: CHUNKED\r\n"
+      "Expect: 100-continue\r\n\r\n");
+  EXPECT_EQ(conn_.out, Ok(1024));
+  feed("4\r\nab");
   EXPECT_FALSE(app_.idle(conn_));
   feed("cd\n0\n\n");  // bare LF line ends, as in the head
   EXPECT_EQ(conn_.out, Ok(1024));
@@ -705,16 +709,15 @@ TEST_F(HttpTest, ChunkedResponseWaitsForTheWholeBody) {
       "PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
       "ffffffffffffffff\r\n" +
       std::string(100000, 'z'));
-  EXPECT_EQ(conn_.out, Ok(1024));
+  EXPECT_EQ(conn_.out, Ok(1024) + Ok(1024));
   EXPECT_EQ(conn_.shutdowns, 0u);
   EXPECT_FALSE(app_.idle(conn_));
 }
 
 // Framing a server cannot trust gets 400 and a close (RFC 9112 6.1, 6.3):
 // Transfer-Encoding with Content-Length, in HTTP/1.0, with chunked not the
-// final coding or twice, or a transfer coding alone; and a malformed
-// chunked body. The request gets no 200 and the bytes after it are not
-// parsed as a request.
+// final coding or twice, or a transfer coding alone. The request gets no
+// 200 and the bytes after it are not parsed as a request.
 class HttpBadFramingTest : public HttpTest,
                            public ::testing::WithParamInterface<const char*> {};
 
@@ -748,29 +751,46 @@ INSTANTIATE_TEST_SUITE_P(
         "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
         "POST / HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n",
         "POST / HTTP/1.1\r\nTransfer-Encoding: chunked;q=1\r\n\r\n",
-        "POST / HTTP/1.1\r\nTransfer-Encoding:\r\n\r\n",
-        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\r\n",
-        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\ng\r\n",
-        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n",
-        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-        "1ffffffffffffffff\r\n",
-        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloX",
-        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\rX",
-        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\rX",
-        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;a\rb\r\n",
-        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5g\r\nhello\r\n"
-        "0\r\n\r\n",
-        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5 "
-        "x;a\r\nhello\r\n"
-        "0\r\n\r\n",
-        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;a\x01\r\n",
-        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
-        "T: 1\r\n folded\r\n\r\n",
-        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
-        "T 1\r\n\r\n",
-        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
-        "T: a\x01\r\n\r\n",
-        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\rX"));
+        "POST / HTTP/1.1\r\nTransfer-Encoding:\r\n\r\n"));
+
+// A malformed chunked body: the request has had its 200; the connection
+// closes (kBadRequest) and the bytes after it are not parsed as a request.
+class HttpBadChunkedBodyTest
+    : public HttpTest,
+      public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(HttpBadChunkedBodyTest, ClosesAfterThe200) {
+  const std::string bad =
+      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" +
+      std::string(GetParam());
+  for (size_t split : {bad.size() + 1, size_t{1}}) {
+    open();
+    const uint64_t before = ErrorCount(app_, AppError::kBadRequest);
+    feed(std::string(kGet));
+    feed_split(bad + std::string(kGet), split);
+    EXPECT_EQ(conn_.out, Ok(1024) + Ok(1024, Conn::kClose)) << split;
+    expect_shut(AppError::kBadRequest, before + 1);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Malformed, HttpBadChunkedBodyTest,
+                         ::testing::Values("\r\n", "g\r\n", "-1\r\n",
+                                           "1ffffffffffffffff\r\n",
+                                           "5\r\nhelloX", "5\r\nhello\rX",
+                                           "5\rX", "5;a\rb\r\n",
+                                           "5g\r\nhello\r\n"
+                                           "0\r\n\r\n",
+                                           "5 "
+                                           "x;a\r\nhello\r\n"
+                                           "0\r\n\r\n",
+                                           "5;a\x01\r\n",
+                                           "0\r\n"
+                                           "T: 1\r\n folded\r\n\r\n",
+                                           "0\r\n"
+                                           "T 1\r\n\r\n",
+                                           "0\r\n"
+                                           "T: a\x01\r\n\r\n",
+                                           "0\r\n\rX"));
 
 // A coding the server does not know, before a final chunked: 501.
 TEST_F(HttpTest, UnknownTransferCodingBeforeChunkedGets501) {
@@ -783,7 +803,7 @@ TEST_F(HttpTest, UnknownTransferCodingBeforeChunkedGets501) {
 }
 
 // Chunk lines and trailers are bounded like a head: an endless chunk
-// extension gets 400, an endless trailer section 431.
+// extension or trailer section closes the connection.
 TEST_F(HttpSmallLimitTest, ChunkLinesAndTrailersAreBounded) {
   const std::string head =
       "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -791,11 +811,11 @@ TEST_F(HttpSmallLimitTest, ChunkLinesAndTrailersAreBounded) {
   feed(head + Repeat("3;e=1\r\nabc\r\n", 50) + "0\r\n\r\n");
   EXPECT_EQ(conn_.out, Ok(10));
   feed(head + "3;" + std::string(1000, 'e'));
-  EXPECT_EQ(conn_.out, Ok(10) + std::string(k400));
+  EXPECT_EQ(conn_.out, Ok(10) + Ok(10, Conn::kClose));
   expect_shut(AppError::kBadRequest, 1);
   open();
   feed(head + "0\r\n" + Repeat("T: v\r\n", 100));
-  EXPECT_EQ(conn_.out, std::string(k431));
+  EXPECT_EQ(conn_.out, Ok(10, Conn::kClose));
   expect_shut(AppError::kTooLarge, 1);
 }
 

@@ -20,17 +20,17 @@
 //
 // Requests: `METHOD SP target SP HTTP/1.x CRLF`, header lines, an empty
 // line; bare LF line ends are accepted and empty lines before a request are
-// skipped (RFC 9112 2.2); a bare CR anywhere gets 400. Recognised headers
+// skipped (RFC 9112 2.2); a bare CR in a head gets 400. Recognised headers
 // (names case-insensitive):
 //   Content-Length     that many body bytes follow and are skipped
 //   Connection         tokens `close` / `keep-alive` (case-insensitive)
-//   Transfer-Encoding  `chunked` (case-insensitive) alone: the chunked body
-//                      is read through (chunk extensions and trailer fields
-//                      passed over) and the request answered once it is
-//                      whole; other codings before it: 501 Not Implemented
-//                      (kUnsupported); chunked not the final coding, or
-//                      twice, or no chunked, or with Content-Length, or in
-//                      HTTP/1.0: 400 (RFC 9112 6.1, 6.3)
+//   Transfer-Encoding  `chunked` (case-insensitive) alone: the request is
+//                      answered, then its chunked body read through (chunk
+//                      extensions and trailer fields passed over), as a
+//                      Content-Length body is; other codings before it: 501 Not
+//                      Implemented (kUnsupported); chunked not the final
+//                      coding, or twice, or no chunked, or with Content-Length,
+//                      or in HTTP/1.0: 400 (RFC 9112 6.1, 6.3)
 // HTTP/1.1 keeps the connection open unless `Connection: close`; HTTP/1.0
 // closes unless `Connection: keep-alive`. A malformed request line or header
 // line (missing colon, whitespace before the colon, obs-fold, control bytes,
@@ -40,10 +40,11 @@
 // max_header_bytes gets 414 URI Too Long when the limit falls within the
 // request line after the method (the target is too long), else 431 Request
 // Header Fields Too Large (both kTooLarge). Each chunk line and the
-// trailer section are held to the same limit (400 for an over-long chunk
-// line, 431 for trailers); a malformed chunked body (a size that is not
-// 1-16 hex digits, data not followed by CRLF, a bad trailer line) gets 400
-// and no 200 for that request.
+// trailer section are held to the same limit; over it (kBadRequest for a
+// chunk line, kTooLarge for trailers), or with a malformed chunked body (a
+// size that is not 1-16 hex digits, data not followed by CRLF, a bad
+// trailer line: kBadRequest), the connection closes after the responses
+// owed, with no error response (the request has its 200 already).
 // Any other method (CONNECT, TRACE, an unknown or lowercase one) gets 501
 // Not Implemented (kUnsupported): a 2xx to CONNECT would open a tunnel.
 // After an error response, or once a close is decided, further input is
@@ -152,8 +153,6 @@ class HttpApp final : public Application {
   bool step_chunked(ConnState& s, uint8_t c);
   void end_chunk_line(ConnState& s);
   void end_chunked_body(ConnState& s);
-  // Whether a request with these flags leaves the connection open.
-  static bool keeps_alive(uint16_t req);
   // Queues the response to a request with these flags; false when the
   // connection closes after it (or it could not be queued).
   bool owe_response(ConnState& s, uint16_t req);
