@@ -99,9 +99,9 @@ constexpr uint16_t kReqHead = 2;
 constexpr uint16_t kReqConnClose = 4;
 constexpr uint16_t kReqConnKeepAlive = 8;
 constexpr uint16_t kReqHaveLength = 16;
-// Transfer-Encoding: present; `chunked` was the last coding listed; a
-// coding other than chunked came before it; chunked came twice or before
-// another coding (the body's length cannot be known).
+// Transfer-Encoding: present; `chunked` listed; another coding listed;
+// something listed after chunked, chunked twice included (the body's
+// length cannot be known).
 constexpr uint16_t kReqTe = 32;
 constexpr uint16_t kReqTeChunked = 64;
 constexpr uint16_t kReqTeOther = 128;
@@ -166,12 +166,6 @@ constexpr uint8_t hex_value(uint8_t c) {
   }
   const uint8_t l = static_cast<uint8_t>(c | 0x20);
   return l >= 'a' && l <= 'f' ? static_cast<uint8_t>(l - 'a' + 10) : 16;
-}
-
-// A control byte a field value or chunk extension must not hold: the C0
-// controls but HTAB, and DEL.
-constexpr bool is_bad_control(uint8_t c) {
-  return (c < 0x20 && c != '\t') || c == 0x7f;
 }
 
 constexpr uint8_t to_lower(uint8_t c) {
@@ -606,7 +600,7 @@ bool HttpApp::step(ConnState& s, uint8_t c) {
       if (c == '\n') {
         return end_header_line(s);
       }
-      if (is_bad_control(c)) {
+      if (!is_plain_value_byte(c)) {
         return false;
       }
       if (s.header == kHdrContentLength) {
@@ -685,7 +679,7 @@ bool HttpApp::step_chunked(ConnState& s, uint8_t c) {
         s.pos = c == ';' ? 1 : 0;
         return c == ';' || c == ' ' || c == '\t';
       }
-      return !is_bad_control(c);
+      return is_plain_value_byte(c);
     case kChunkSizeLf:
       if (c != '\n') {
         return false;
@@ -738,7 +732,7 @@ bool HttpApp::step_chunked(ConnState& s, uint8_t c) {
         s.parse = kTrailerStart;
         return true;
       }
-      return !is_bad_control(c);
+      return is_plain_value_byte(c);
     case kTrailerValueLf:
       if (c != '\n') {
         return false;
