@@ -106,6 +106,7 @@ constexpr uint16_t kReqTe = 32;
 constexpr uint16_t kReqTeChunked = 64;
 constexpr uint16_t kReqTeOther = 128;
 constexpr uint16_t kReqTeBad = 256;
+constexpr uint16_t kReqMethodNotServed = 512;  // 501 if the head is good
 
 // Per-connection flags.
 constexpr uint8_t kConnClosing = 1;  // input ignored; close after owed
@@ -484,11 +485,9 @@ bool HttpApp::step(ConnState& s, uint8_t c) {
         }
         const size_t m = matched(s.match, kMethods, s.pos);
         if (m == std::size(kMethods)) {
-          // Not implemented: 501, and the rest of the input is ignored.
-          fail(s, AppError::kUnsupported, kErr501);
-          return true;
-        }
-        if (m == kMethodHead) {
+          // 501 once the head is read, unless it is malformed (400).
+          s.req_flags |= kReqMethodNotServed;
+        } else if (m == kMethodHead) {
           s.req_flags |= kReqHead;
         }
         s.parse = kTarget;
@@ -822,6 +821,10 @@ void HttpApp::end_request_head(ConnState& s) {
   s.content_length = 0;
   s.head_bytes = 0;
   s.parse = kReqStart;
+  if ((req & kReqMethodNotServed) != 0) {
+    fail(s, AppError::kUnsupported, kErr501);
+    return;
+  }
   if ((req & kReqTe) != 0) {
     // RFC 9112 6.1 and 6.3: with Content-Length too, in HTTP/1.0, or with
     // chunked not the final coding (or twice), the framing cannot be

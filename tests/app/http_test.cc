@@ -845,6 +845,22 @@ TEST_F(HttpTest, ConnectTraceAndUnknownMethodsGet501) {
   EXPECT_EQ(ErrorCount(app_, AppError::kBadRequest), 0u);
 }
 
+// 501 is for a request that is well-formed but for its method: a request
+// line or head that is malformed too gets 400 (as the engine test sends,
+// "NOT A REQUEST").
+TEST_F(HttpTest, MalformedRequestWithAnUnknownMethodGets400) {
+  for (const char* bad :
+       {"NOT A REQUEST\r\n\r\n", "FOO / HTTP/1.1\r\nBad Name: v\r\n\r\n"}) {
+    for (size_t split : {size_t{1000}, size_t{1}}) {
+      open();
+      feed_split(std::string(bad) + std::string(kGet), split);
+      EXPECT_EQ(conn_.out, std::string(k400)) << bad << split;
+      EXPECT_EQ(conn_.shutdowns, 1u);
+    }
+  }
+  EXPECT_EQ(ErrorCount(app_, AppError::kUnsupported), 0u);
+}
+
 TEST_F(HttpTest, ImplementedMethodsGet200) {
   feed(
       "POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx"

@@ -45,8 +45,9 @@
 // size that is not 1-16 hex digits, data not followed by CRLF, a bad
 // trailer line: kBadRequest), the connection closes after the responses
 // owed, with no error response (the request has its 200 already).
-// A method not served (CONNECT, TRACE, an unknown or lowercase one) gets
-// 501 Not Implemented (kUnsupported): a 2xx to CONNECT would open a tunnel.
+// A well-formed request with a method not served (CONNECT, TRACE, an
+// unknown or lowercase one) gets 501 Not Implemented (kUnsupported): a 2xx
+// to CONNECT would open a tunnel.
 // After an error response, or once a close is decided, further input is
 // ignored: the responses owed are written, then shutdown().
 //
