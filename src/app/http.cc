@@ -28,6 +28,7 @@ constexpr std::array<uint8_t, kPatternBufBytes> kPatternBuf = [] {
 // Where the request parser is.
 enum ParseState : uint8_t {
   kReqStart = 0,  // before the method; empty lines are skipped here
+  kReqStartLf,    // LF after an empty line's CR
   kMethod,
   kTarget,
   kVersion,       // matching "HTTP/1." (pos = bytes matched)
@@ -41,6 +42,20 @@ enum ParseState : uint8_t {
   kValueLf,    // LF after a header line's CR
   kHeadEndLf,  // LF after the empty line's CR
   kBody,       // skipping Content-Length bytes (num = bytes left)
+  // A chunked body (RFC 9112 7.1), read after the response is owed, as a
+  // Content-Length body is; head_bytes counts each chunk line, then the
+  // trailers.
+  kChunkSize,       // hex digits (num = the size so far, digits = count)
+  kChunkExt,        // after the size: extensions (pos = 1 after ';')
+  kChunkSizeLf,     // LF after a chunk line's CR
+  kChunkData,       // skipping chunk data (num = bytes left)
+  kChunkDataEnd,    // CR or LF after the chunk data
+  kChunkDataLf,     // LF after the chunk data's CR
+  kTrailerStart,    // start of a trailer line, or the empty line
+  kTrailerName,     // a trailer field's name
+  kTrailerValue,    // its value, skipped
+  kTrailerValueLf,  // LF after a trailer line's CR
+  kTrailerEndLf,    // LF after the final empty line's CR
 };
 
 // Response variants: the three 200 heads (HttpApp::heads_), then the error
@@ -50,18 +65,25 @@ enum Variant : uint8_t {
   kOkKeepAlive,  // HTTP/1.0 request with Connection: keep-alive
   kOkClose,
   kErr400,
+  kErr414,
   kErr431,
   kErr501,
 };
 
+// ConnState::error when no error response is owed.
+constexpr uint8_t kNoErrorResponse = 0;
+
 constexpr std::string_view kErrorHeads[] = {
     "HTTP/1.1 400 Bad Request\r\nServer: dptls\r\nContent-Length: 0\r\n"
+    "Connection: close\r\n\r\n",
+    "HTTP/1.1 414 URI Too Long\r\nServer: dptls\r\nContent-Length: 0\r\n"
     "Connection: close\r\n\r\n",
     "HTTP/1.1 431 Request Header Fields Too Large\r\nServer: dptls\r\n"
     "Content-Length: 0\r\nConnection: close\r\n\r\n",
     "HTTP/1.1 501 Not Implemented\r\nServer: dptls\r\nContent-Length: 0\r\n"
     "Connection: close\r\n\r\n",
 };
+static_assert(std::size(kErrorHeads) == kErr501 - kErr400 + 1);
 
 constexpr std::string_view kOkHeadStart =
     "HTTP/1.1 200 OK\r\nServer: dptls\r\n"
@@ -72,12 +94,19 @@ constexpr uint8_t kKindHead = 1;
 constexpr uint8_t kKindKeepAlive10 = 2;
 
 // Per-request flags.
-constexpr uint8_t kReqHttp10 = 1;
-constexpr uint8_t kReqHead = 2;
-constexpr uint8_t kReqConnClose = 4;
-constexpr uint8_t kReqConnKeepAlive = 8;
-constexpr uint8_t kReqChunked = 16;  // any Transfer-Encoding
-constexpr uint8_t kReqHaveLength = 32;
+constexpr uint16_t kReqHttp10 = 1;
+constexpr uint16_t kReqHead = 2;
+constexpr uint16_t kReqConnClose = 4;
+constexpr uint16_t kReqConnKeepAlive = 8;
+constexpr uint16_t kReqHaveLength = 16;
+// Transfer-Encoding: present; `chunked` listed; another coding listed;
+// something listed after chunked, chunked twice included (the body's
+// length cannot be known).
+constexpr uint16_t kReqTe = 32;
+constexpr uint16_t kReqTeChunked = 64;
+constexpr uint16_t kReqTeOther = 128;
+constexpr uint16_t kReqTeBad = 256;
+constexpr uint16_t kReqMethodNotServed = 512;  // 501 if the head is good
 
 // Per-connection flags.
 constexpr uint8_t kConnClosing = 1;  // input ignored; close after owed
@@ -94,15 +123,21 @@ enum Header : uint8_t {
   kHdrOther,
 };
 constexpr std::string_view kConnTokens[] = {"close", "keep-alive"};
-constexpr std::string_view kHeadMethod = "HEAD";
+constexpr std::string_view kTeTokens[] = {"chunked"};
+// The methods served (case-sensitive, RFC 9110 9.1); any other, CONNECT
+// and TRACE among them, gets 501. kMethodHead is HEAD's index.
+constexpr std::string_view kMethods[] = {"GET", "HEAD",   "POST",
+                                         "PUT", "DELETE", "OPTIONS"};
+constexpr size_t kMethodHead = 1;
 constexpr std::string_view kVersionPrefix = "HTTP/1.";
 // The commonest method with its space, taken whole by plain_run().
 constexpr std::string_view kGetSp = "GET ";
 // " HTTP/1.x" CRLF: a request line's end after the target.
 constexpr size_t kLineTailBytes = 1 + kVersionPrefix.size() + 1 + 2;
 
-// 19 digits always fit in uint64_t.
+// 19 digits always fit in uint64_t; so do 16 hex digits.
 constexpr uint8_t kMaxLengthDigits = 19;
+constexpr uint8_t kMaxChunkSizeDigits = 16;
 
 // RFC 9110 5.6.2 tchar, as a table: the parser asks once per byte.
 constexpr std::array<bool, 256> kTchar = [] {
@@ -123,6 +158,15 @@ constexpr bool is_tchar(uint8_t c) { return kTchar[c]; }
 // and DEL end the run.
 constexpr bool is_plain_value_byte(uint8_t c) {
   return c < 0x20 ? c == '\t' : c != 0x7f;
+}
+
+// A hex digit's value, else 16.
+constexpr uint8_t hex_value(uint8_t c) {
+  if (c >= '0' && c <= '9') {
+    return static_cast<uint8_t>(c - '0');
+  }
+  const uint8_t l = static_cast<uint8_t>(c | 0x20);
+  return l >= 'a' && l <= 'f' ? static_cast<uint8_t>(l - 'a' + 10) : 16;
 }
 
 constexpr uint8_t to_lower(uint8_t c) {
@@ -198,9 +242,9 @@ struct HttpApp::ConnState {
   uint8_t pos;           // bytes of the current token (saturating)
   uint8_t match;         // candidates the current token still matches
   uint8_t header;        // Header whose value is being read
-  uint8_t digits;        // Content-Length digits
-  uint8_t req_flags;
+  uint8_t digits;        // Content-Length or chunk size digits
   uint8_t conn_flags;
+  uint16_t req_flags;
 };
 
 HttpApp::HttpApp(const HttpConfig& config) : config_(config) {
@@ -289,18 +333,30 @@ bool HttpApp::idle(AppConn& conn) {
 void HttpApp::parse(ConnState& s, const uint8_t* p, size_t n) {
   size_t i = 0;
   while (i < n && (s.conn_flags & kConnClosing) == 0) {
-    if (s.parse == kBody) {
+    if (s.parse == kBody || s.parse == kChunkData) {
       const size_t skip = static_cast<size_t>(std::min<uint64_t>(s.num, n - i));
       s.num -= skip;
       i += skip;
       if (s.num == 0) {
-        s.parse = kReqStart;
+        s.parse = s.parse == kBody ? kReqStart : kChunkDataEnd;
       }
       continue;
     }
-    // Counted before parsing so an endless line is cut at the limit.
+    // Counted before parsing so an endless line is cut at the limit. Cut
+    // within the request line after the method, it is the target that is
+    // too long: 414 (RFC 9112 3); else 431. In a chunked body the request
+    // is answered already: an endless chunk line (kBadRequest) or trailer
+    // section (kTooLarge) just closes.
     if (s.head_bytes >= config_.max_header_bytes) {
-      fail(s, AppError::kTooLarge);
+      if (s.parse >= kTarget && s.parse <= kReqLineLf) {
+        fail(s, AppError::kTooLarge, kErr414);
+      } else if (s.parse >= kChunkSize && s.parse <= kChunkDataLf) {
+        fail(s, AppError::kBadRequest, kNoErrorResponse);
+      } else if (s.parse >= kChunkSize) {
+        fail(s, AppError::kTooLarge, kNoErrorResponse);
+      } else {
+        fail(s, AppError::kTooLarge, kErr431);
+      }
       return;
     }
     // Bytes that only extend the current token (a request target, a
@@ -317,7 +373,11 @@ void HttpApp::parse(ConnState& s, const uint8_t* p, size_t n) {
     }
     ++s.head_bytes;
     if (!step(s, p[i++])) {
-      fail(s, AppError::kBadRequest);
+      // A malformed chunked body closes without a 400: its request has
+      // its response.
+      fail(s, AppError::kBadRequest,
+           s.parse >= kChunkSize ? kNoErrorResponse
+                                 : static_cast<uint8_t>(kErr400));
       return;
     }
   }
@@ -327,7 +387,8 @@ size_t HttpApp::plain_run(ConnState& s, const uint8_t* p, size_t n) {
   size_t k = 0;
   switch (s.parse) {
     case kReqStart:
-      // "GET " whole: step() would leave the same state (not HEAD).
+      // "GET " whole: step() would leave the same state (a method served,
+      // not HEAD).
       if (n >= kGetSp.size() &&
           std::memcmp(p, kGetSp.data(), kGetSp.size()) == 0) {
         s.parse = kTarget;
@@ -383,7 +444,7 @@ size_t HttpApp::plain_run(ConnState& s, const uint8_t* p, size_t n) {
       return k;
     case kValueLead:
     case kValue:
-      if (s.header == kHdrContentLength || s.header == kHdrConnection) {
+      if (s.header != kHdrOther) {
         return 0;
       }
       // For a header we do not read, leading whitespace is taken like any
@@ -406,19 +467,27 @@ size_t HttpApp::plain_run(ConnState& s, const uint8_t* p, size_t n) {
 bool HttpApp::step(ConnState& s, uint8_t c) {
   switch (s.parse) {
     case kReqStart:
-      if (c == '\r' || c == '\n') {
+      if (c == '\r') {
+        s.parse = kReqStartLf;
+        return true;
+      }
+      if (c == '\n') {
         return true;
       }
       s.parse = kMethod;
       s.pos = 0;
-      s.match = 1;
+      s.match = (1u << std::size(kMethods)) - 1;
       [[fallthrough]];
     case kMethod:
       if (c == ' ') {
         if (s.pos == 0) {
           return false;
         }
-        if (s.match != 0 && s.pos == kHeadMethod.size()) {
+        const size_t m = matched(s.match, kMethods, s.pos);
+        if (m == std::size(kMethods)) {
+          // 501 once the head is read, unless it is malformed (400).
+          s.req_flags |= kReqMethodNotServed;
+        } else if (m == kMethodHead) {
           s.req_flags |= kReqHead;
         }
         s.parse = kTarget;
@@ -429,10 +498,7 @@ bool HttpApp::step(ConnState& s, uint8_t c) {
         return false;
       }
       // Methods are case-sensitive (RFC 9110 9.1).
-      if (s.pos >= kHeadMethod.size() ||
-          static_cast<uint8_t>(kHeadMethod[s.pos]) != c) {
-        s.match = 0;
-      }
+      s.match = narrow(s.match, kMethods, s.pos, c);
       s.pos = saturating_inc(s.pos);
       return true;
     case kTarget:
@@ -482,6 +548,13 @@ bool HttpApp::step(ConnState& s, uint8_t c) {
       }
       s.parse = kLineStart;
       return true;
+    case kReqStartLf:
+      // A bare CR is not an empty line (RFC 9112 2.2).
+      if (c != '\n') {
+        return false;
+      }
+      s.parse = kReqStart;
+      return true;
     case kLineStart:
       if (c == '\r') {
         s.parse = kHeadEndLf;
@@ -526,7 +599,7 @@ bool HttpApp::step(ConnState& s, uint8_t c) {
       if (c == '\n') {
         return end_header_line(s);
       }
-      if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      if (!is_plain_value_byte(c)) {
         return false;
       }
       if (s.header == kHdrContentLength) {
@@ -545,20 +618,14 @@ bool HttpApp::step(ConnState& s, uint8_t c) {
         }
         return false;
       }
-      if (s.header == kHdrConnection) {
+      if (s.header == kHdrConnection || s.header == kHdrTransferEncoding) {
         if (c == ',' || c == ' ' || c == '\t') {
-          const size_t t = s.pos == 0 ? std::size(kConnTokens)
-                                      : matched(s.match, kConnTokens, s.pos);
-          if (t == 0) {
-            s.req_flags |= kReqConnClose;
-          } else if (t == 1) {
-            s.req_flags |= kReqConnKeepAlive;
-          }
-          s.pos = 0;
-          s.match = (1u << std::size(kConnTokens)) - 1;
+          end_token(s);
           return true;
         }
-        s.match = narrow(s.match, kConnTokens, s.pos, to_lower(c));
+        s.match = s.header == kHdrConnection
+                      ? narrow(s.match, kConnTokens, s.pos, to_lower(c))
+                      : narrow(s.match, kTeTokens, s.pos, to_lower(c));
         s.pos = saturating_inc(s.pos);
       }
       return true;
@@ -574,18 +641,157 @@ bool HttpApp::step(ConnState& s, uint8_t c) {
       end_request_head(s);
       return true;
     default:
+      return step_chunked(s, c);
+  }
+}
+
+bool HttpApp::step_chunked(ConnState& s, uint8_t c) {
+  switch (s.parse) {
+    case kChunkSize:
+      if (const uint8_t h = hex_value(c); h < 16) {
+        if (s.digits == kMaxChunkSizeDigits) {
+          return false;
+        }
+        s.num = s.num * 16 + h;
+        ++s.digits;
+        return true;
+      }
+      if (s.digits == 0) {
+        return false;
+      }
+      s.parse = kChunkExt;
+      s.pos = 0;
+      [[fallthrough]];
+    case kChunkExt:
+      // chunk-ext (RFC 9112 7.1.1): after the size only whitespace, then
+      // ';' (pos = 1 once seen); what follows it is passed over to the
+      // line's end.
+      if (c == '\r') {
+        s.parse = kChunkSizeLf;
+        return true;
+      }
+      if (c == '\n') {
+        end_chunk_line(s);
+        return true;
+      }
+      if (s.pos == 0) {
+        s.pos = c == ';' ? 1 : 0;
+        return c == ';' || c == ' ' || c == '\t';
+      }
+      return is_plain_value_byte(c);
+    case kChunkSizeLf:
+      if (c != '\n') {
+        return false;
+      }
+      end_chunk_line(s);
+      return true;
+    case kChunkDataEnd:
+      if (c == '\r') {
+        s.parse = kChunkDataLf;
+        return true;
+      }
+      [[fallthrough]];
+    case kChunkDataLf:
+      if (c != '\n') {
+        return false;
+      }
+      // The next chunk line: its own count towards the limit.
+      s.parse = kChunkSize;
+      s.num = 0;
+      s.digits = 0;
+      s.head_bytes = 0;
+      return true;
+    case kTrailerStart:
+      if (c == '\r') {
+        s.parse = kTrailerEndLf;
+        return true;
+      }
+      if (c == '\n') {
+        end_chunked_body(s);
+        return true;
+      }
+      // Refuses obs-fold and an empty name, as in the head.
+      if (!is_tchar(c)) {
+        return false;
+      }
+      s.parse = kTrailerName;
+      return true;
+    case kTrailerName:
+      if (c == ':') {
+        s.parse = kTrailerValue;
+        return true;
+      }
+      return is_tchar(c);
+    case kTrailerValue:
+      if (c == '\r') {
+        s.parse = kTrailerValueLf;
+        return true;
+      }
+      if (c == '\n') {
+        s.parse = kTrailerStart;
+        return true;
+      }
+      return is_plain_value_byte(c);
+    case kTrailerValueLf:
+      if (c != '\n') {
+        return false;
+      }
+      s.parse = kTrailerStart;
+      return true;
+    case kTrailerEndLf:
+      if (c != '\n') {
+        return false;
+      }
+      end_chunked_body(s);
+      return true;
+    default:
       return false;
   }
+}
+
+void HttpApp::end_chunk_line(ConnState& s) {
+  // The last chunk (size 0) is followed by the trailer section.
+  s.parse = s.num == 0 ? kTrailerStart : kChunkData;
+}
+
+void HttpApp::end_chunked_body(ConnState& s) {
+  s.head_bytes = 0;
+  s.parse = kReqStart;
+}
+
+void HttpApp::end_token(ConnState& s) {
+  if (s.pos != 0) {
+    if (s.header == kHdrConnection) {
+      const size_t t = matched(s.match, kConnTokens, s.pos);
+      if (t == 0) {
+        s.req_flags |= kReqConnClose;
+      } else if (t == 1) {
+        s.req_flags |= kReqConnKeepAlive;
+      }
+    } else if (s.header == kHdrTransferEncoding) {
+      // chunked must be the final coding, and only once (RFC 9112 6.1).
+      if ((s.req_flags & kReqTeChunked) != 0) {
+        s.req_flags |= kReqTeBad;
+      }
+      if (matched(s.match, kTeTokens, s.pos) == 0) {
+        s.req_flags |= kReqTeChunked;
+      } else {
+        s.req_flags |= kReqTeOther;
+      }
+    }
+  }
+  s.pos = 0;
+  s.match = UINT8_MAX;
 }
 
 void HttpApp::begin_value(ConnState& s, size_t header) {
   s.header = static_cast<uint8_t>(header);
   if (header == kHdrTransferEncoding) {
-    s.req_flags |= kReqChunked;
+    s.req_flags |= kReqTe;
   }
   s.parse = kValueLead;
   s.pos = 0;
-  s.match = (1u << std::size(kConnTokens)) - 1;
+  s.match = UINT8_MAX;  // every token candidate
   s.num = 0;
   s.digits = 0;
 }
@@ -602,28 +808,48 @@ bool HttpApp::end_header_line(ConnState& s) {
     }
     s.content_length = s.num;
     s.req_flags |= kReqHaveLength;
-  } else if (s.header == kHdrConnection && s.pos != 0) {
-    const size_t t = matched(s.match, kConnTokens, s.pos);
-    if (t == 0) {
-      s.req_flags |= kReqConnClose;
-    } else if (t == 1) {
-      s.req_flags |= kReqConnKeepAlive;
-    }
+  } else {
+    end_token(s);
   }
   return true;
 }
 
 void HttpApp::end_request_head(ConnState& s) {
-  const uint8_t req = s.req_flags;
+  const uint16_t req = s.req_flags;
   const uint64_t body = s.content_length;
   s.req_flags = 0;
   s.content_length = 0;
   s.head_bytes = 0;
   s.parse = kReqStart;
-  if ((req & kReqChunked) != 0) {
-    fail(s, AppError::kUnsupported);
+  if ((req & kReqMethodNotServed) != 0) {
+    fail(s, AppError::kUnsupported, kErr501);
     return;
   }
+  if ((req & kReqTe) != 0) {
+    // RFC 9112 6.1 and 6.3: with Content-Length too, in HTTP/1.0, or with
+    // chunked not the final coding (or twice), the framing cannot be
+    // trusted: 400 and close. A coding we do not know before chunked: 501.
+    if ((req & (kReqHaveLength | kReqHttp10 | kReqTeBad)) != 0 ||
+        (req & kReqTeChunked) == 0) {
+      fail(s, AppError::kBadRequest, kErr400);
+    } else if ((req & kReqTeOther) != 0) {
+      fail(s, AppError::kUnsupported, kErr501);
+    } else if (owe_response(s, req)) {
+      // Answered now, like a Content-Length request (a client waiting for
+      // 100 Continue need not wait); the body is read through after.
+      s.parse = kChunkSize;
+      s.num = 0;
+      s.digits = 0;
+    }
+    return;
+  }
+  if (owe_response(s, req) && body != 0) {
+    s.num = body;
+    s.parse = kBody;
+  }
+}
+
+bool HttpApp::owe_response(ConnState& s, uint16_t req) {
   const bool http10 = (req & kReqHttp10) != 0;
   const bool keep_alive =
       (req & kReqConnClose) == 0 && (!http10 || (req & kReqConnKeepAlive) != 0);
@@ -636,7 +862,7 @@ void HttpApp::end_request_head(ConnState& s) {
   if (s.owed == kMaxOwed) {
     // wants_data() keeps this from happening; answer what is owed and close.
     s.conn_flags |= kConnClosing;
-    return;
+    return false;
   }
   if (s.run_len != 0 && s.run_kind[last] == kind) {
     ++s.run_count[last];
@@ -649,30 +875,19 @@ void HttpApp::end_request_head(ConnState& s) {
     // No room to remember this request's kind: it gets no response and the
     // connection closes after the ones owed (see http.h).
     s.conn_flags |= kConnClosing;
-    return;
+    return false;
   }
   ++s.owed;
   if (!keep_alive) {
     s.conn_flags |= kConnClosing;
-  } else if (body != 0) {
-    s.num = body;
-    s.parse = kBody;
+    return false;
   }
+  return true;
 }
 
-void HttpApp::fail(ConnState& s, AppError error) {
+void HttpApp::fail(ConnState& s, AppError error, uint8_t variant) {
   s.conn_flags |= kConnClosing;
-  switch (error) {
-    case AppError::kBadRequest:
-      s.error = kErr400;
-      break;
-    case AppError::kTooLarge:
-      s.error = kErr431;
-      break;
-    case AppError::kUnsupported:
-      s.error = kErr501;
-      break;
-  }
+  s.error = variant;
   ++stats_.errors[static_cast<size_t>(error)];
 }
 

@@ -22,6 +22,9 @@ constexpr std::string_view kHead = "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n";
 constexpr std::string_view k400 =
     "HTTP/1.1 400 Bad Request\r\nServer: dptls\r\nContent-Length: 0\r\n"
     "Connection: close\r\n\r\n";
+constexpr std::string_view k414 =
+    "HTTP/1.1 414 URI Too Long\r\nServer: dptls\r\nContent-Length: 0\r\n"
+    "Connection: close\r\n\r\n";
 constexpr std::string_view k431 =
     "HTTP/1.1 431 Request Header Fields Too Large\r\nServer: dptls\r\n"
     "Content-Length: 0\r\nConnection: close\r\n\r\n";
@@ -221,6 +224,13 @@ TEST(HttpRandomTest, WholeSegmentsAnswerAsOneByteSegments) {
                                             "Content-Lengthy: 5",
                                             "Connectio: close",
                                             " folded: x"};
+  // After the head: a Content-Length body, chunked bodies, broken ones.
+  const std::vector<std::string> bodies = {"abc",
+                                           "3\r\nabc\r\n0\r\n\r\n",
+                                           "0\r\nT: x\r\n\r\n",
+                                           "1;x=\"y\"\r\nz\n0\n\n",
+                                           "3 \r\nab",
+                                           "2\r\nab0\r\n\r\n"};
   std::mt19937 rng(20261124);
   const auto pick = [&](const std::vector<std::string>& v) {
     return v[rng() % v.size()];
@@ -241,7 +251,7 @@ TEST(HttpRandomTest, WholeSegmentsAnswerAsOneByteSegments) {
       }
       text += pick(ends);
       if (rng() % 4 == 0) {
-        text += "abc";
+        text += pick(bodies);
       }
     }
     if (rng() % 4 == 0) {
@@ -313,9 +323,9 @@ TEST_F(HttpTest, HeadGetsHeadersOnly) {
   feed(kHead);
   EXPECT_EQ(conn_.out, OkHead(1024));
   EXPECT_EQ(app_.stats().requests, 1u);
-  // "head" is not HEAD: methods are case-sensitive.
-  feed("head / HTTP/1.1\r\n\r\nHEADER / HTTP/1.1\r\n\r\n");
-  EXPECT_EQ(conn_.out, OkHead(1024) + Ok(1024) + Ok(1024));
+  // "head" is not HEAD: methods are case-sensitive (and it is not served).
+  feed("head / HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(conn_.out, OkHead(1024) + std::string(k501));
 }
 
 TEST_F(HttpTest, PipelinedHeadAndGetKeepTheirOrder) {
@@ -437,6 +447,18 @@ TEST_F(HttpTest, BareLfLineEnds) {
 TEST_F(HttpTest, EmptyLinesBeforeARequestAreSkipped) {
   feed("\r\n\r\n\nGET / HTTP/1.1\r\n\r\n");
   EXPECT_EQ(conn_.out, Ok(1024));
+}
+
+// A bare CR is not a line end (RFC 9112 2.2), before a request either.
+TEST_F(HttpTest, BareCrBeforeARequestGets400) {
+  for (const char* bad :
+       {"\rGET / HTTP/1.1\r\n\r\n", "\r\r\nGET / HTTP/1.1\r\n\r\n"}) {
+    open();
+    feed(std::string(kGet) + bad);
+    EXPECT_EQ(conn_.out, Ok(1024) + std::string(k400));
+    expect_shut(AppError::kBadRequest, ErrorCount(app_, AppError::kBadRequest));
+  }
+  EXPECT_EQ(ErrorCount(app_, AppError::kBadRequest), 2u);
 }
 
 TEST_F(HttpTest, OtherMinorVersionsAreHttp11) {
@@ -603,8 +625,23 @@ TEST_F(HttpSmallLimitTest, HeadOverTheLimitGets431) {
   EXPECT_EQ(ErrorCount(app_, AppError::kBadRequest), 0u);
 }
 
-TEST_F(HttpSmallLimitTest, EndlessLineGets431) {
-  feed("GET /" + std::string(1000, 'a'));
+// A request-target too long to read gets 414 (RFC 9112 3: MUST), not 431:
+// whole, byte by byte, and with the line's end past the limit.
+TEST_F(HttpSmallLimitTest, EndlessTargetGets414) {
+  for (size_t split : {size_t{2000}, size_t{1}}) {
+    open();
+    const uint64_t before = ErrorCount(app_, AppError::kTooLarge);
+    feed_split("GET /" + std::string(1000, 'a'), split);
+    EXPECT_EQ(conn_.out, std::string(k414)) << split;
+    expect_shut(AppError::kTooLarge, before + 1);
+  }
+  open();
+  feed("GET /" + std::string(50, 'a') + " HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(conn_.out, std::string(k414));
+}
+
+TEST_F(HttpSmallLimitTest, EndlessHeaderLineGets431) {
+  feed("GET / HTTP/1.1\r\nX: " + std::string(1000, 'a'));
   EXPECT_EQ(conn_.out, std::string(k431));
   expect_shut(AppError::kTooLarge, 1);
 }
@@ -630,19 +667,208 @@ TEST_F(HttpTest, DefaultLimitIs8192) {
   expect_shut(AppError::kTooLarge, 1);
 }
 
-TEST_F(HttpTest, TransferEncodingGets501) {
+// A chunked request body (RFC 9112 7.1: every HTTP/1.1 recipient MUST be
+// able to parse it) is read through: chunk extensions, a body that looks
+// like requests, trailers; then the next request.
+TEST_F(HttpTest, ChunkedBodyIsConsumed) {
+  const std::string text =
+      std::string(
+          "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+          "5\r\nhello\r\n"
+          "1b ; name=value;q=\"a b\"\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n\r\n"
+          "000\r\nTrailer-A: 1\r\nX: \x80\r\n\r\n") +
+      std::string(kHead);
+  const std::string want = Ok(1024) + OkHead(1024);
+  for (size_t cut = 0; cut <= text.size(); ++cut) {
+    open();
+    feed(std::string_view(text).substr(0, cut));
+    feed(std::string_view(text).substr(cut));
+    ASSERT_EQ(conn_.out, want) << "cut at " << cut;
+    ASSERT_EQ(conn_.shutdowns, 0u) << "cut at " << cut;
+  }
+  open();
+  feed_split(text, 1);
+  EXPECT_EQ(conn_.out, want);
+  EXPECT_TRUE(app_.idle(conn_));
+}
+
+// Answered at the end of the head, as with Content-Length: a client that
+// waits for 100 Continue before its body does not wait.
+TEST_F(HttpTest, ChunkedRequestIsAnsweredBeforeItsBody) {
+  feed(
+      "POST / HTTP/1.1\r\ntransfer-encoding: CHUNKED\r\n"
+      "Expect: 100-continue\r\n\r\n");
+  EXPECT_EQ(conn_.out, Ok(1024));
+  feed("4\r\nab");
+  EXPECT_FALSE(app_.idle(conn_));
+  feed("cd\n0\n\n");  // bare LF line ends, as in the head
+  EXPECT_EQ(conn_.out, Ok(1024));
+  EXPECT_TRUE(app_.idle(conn_));
+  // A chunk of 2^64 - 1 bytes is a body still being read, not an error.
+  feed(
+      "PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "ffffffffffffffff\r\n" +
+      std::string(100000, 'z'));
+  EXPECT_EQ(conn_.out, Ok(1024) + Ok(1024));
+  EXPECT_EQ(conn_.shutdowns, 0u);
+  EXPECT_FALSE(app_.idle(conn_));
+}
+
+// Framing a server cannot trust gets 400 and a close (RFC 9112 6.1, 6.3):
+// Transfer-Encoding with Content-Length, in HTTP/1.0, with chunked not the
+// final coding or twice, or a transfer coding alone. The request gets no
+// 200 and the bytes after it are not parsed as a request.
+class HttpBadFramingTest : public HttpTest,
+                           public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(HttpBadFramingTest, Gets400ThenShutdown) {
+  const std::string bad = GetParam();
+  for (size_t split : {bad.size() + 1, size_t{1}}) {
+    open();
+    const uint64_t before = ErrorCount(app_, AppError::kBadRequest);
+    feed(std::string(kGet));
+    feed_split(bad + std::string(kGet), split);
+    EXPECT_EQ(conn_.out, Ok(1024) + std::string(k400)) << split;
+    expect_shut(AppError::kBadRequest, before + 1);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Smuggling, HttpBadFramingTest,
+    ::testing::Values(
+        "POST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: "
+        "chunked\r\n\r\n0\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: "
+        "4\r\n\r\n0\r\n\r\n",
+        "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+        "Transfer-Encoding: gzip\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked,chunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked;q=1\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding:\r\n\r\n"));
+
+// A malformed chunked body: the request has had its 200; the connection
+// closes (kBadRequest) and the bytes after it are not parsed as a request.
+class HttpBadChunkedBodyTest
+    : public HttpTest,
+      public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(HttpBadChunkedBodyTest, ClosesAfterThe200) {
+  const std::string bad =
+      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" +
+      std::string(GetParam());
+  for (size_t split : {bad.size() + 1, size_t{1}}) {
+    open();
+    const uint64_t before = ErrorCount(app_, AppError::kBadRequest);
+    feed(std::string(kGet));
+    feed_split(bad + std::string(kGet), split);
+    EXPECT_EQ(conn_.out, Ok(1024) + Ok(1024, Conn::kClose)) << split;
+    expect_shut(AppError::kBadRequest, before + 1);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Malformed, HttpBadChunkedBodyTest,
+                         ::testing::Values("\r\n", "g\r\n", "-1\r\n",
+                                           "1ffffffffffffffff\r\n",
+                                           "5\r\nhelloX", "5\r\nhello\rX",
+                                           "5\rX", "5;a\rb\r\n",
+                                           "5g\r\nhello\r\n"
+                                           "0\r\n\r\n",
+                                           "5 "
+                                           "x;a\r\nhello\r\n"
+                                           "0\r\n\r\n",
+                                           "5;a\x01\r\n",
+                                           "0\r\n"
+                                           "T: 1\r\n folded\r\n\r\n",
+                                           "0\r\n"
+                                           "T 1\r\n\r\n",
+                                           "0\r\n"
+                                           "T: a\x01\r\n\r\n",
+                                           "0\r\n\rX"));
+
+// A coding the server does not know, before a final chunked: 501.
+TEST_F(HttpTest, UnknownTransferCodingBeforeChunkedGets501) {
   feed(std::string(kGet) +
-       "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
-       "0\r\n\r\n");
+       "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" +
+       std::string(kGet));
   EXPECT_EQ(conn_.out, Ok(1024) + std::string(k501));
   expect_shut(AppError::kUnsupported, 1);
   EXPECT_EQ(ErrorCount(app_, AppError::kBadRequest), 0u);
+}
 
-  // Any value, any case.
+// Chunk lines and trailers are bounded like a head: an endless chunk
+// extension or trailer section closes the connection.
+TEST_F(HttpSmallLimitTest, ChunkLinesAndTrailersAreBounded) {
+  const std::string head =
+      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+  // Many chunks: each chunk line counts on its own.
+  feed(head + Repeat("3;e=1\r\nabc\r\n", 50) + "0\r\n\r\n");
+  EXPECT_EQ(conn_.out, Ok(10));
+  feed(head + "3;" + std::string(1000, 'e'));
+  EXPECT_EQ(conn_.out, Ok(10) + Ok(10, Conn::kClose));
+  expect_shut(AppError::kBadRequest, 1);
   open();
-  feed("GET / HTTP/1.1\r\ntransfer-encoding: identity\r\n\r\n");
-  EXPECT_EQ(conn_.out, std::string(k501));
-  expect_shut(AppError::kUnsupported, 2);
+  feed(head + "0\r\n" + Repeat("T: v\r\n", 100));
+  EXPECT_EQ(conn_.out, Ok(10, Conn::kClose));
+  expect_shut(AppError::kTooLarge, 1);
+}
+
+// A 2xx answer to CONNECT opens a tunnel and must not carry Content-Length
+// (RFC 9110 9.3.6); a method the server does not implement gets 501 (RFC
+// 9110 9.1). Methods are case-sensitive.
+TEST_F(HttpTest, ConnectTraceAndUnknownMethodsGet501) {
+  const char* const requests[] = {
+      "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+      "TRACE / HTTP/1.1\r\n\r\n",
+      "FOO / HTTP/1.1\r\n\r\n",
+      "get / HTTP/1.1\r\n\r\n",
+      "HEADX / HTTP/1.1\r\n\r\n",
+      "GETS / HTTP/1.1\r\n\r\n",
+      "GE / HTTP/1.1\r\n\r\n",
+  };
+  uint64_t errors = 0;
+  for (const char* req : requests) {
+    for (size_t split : {size_t{1000}, size_t{1}}) {
+      open();
+      feed(kGet);
+      feed_split(std::string(req) + std::string(kGet), split);
+      EXPECT_EQ(conn_.out, Ok(1024) + std::string(k501)) << req << split;
+      expect_shut(AppError::kUnsupported, ++errors);
+    }
+  }
+  EXPECT_EQ(ErrorCount(app_, AppError::kBadRequest), 0u);
+}
+
+// 501 is for a request that is well-formed but for its method: a request
+// line or head that is malformed too gets 400 (as the engine test sends,
+// "NOT A REQUEST").
+TEST_F(HttpTest, MalformedRequestWithAnUnknownMethodGets400) {
+  for (const char* bad :
+       {"NOT A REQUEST\r\n\r\n", "FOO / HTTP/1.1\r\nBad Name: v\r\n\r\n"}) {
+    for (size_t split : {size_t{1000}, size_t{1}}) {
+      open();
+      feed_split(std::string(bad) + std::string(kGet), split);
+      EXPECT_EQ(conn_.out, std::string(k400)) << bad << split;
+      EXPECT_EQ(conn_.shutdowns, 1u);
+    }
+  }
+  EXPECT_EQ(ErrorCount(app_, AppError::kUnsupported), 0u);
+}
+
+TEST_F(HttpTest, ImplementedMethodsGet200) {
+  feed(
+      "POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx"
+      "PUT /a HTTP/1.1\r\n\r\nDELETE /a HTTP/1.1\r\n\r\n"
+      "OPTIONS * HTTP/1.1\r\n\r\n");
+  feed_split("GET / HTTP/1.1\r\n\r\nHEAD / HTTP/1.1\r\n\r\n", 1);
+  EXPECT_EQ(conn_.out, Repeat(Ok(1024), 5) + OkHead(1024));
+  EXPECT_EQ(conn_.shutdowns, 0u);
 }
 
 TEST_F(HttpTest, ErrorResponseWaitsForOwedResponses) {

@@ -72,10 +72,10 @@ class AppConn {
 
 // X(enumerator, printable name): why an application ended a connection,
 // counted by the worker.
-#define DPTLS_APP_ERRORS(X)                               \
-  X(kBadRequest, "bad_request")  /* unparseable input */  \
-  X(kTooLarge, "too_large")      /* headers over limit */ \
-  X(kUnsupported, "unsupported") /* e.g. chunked body */
+#define DPTLS_APP_ERRORS(X)                              \
+  X(kBadRequest, "bad_request")  /* unparseable input */ \
+  X(kTooLarge, "too_large")      /* head over limit */   \
+  X(kUnsupported, "unsupported") /* method, coding */
 
 enum class AppError : uint8_t {
 #define DPTLS_X(e, name) e,

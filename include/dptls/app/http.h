@@ -1,6 +1,7 @@
 // The HTTP/1.1 application: a keep-alive responder for load generators
-// (curl, wrk, h2load --h1). Every request gets the same response, a fixed
-// body of HttpConfig::body_bytes bytes:
+// (curl, wrk, h2load --h1). Every request with a method served (GET, HEAD,
+// POST, PUT, DELETE, OPTIONS) gets the same response, a fixed body of
+// HttpConfig::body_bytes bytes:
 //
 //   HTTP/1.1 200 OK\r\n
 //   Server: dptls\r\n
@@ -19,17 +20,34 @@
 //
 // Requests: `METHOD SP target SP HTTP/1.x CRLF`, header lines, an empty
 // line; bare LF line ends are accepted and empty lines before a request are
-// skipped (RFC 9112 2.2). Recognised headers (names case-insensitive):
+// skipped (RFC 9112 2.2); a bare CR in a head gets 400. Recognised headers
+// (names case-insensitive):
 //   Content-Length     that many body bytes follow and are skipped
 //   Connection         tokens `close` / `keep-alive` (case-insensitive)
-//   Transfer-Encoding  any value: 501 Not Implemented (AppError::kUnsupported)
+//   Transfer-Encoding  `chunked` (case-insensitive) alone: the request is
+//                      answered, then its chunked body read through (chunk
+//                      extensions and trailer fields passed over), as a
+//                      Content-Length body is; other codings before it: 501 Not
+//                      Implemented (kUnsupported); chunked not the final
+//                      coding, or twice, or no chunked, or with Content-Length,
+//                      or in HTTP/1.0: 400 (RFC 9112 6.1, 6.3)
 // HTTP/1.1 keeps the connection open unless `Connection: close`; HTTP/1.0
 // closes unless `Connection: keep-alive`. A malformed request line or header
 // line (missing colon, whitespace before the colon, obs-fold, control bytes,
 // a version other than HTTP/1.x, a bad, over-long (more than 19 digits) or
 // conflicting Content-Length) gets 400 Bad Request (kBadRequest); a request
 // head (request line, headers and leading empty lines) longer than
-// max_header_bytes gets 431 Request Header Fields Too Large (kTooLarge).
+// max_header_bytes gets 414 URI Too Long when the limit falls within the
+// request line after the method (the target is too long), else 431 Request
+// Header Fields Too Large (both kTooLarge). Each chunk line and the
+// trailer section are held to the same limit; over it (kBadRequest for a
+// chunk line, kTooLarge for trailers), or with a malformed chunked body (a
+// size that is not 1-16 hex digits, data not followed by CRLF, a bad
+// trailer line: kBadRequest), the connection closes after the responses
+// owed, with no error response (the request has its 200 already).
+// A well-formed request with a method not served (CONNECT, TRACE, an
+// unknown or lowercase one) gets 501 Not Implemented (kUnsupported): a 2xx
+// to CONNECT would open a tunnel.
 // After an error response, or once a close is decided, further input is
 // ignored: the responses owed are written, then shutdown().
 //
@@ -128,8 +146,20 @@ class HttpApp final : public Application {
   // After a header name's colon: `header` is the Header it names.
   void begin_value(ConnState& s, size_t header);
   bool end_header_line(ConnState& s);
+  // A Connection or Transfer-Encoding list element ends.
+  void end_token(ConnState& s);
   void end_request_head(ConnState& s);
-  void fail(ConnState& s, AppError error);
+  // One byte of a chunked body's lines (sizes, extensions, the CRLF after
+  // the data, trailers); false when it is malformed.
+  bool step_chunked(ConnState& s, uint8_t c);
+  void end_chunk_line(ConnState& s);
+  void end_chunked_body(ConnState& s);
+  // Queues the response to a request with these flags; false when the
+  // connection closes after it (or it could not be queued).
+  bool owe_response(ConnState& s, uint16_t req);
+  // Counts `error`; the response owed after the others is the error
+  // Variant `variant` (http.cc), then the connection closes.
+  void fail(ConnState& s, AppError error, uint8_t variant);
   bool start_next_response(ConnState& s);
   std::string_view response_head(uint8_t variant) const;
   // Writes owed responses while write_space() allows; shutdown() when all
