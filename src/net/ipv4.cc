@@ -132,9 +132,11 @@ void NetStack::rx_ipv4(const RxFrame& f, uint64_t /*now*/) {
       break;
   }
   // RFC 1122 3.2.1.3: discard datagrams from broadcast, multicast,
-  // loopback or unspecified sources.
+  // loopback or unspecified sources. One of our own addresses as the source
+  // is spoofed (we never hear ourselves): answering it would talk to
+  // ourselves ("land").
   if (src.is_zero() || src.is_multicast() || src.is_loopback() ||
-      is_ipv4_broadcast(src)) {
+      is_ipv4_broadcast(src) || is_local(src)) {
     return drop(m, DropReason::kIpv4BadSource);
   }
   const bool unicast = is_local(dst);

@@ -104,8 +104,9 @@ void NetStack::rx_ipv6(const RxFrame& f, uint64_t now) {
     return drop(m, DropReason::kIpv6PayloadLengthExceedsFrame);
   }
   // RFC 4291 2.7: multicast is never a source; RFC 4291 2.5.3: loopback
-  // never leaves a node.
-  if (src.is_multicast() || src.is_loopback()) {
+  // never leaves a node. One of our own addresses as the source is spoofed:
+  // it must neither be answered nor teach the cache a MAC for it.
+  if (src.is_multicast() || src.is_loopback() || is_local(src)) {
     return drop(m, DropReason::kIpv6BadSource);
   }
   const bool unicast = is_local(dst);

@@ -178,6 +178,13 @@ std::vector<Malformed> malformed_cases() {
   v.push_back({"LoopbackSource",
                frame4(ipv4(Ipv4Addr::of(127, 0, 0, 1), kOurIp, 6, seg)),
                DropReason::kIpv4BadSource});
+  // A datagram from the wire that claims one of our addresses as its
+  // source is spoofed (a "land" attack): never delivered, never answered.
+  v.push_back({"OwnSource", frame4(ipv4(kOurIp, kOurIp, 6, seg)),
+               DropReason::kIpv4BadSource});
+  v.push_back({"EchoFromOwnSource",
+               frame4(ipv4(kOurIp, kOurIp, 1, icmp_echo(8, 1, 1, {}))),
+               DropReason::kIpv4BadSource});
   v.push_back({"NotForUs",
                frame4(ipv4(kPeerIp, Ipv4Addr::of(198, 18, 0, 9), 6, seg)),
                DropReason::kIpv4NotForUs});

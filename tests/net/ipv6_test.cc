@@ -144,6 +144,12 @@ std::vector<Malformed6> malformed6_cases() {
   v.push_back({"MulticastSource",
                frame6(Ipv6Addr::all_nodes(), our_ip6(), 6, Bytes(20, 0)),
                DropReason::kIpv6BadSource});
+  // One of our own addresses as the source is spoofed: not delivered, not
+  // learned from (an NS would teach a foreign MAC for our own address).
+  v.push_back({"OwnSource", frame6(our_ip6(), our_ip6(), 6, Bytes(20, 0)),
+               DropReason::kIpv6BadSource});
+  v.push_back({"NsFromOwnSource", ns_frame(our_ip6(), sol, our_ip6(), kPeerMac),
+               DropReason::kIpv6BadSource});
   v.push_back({"NotForUs", frame6(peer_ip6(), other, 6, Bytes(20, 0)),
                DropReason::kIpv6NotForUs});
   v.push_back(
