@@ -195,6 +195,11 @@ void NetStack::rx_ipv6(const RxFrame& f, uint64_t now) {
       if (!unicast) {
         return drop(m, DropReason::kIpv6NotForUs);
       }
+      // RFC 4291 2.5.2: "::" is the source of a node with no address yet
+      // (DAD, RFC 4862 5.4); it names no one a segment could answer.
+      if (src.is_unspecified()) {
+        return drop(m, DropReason::kIpv6BadSource);
+      }
       rte_pktmbuf_adj(m, static_cast<uint16_t>(off));
       ip.mbuf = m;
       ip.pseudo_sum = ipv6_pseudo_sum(src, dst, next, end - off);

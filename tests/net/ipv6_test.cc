@@ -150,6 +150,11 @@ std::vector<Malformed6> malformed6_cases() {
                DropReason::kIpv6BadSource});
   v.push_back({"NsFromOwnSource", ns_frame(our_ip6(), sol, our_ip6(), kPeerMac),
                DropReason::kIpv6BadSource});
+  // RFC 4291 2.5.2: the unspecified source is for a node with no address
+  // yet (DAD, RFC 4862 5.4); TCP from it would be answered to "::".
+  v.push_back({"TcpFromUnspecified",
+               frame6(Ipv6Addr{}, our_ip6(), 6, Bytes(20, 0)),
+               DropReason::kIpv6BadSource});
   v.push_back({"NotForUs", frame6(peer_ip6(), other, 6, Bytes(20, 0)),
                DropReason::kIpv6NotForUs});
   v.push_back(
