@@ -144,6 +144,11 @@ void NetStack::rx_ipv4(const RxFrame& f, uint64_t /*now*/) {
     // A host does not forward (RFC 1122 3.3.1.1 / 3.3.4.2).
     return drop(m, DropReason::kIpv4NotForUs);
   }
+  // RFC 1122 3.3.6: a datagram received in a link-layer broadcast that names
+  // no IP broadcast or multicast destination SHOULD be discarded.
+  if (unicast && f.dst.is_broadcast()) {
+    return drop(m, DropReason::kIpv4NotForUs);
+  }
   // RFC 791 3.2: no reassembly here; the engine's peers use PMTU discovery.
   if ((frag & (wire::kIpv4FlagMf | wire::kIpv4OffsetMask)) != 0) {
     return drop(m, DropReason::kIpv4Fragment);
