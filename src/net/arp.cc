@@ -74,12 +74,21 @@ void NetStack::rx_arp(const RxFrame& f, uint64_t now) {
   const bool for_us = is_local(tpa);
   // RFC 826: update the sender's entry if we have one ("merge"), and add it
   // if we are the target. An ARP probe (sender 0.0.0.0, RFC 5227 2.1.1)
-  // teaches nothing.
+  // teaches nothing. A reply confirms reachability (RFC 4861 7.3.3) only
+  // while we are asking, its entry Incomplete or probed; one we never asked
+  // for leaves the entry Stale, which the table may reclaim, so spoofed
+  // replies cannot pin every entry against the resolutions we need.
   if (!spa.is_zero()) {
-    const LearnInfo info{.create = for_us,
-                         .solicited = for_us && op == wire::kArpOpReply,
-                         .override_mac = true};
-    if (arp_.learn(NeighborKey::of(spa), &sha, info, now, *this)) {
+    const NeighborKey key = NeighborKey::of(spa);
+    const NeighborEntry* e = arp_.find(key);
+    const bool asked =
+        e != nullptr && (e->state == NeighborState::kIncomplete ||
+                         e->state == NeighborState::kProbe);
+    const LearnInfo info{
+        .create = for_us,
+        .solicited = for_us && op == wire::kArpOpReply && asked,
+        .override_mac = true};
+    if (arp_.learn(key, &sha, info, now, *this)) {
       ++stats_.neighbor_learned;
     }
   }

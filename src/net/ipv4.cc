@@ -132,14 +132,21 @@ void NetStack::rx_ipv4(const RxFrame& f, uint64_t /*now*/) {
       break;
   }
   // RFC 1122 3.2.1.3: discard datagrams from broadcast, multicast,
-  // loopback or unspecified sources.
+  // loopback or unspecified sources. One of our own addresses as the source
+  // is spoofed (we never hear ourselves): answering it would talk to
+  // ourselves ("land").
   if (src.is_zero() || src.is_multicast() || src.is_loopback() ||
-      is_ipv4_broadcast(src)) {
+      is_ipv4_broadcast(src) || is_local(src)) {
     return drop(m, DropReason::kIpv4BadSource);
   }
   const bool unicast = is_local(dst);
   if (!unicast && !is_ipv4_broadcast(dst) && !dst.is_multicast()) {
     // A host does not forward (RFC 1122 3.3.1.1 / 3.3.4.2).
+    return drop(m, DropReason::kIpv4NotForUs);
+  }
+  // RFC 1122 3.3.6: a datagram received in a link-layer broadcast that names
+  // no IP broadcast or multicast destination SHOULD be discarded.
+  if (unicast && f.dst.is_broadcast()) {
     return drop(m, DropReason::kIpv4NotForUs);
   }
   // RFC 791 3.2: no reassembly here; the engine's peers use PMTU discovery.

@@ -104,8 +104,9 @@ void NetStack::rx_ipv6(const RxFrame& f, uint64_t now) {
     return drop(m, DropReason::kIpv6PayloadLengthExceedsFrame);
   }
   // RFC 4291 2.7: multicast is never a source; RFC 4291 2.5.3: loopback
-  // never leaves a node.
-  if (src.is_multicast() || src.is_loopback()) {
+  // never leaves a node. One of our own addresses as the source is spoofed:
+  // it must neither be answered nor teach the cache a MAC for it.
+  if (src.is_multicast() || src.is_loopback() || is_local(src)) {
     return drop(m, DropReason::kIpv6BadSource);
   }
   const bool unicast = is_local(dst);
@@ -115,9 +116,11 @@ void NetStack::rx_ipv6(const RxFrame& f, uint64_t now) {
   trim_chain(m, end);
 
   // RFC 8200 4.1: walk the extension headers. Hop-by-Hop may only come
-  // first; Destination Options and a Routing header with no segments left
-  // are skipped; fragments are not reassembled.
+  // first; Destination Options, a Routing header with no segments left and
+  // the Fragment header of an atomic fragment are skipped; fragments are not
+  // reassembled.
   uint32_t off = l3 + wire::kIpv6HeaderLen;
+  bool atomic_fragment = false;
   for (int count = 0;; ++count) {
     if (next != wire::kIpv6HopByHop && next != wire::kIpv6DestOpts &&
         next != wire::kIpv6Routing && next != wire::kIpv6Fragment) {
@@ -128,9 +131,6 @@ void NetStack::rx_ipv6(const RxFrame& f, uint64_t now) {
     }
     if (next == wire::kIpv6HopByHop && count != 0) {
       return drop(m, DropReason::kIpv6BadExtensionHeader);
-    }
-    if (next == wire::kIpv6Fragment) {
-      return drop(m, DropReason::kIpv6Fragment);
     }
     if (off + 8 > end) {
       return drop(m, DropReason::kIpv6BadExtensionHeader);
@@ -144,6 +144,21 @@ void NetStack::rx_ipv6(const RxFrame& f, uint64_t now) {
     uint8_t ext_len = 0;
     h.u8(&following);
     h.u8(&ext_len);
+    if (next == wire::kIpv6Fragment) {
+      // RFC 8200 4.5: always 8 bytes (the second is reserved). Offset 0 with
+      // M clear is an atomic fragment, a whole packet processed as if
+      // reassembled (RFC 6946 section 4); real fragments are dropped.
+      uint16_t offset_flags = 0;
+      h.u16(&offset_flags);
+      if ((offset_flags & (wire::kIpv6FragOffsetMask | wire::kIpv6FragMore)) !=
+          0) {
+        return drop(m, DropReason::kIpv6Fragment);
+      }
+      atomic_fragment = true;
+      off += 8;
+      next = following;
+      continue;
+    }
     // RFC 8200 4.3-4.6: length in 8-octet units, not counting the first 8.
     const uint32_t len = (uint32_t{ext_len} + 1) * 8;
     if (off + len > end) {
@@ -177,6 +192,14 @@ void NetStack::rx_ipv6(const RxFrame& f, uint64_t now) {
   if (off - l3 > 511) {
     return drop(m, DropReason::kIpv6TooManyExtensionHeaders);
   }
+  // RFC 6980 section 5: Neighbor Discovery messages that use fragmentation,
+  // atomic fragments included, are ignored.
+  if (atomic_fragment && next == wire::kProtoIcmp6 && off < end &&
+      first_segment(m).size() > off &&
+      first_segment(m)[off] >= wire::kNdRouterSolicit &&
+      first_segment(m)[off] <= wire::kNdRedirect) {
+    return drop(m, DropReason::kIpv6Fragment);
+  }
   m->l3_len = off - l3;
 
   L4Packet ip;
@@ -193,6 +216,11 @@ void NetStack::rx_ipv6(const RxFrame& f, uint64_t now) {
     case wire::kProtoTcp:
       if (!unicast) {
         return drop(m, DropReason::kIpv6NotForUs);
+      }
+      // RFC 4291 2.5.2: "::" is the source of a node with no address yet
+      // (DAD, RFC 4862 5.4); it names no one a segment could answer.
+      if (src.is_unspecified()) {
+        return drop(m, DropReason::kIpv6BadSource);
       }
       rte_pktmbuf_adj(m, static_cast<uint16_t>(off));
       ip.mbuf = m;

@@ -191,7 +191,9 @@ TEST_F(ArpTest, RequestsAreRateLimited) {
 }
 
 TEST_F(ArpTest, ExpiredEntryIsProbedByUnicastAndForgottenWhenSilent) {
+  EXPECT_EQ(send_to(kPeerIp), OutputResult::kParked);
   rx(arp_frame(2, kOurMac, kPeerMac, kPeerIp, kOurMac, kOurIp));
+  EXPECT_EQ(tx().size(), 2u);  // the request and the released packet
   EXPECT_EQ(send_to(kPeerIp), OutputResult::kQueued);
   EXPECT_EQ(tx().size(), 1u);
   advance_ms(30'000);  // reachable time
@@ -245,6 +247,34 @@ TEST_F(ArpTest, TableSizeIsConfigurable) {
   EXPECT_EQ(send_to(Ipv4Addr::of(198, 18, 0, 12)), OutputResult::kDropped);
   EXPECT_EQ(drops(DropReason::kNeighborTableFull), 1u);
   tx();
+}
+
+TEST_F(ArpTest, UnsolicitedRepliesCannotPinTheTable) {
+  // ARP replies we never asked for (no entry was resolving) from spoofed
+  // senders: learned as Stale (unconfirmed), so they cannot hold every
+  // entry against the resolutions we need.
+  NetConfig c = default_config();
+  c.arp_cache_size = 2;
+  rebuild(c);
+  for (uint8_t host : {uint8_t{50}, uint8_t{51}}) {
+    const MacAddr spoofed{{0x02, 0, 0, 0, 0, host}};
+    rx(arp_frame(2, kOurMac, spoofed, Ipv4Addr::of(198, 18, 0, host), kOurMac,
+                 kOurIp));
+    const NeighborEntry* e = stack_->arp_table().find(
+        NeighborKey::of(Ipv4Addr::of(198, 18, 0, host)));
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(e->state, NeighborState::kStale);
+    // Nor does a second one: only an answer to our own request confirms.
+    rx(arp_frame(2, kOurMac, spoofed, Ipv4Addr::of(198, 18, 0, host), kOurMac,
+                 kOurIp));
+    EXPECT_EQ(e->state, NeighborState::kStale);
+  }
+  EXPECT_EQ(stack_->arp_table().size(), 2u);
+  EXPECT_EQ(send_to(kPeerIp), OutputResult::kParked);
+  EXPECT_EQ(drops(DropReason::kNeighborTableFull), 0u);
+  const std::vector<Bytes> out = tx();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0], expected_request(kPeerIp));
 }
 
 // Several workers: a reply to one worker's request may reach another, which

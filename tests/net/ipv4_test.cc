@@ -178,12 +178,27 @@ std::vector<Malformed> malformed_cases() {
   v.push_back({"LoopbackSource",
                frame4(ipv4(Ipv4Addr::of(127, 0, 0, 1), kOurIp, 6, seg)),
                DropReason::kIpv4BadSource});
+  // A datagram from the wire that claims one of our addresses as its
+  // source is spoofed (a "land" attack): never delivered, never answered.
+  v.push_back({"OwnSource", frame4(ipv4(kOurIp, kOurIp, 6, seg)),
+               DropReason::kIpv4BadSource});
+  v.push_back({"EchoFromOwnSource",
+               frame4(ipv4(kOurIp, kOurIp, 1, icmp_echo(8, 1, 1, {}))),
+               DropReason::kIpv4BadSource});
   v.push_back({"NotForUs",
                frame4(ipv4(kPeerIp, Ipv4Addr::of(198, 18, 0, 9), 6, seg)),
                DropReason::kIpv4NotForUs});
   v.push_back({"TcpToBroadcast",
                frame4(ipv4(kPeerIp, Ipv4Addr::of(198, 18, 0, 255), 6, seg)),
                DropReason::kIpv4NotForUs});
+  // RFC 1122 3.3.6: a datagram received in a link-layer broadcast must be
+  // addressed to an IP broadcast or multicast address.
+  Bytes to_all = eth(MacAddr::broadcast(), kPeerMac, 0x0800);
+  append(to_all, ipv4(kPeerIp, kOurIp, 6, seg));
+  v.push_back({"UnicastInLinkBroadcast", to_all, DropReason::kIpv4NotForUs});
+  to_all = eth(MacAddr::broadcast(), kPeerMac, 0x0800);
+  append(to_all, ipv4(kPeerIp, kOurIp, 1, icmp_echo(8, 1, 1, {})));
+  v.push_back({"EchoInLinkBroadcast", to_all, DropReason::kIpv4NotForUs});
   v.push_back({"Udp", frame4(ipv4(kPeerIp, kOurIp, 17, seg)),
                DropReason::kIpv4UnsupportedProtocol});
   return v;

@@ -50,6 +50,14 @@ class Ipv6Test : public StackTest {
     return f;
   }
   rte_mbuf* segment6() { return make_mbuf(Bytes(20, 0x66)); }
+  // The echo reply (RFC 4443 4.2) the stack must send to peer_ip6()'s
+  // request to our_ip6() carrying `body`.
+  static Bytes expected_echo_reply(const Bytes& body) {
+    Bytes f = eth(kPeerMac, kOurMac, 0x86dd);
+    append(f, ipv6(our_ip6(), peer_ip6(), 58,
+                   icmp6(our_ip6(), peer_ip6(), 129, 0, body), 64));
+    return f;
+  }
 };
 
 TEST_F(Ipv6Test, LinkLocalAddressFromMac) {
@@ -143,6 +151,17 @@ std::vector<Malformed6> malformed6_cases() {
                DropReason::kIpv6PayloadLengthExceedsFrame});
   v.push_back({"MulticastSource",
                frame6(Ipv6Addr::all_nodes(), our_ip6(), 6, Bytes(20, 0)),
+               DropReason::kIpv6BadSource});
+  // One of our own addresses as the source is spoofed: not delivered, not
+  // learned from (an NS would teach a foreign MAC for our own address).
+  v.push_back({"OwnSource", frame6(our_ip6(), our_ip6(), 6, Bytes(20, 0)),
+               DropReason::kIpv6BadSource});
+  v.push_back({"NsFromOwnSource", ns_frame(our_ip6(), sol, our_ip6(), kPeerMac),
+               DropReason::kIpv6BadSource});
+  // RFC 4291 2.5.2: the unspecified source is for a node with no address
+  // yet (DAD, RFC 4862 5.4); TCP from it would be answered to "::".
+  v.push_back({"TcpFromUnspecified",
+               frame6(Ipv6Addr{}, our_ip6(), 6, Bytes(20, 0)),
                DropReason::kIpv6BadSource});
   v.push_back({"NotForUs", frame6(peer_ip6(), other, 6, Bytes(20, 0)),
                DropReason::kIpv6NotForUs});
@@ -268,10 +287,7 @@ TEST_F(Ipv6Test, EchoRequestGetsExactReply) {
             icmp6(peer_ip6(), our_ip6(), 128, 0, body)));
   const std::vector<Bytes> out = tx();
   ASSERT_EQ(out.size(), 1u);
-  Bytes want = eth(kPeerMac, kOurMac, 0x86dd);
-  append(want, ipv6(our_ip6(), peer_ip6(), 58,
-                    icmp6(our_ip6(), peer_ip6(), 129, 0, body), 64));
-  EXPECT_EQ(out[0], want);
+  EXPECT_EQ(out[0], expected_echo_reply(body));
 }
 
 TEST_F(Ipv6Test, MultiSegmentEcho) {
@@ -304,6 +320,48 @@ TEST_F(Ipv6Test, EchoToAllNodesIsAnsweredFromLinkLocal) {
   append(want, ipv6(our_ll(), peer_ll(), 58,
                     icmp6(our_ll(), peer_ll(), 129, 0, body), 64));
   EXPECT_EQ(out[0], want);
+}
+
+TEST_F(Ipv6Test, AtomicFragmentIsProcessedWhole) {
+  // RFC 8200 4.5, RFC 6946: a Fragment header with offset 0 and M clear
+  // carries a whole packet, processed as if reassembled; only real
+  // fragments are dropped.
+  const Bytes body = echo_body(3, 4, {5, 6});
+  Bytes payload = {58, 0, 0, 0, 0x12, 0x34, 0x56, 0x78};  // offset 0, M 0
+  append(payload, icmp6(peer_ip6(), our_ip6(), 128, 0, body));
+  rx(frame6(peer_ip6(), our_ip6(), 44, payload));
+  const std::vector<Bytes> out = tx();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0], expected_echo_reply(body));
+  EXPECT_EQ(stack_->stats().total_drops(), 0u);
+
+  const Bytes seg(20, 0x5a);
+  payload = {6, 0, 0, 0, 0, 0, 0, 1};
+  append(payload, seg);
+  rx(frame6(peer_ip6(), our_ip6(), 44, payload));
+  std::vector<L4Packet> d = deliveries();
+  ASSERT_EQ(d.size(), 1u);
+  MbufPtr owned(d[0].mbuf);
+  EXPECT_EQ(d[0].mbuf->l3_len, 48u);
+  EXPECT_EQ(to_bytes(d[0].mbuf), seg);
+  EXPECT_EQ(checksum_finish(d[0].pseudo_sum),
+            ref_fold_complement(ref_pseudo6(peer_ip6(), our_ip6(), 6, 20)));
+
+  // A later fragment (offset 8, M clear) is still dropped.
+  payload = {6, 0, 0, 0x40, 0, 0, 0, 1};
+  append(payload, seg);
+  rx(frame6(peer_ip6(), our_ip6(), 44, payload));
+  EXPECT_TRUE(deliveries().empty());
+  EXPECT_EQ(drops(DropReason::kIpv6Fragment), 1u);
+
+  // RFC 6980 5: Neighbor Discovery in an atomic fragment is ignored.
+  payload = {58, 0, 0, 0, 0, 0, 0, 2};
+  append(payload,
+         icmp6(peer_ip6(), our_ip6(), 135, 0, ns_body(our_ip6(), kPeerMac)));
+  rx(frame6(peer_ip6(), our_ip6(), 44, payload, 255));
+  EXPECT_TRUE(tx().empty());
+  EXPECT_EQ(drops(DropReason::kIpv6Fragment), 2u);
+  EXPECT_EQ(stack_->nd_table().size(), 0u);
 }
 
 TEST_F(Ipv6Test, TcpIsDeliveredAfterExtensionHeaders) {

@@ -11,10 +11,15 @@ namespace {
 
 class OutputTest : public StackTest {
  protected:
+  // Resolves kPeerIp (request, reply: Reachable) and drains what that sent.
   void learn_peer() {
+    ASSERT_EQ(stack_->output_ipv4(make_mbuf(Bytes(20, 0)),
+                                  {.src = kOurIp, .dst = kPeerIp}, now_),
+              OutputResult::kParked);
     Bytes f = eth(kOurMac, kPeerMac, 0x0806);
     append(f, arp(2, kPeerMac, kPeerIp, kOurMac, kOurIp));
     rx(f);
+    ASSERT_EQ(tx().size(), 2u);  // the request and the released packet
   }
 };
 

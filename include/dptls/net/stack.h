@@ -214,7 +214,9 @@ class alignas(RTE_CACHE_LINE_SIZE) NetStack final : private NeighborSink {
   /// replies, advertisements) or dropped and counted. Returns n. Each head
   /// mbuf must be exclusively the caller's (refcnt 1; a clone is fine):
   /// the stack adjusts and trims it, and answers in place when the buffer
-  /// is direct and unshared, else in a fresh mbuf from the pool.
+  /// is direct and unshared, else (ARP requests, solicitations) in a fresh
+  /// mbuf from the pool; an echo request in a shared buffer is dropped
+  /// (kMbufNotWritable).
   uint16_t rx(rte_mbuf** pkts, uint16_t n, uint64_t now);
 
   /// With RSS, a port hands ARP and Neighbor Discovery frames to one
