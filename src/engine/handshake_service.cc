@@ -526,13 +526,13 @@ bool HandshakeService::handle(const HsRequest& req, EmitRef emit) {
   if (it == conns_.end()) {
     if (req.listener >= contexts_.size() || !ok()) {
       // Nothing to run the handshake with: a plaintext internal_error alert
-      // (a handshake that never started has no keys) and kFailed, once per
-      // batch.
-      if (req.listener >= contexts_.size()) {
-        HandshakeStats::inc(stats_.bad_listener_);
-      }
+      // (a handshake that never started has no keys) and kFailed, answered
+      // and counted once per batch (at its last chunk).
       if (!req.end) {
         return true;
+      }
+      if (req.listener >= contexts_.size()) {
+        HandshakeStats::inc(stats_.bad_listener_);
       }
       const uint8_t alert[] = {
           static_cast<uint8_t>(tls::ContentType::kAlert),

@@ -133,7 +133,7 @@ struct HandshakeCounters {
   std::array<std::array<uint64_t, 256>, 2> failed{};
   uint64_t timed_out = 0;     // states dropped by sweep()
   uint64_t closed = 0;        // states dropped by kClosed
-  uint64_t bad_listener = 0;  // kData for a listener index out of range
+  uint64_t bad_listener = 0;  // batches for a listener index out of range
   uint64_t stale = 0;         // kClosed for an unknown connection
   uint64_t requests = 0;
   uint64_t responses = 0;
