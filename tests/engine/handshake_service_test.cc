@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -551,6 +552,95 @@ TEST(HandshakeServiceTest, RefusingEmitterDropsTheState) {
   req->end = true;
   EXPECT_FALSE(svc.handle(*req, [](const HsResponse&) { return false; }));
   EXPECT_EQ(svc.states(), 0u);
+}
+
+// Sends `bytes` to `svc` as one batch of `chunk`-byte kData requests for
+// `h`, calling `between` after every chunk but the last; returns the kinds
+// answered (the last one's alert in *alert).
+std::vector<HsResponseKind> ServiceBatch(
+    HandshakeService& svc, net::ConnHandle h, const Bytes& bytes,
+    size_t chunk = kHsChunk, uint8_t* alert = nullptr,
+    const std::function<void()>& between = {}) {
+  std::vector<HsResponseKind> kinds;
+  auto req = std::make_unique<HsRequest>();
+  size_t off = 0;
+  do {
+    const size_t n = std::min(chunk, bytes.size() - off);
+    req->conn = h;
+    req->kind = HsRequestKind::kData;
+    req->len = static_cast<uint16_t>(n);
+    std::memcpy(req->data, bytes.data() + off, n);
+    off += n;
+    req->end = off == bytes.size();
+    EXPECT_TRUE(svc.handle(*req, [&](const HsResponse& r) {
+      kinds.push_back(r.kind);
+      if (alert != nullptr) {
+        *alert = r.alert;
+      }
+      return true;
+    }));
+    if (!req->end && between) {
+      between();
+    }
+  } while (off < bytes.size());
+  return kinds;
+}
+
+TEST(HandshakeServiceTest, StatesBeyondTheLimitAreRefused) {
+  TestConfig tc;
+  tc.AddListener();
+  HandshakeServiceOptions opt;
+  opt.max_states = 2;
+  HandshakeService svc(tc.Build(), opt);
+  ASSERT_TRUE(svc.ok()) << svc.error();
+  std::vector<std::unique_ptr<TestClient>> clients;
+  for (uint32_t i = 0; i < 2; ++i) {
+    clients.push_back(std::make_unique<TestClient>(DefaultClient()));
+    const auto kinds =
+        ServiceBatch(svc, net::ConnHandle::of(0, i, 1), clients[i]->Step());
+    ASSERT_FALSE(kinds.empty());
+    EXPECT_EQ(kinds.back(), HsResponseKind::kNeedMore);
+  }
+  EXPECT_EQ(svc.states(), 2u);
+  // A third connection, its ClientHello in several chunks: refused once,
+  // with a plaintext alert, and no state kept. A state that frees while
+  // its batch is coming in does not let the rest of the batch start one.
+  TestClient third(DefaultClient());
+  const Bytes ch = third.Step();
+  ASSERT_GT(ch.size(), 2 * 100u);
+  bool closed = false;
+  uint8_t alert = 0;
+  const auto kinds =
+      ServiceBatch(svc, net::ConnHandle::of(0, 2, 1), ch, 100, &alert, [&] {
+        if (!closed) {
+          closed = true;
+          auto req = std::make_unique<HsRequest>();
+          req->conn = net::ConnHandle::of(0, 0, 1);
+          req->kind = HsRequestKind::kClosed;
+          req->end = true;
+          EXPECT_TRUE(svc.handle(*req, [](const HsResponse&) { return true; }));
+        }
+      });
+  ASSERT_EQ(kinds.size(), 2u);
+  EXPECT_EQ(kinds[0], HsResponseKind::kSend);
+  EXPECT_EQ(kinds[1], HsResponseKind::kFailed);
+  EXPECT_EQ(alert, static_cast<uint8_t>(tls::Alert::kInternalError));
+  EXPECT_EQ(svc.states(), 1u);
+  HandshakeCounters c = svc.counters();
+  EXPECT_EQ(c.refused, 1u);
+  EXPECT_EQ(c.started, 2u);
+  EXPECT_EQ(c.failed[0][static_cast<uint8_t>(tls::Alert::kInternalError)], 1u);
+  std::string prom;
+  c.render_prometheus(&prom);
+  EXPECT_NE(prom.find("dptls_hs_refused_total 1\n"), std::string::npos) << prom;
+  // With room again, a new connection starts.
+  TestClient fourth(DefaultClient());
+  const auto ok =
+      ServiceBatch(svc, net::ConnHandle::of(0, 3, 1), fourth.Step());
+  ASSERT_FALSE(ok.empty());
+  EXPECT_EQ(ok.back(), HsResponseKind::kNeedMore);
+  EXPECT_EQ(svc.states(), 2u);
+  EXPECT_EQ(svc.counters().refused, 1u);
 }
 
 TEST_F(HandshakeThreadsTest, TinyResponseRingDrainedSlowlyLosesNothing) {
