@@ -871,6 +871,21 @@ TEST_F(HandshakeThreadsTest, TwoWorkersTwoThreads) {
   EXPECT_GT(hs_.busy_ratio(0) + hs_.busy_ratio(1), 0.0);
 }
 
+// Every tls::HandshakeKind has its completed counter and series (0-RTT
+// resumptions included).
+TEST(HandshakeCountersTest, EveryHandshakeKindHasACounter) {
+  EXPECT_EQ(tls::handshake_kind_name(
+                static_cast<tls::HandshakeKind>(kHandshakeKindCount)),
+            "unknown");
+  HandshakeCounters c;
+  c.completed.at(static_cast<size_t>(tls::HandshakeKind::kPskEarlyData)) = 1;
+  std::string prom;
+  c.render_prometheus(&prom);
+  EXPECT_NE(prom.find("dptls_hs_completed_total{kind=\"psk-early-data\"} 1\n"),
+            std::string::npos)
+      << prom;
+}
+
 // ---- build_server_contexts ----
 
 // tickets.rotate_s while running: instance A rotates and saves the key

@@ -123,7 +123,11 @@ std::shared_ptr<const tls::ServerContext> with_keylog(
 
 // Counters of one service (or of several, added up). Written by the
 // owning handshake thread with relaxed atomics, read by any thread.
-inline constexpr size_t kHandshakeKindCount = 9;  // tls::HandshakeKind
+// How many tls::HandshakeKind values there are (counted from the X-macro
+// that defines them, so a new kind gets its counter).
+#define DPTLS_X(e, name) +1
+inline constexpr size_t kHandshakeKindCount = 0 DPTLS_HANDSHAKE_KINDS(DPTLS_X);
+#undef DPTLS_X
 
 // A plain copy of the counters, which can be added up and rendered.
 struct HandshakeCounters {
