@@ -643,6 +643,43 @@ TEST(HandshakeServiceTest, StatesBeyondTheLimitAreRefused) {
   EXPECT_EQ(svc.counters().refused, 1u);
 }
 
+// A slot reused under a new generation is another connection: its
+// ClientHello starts its own state, and the old generation's kClosed
+// (late, as when the worker's ring was full) drops only the old one.
+TEST(HandshakeServiceTest, ReusedSlotNeverReachesTheOldState) {
+  TestConfig tc;
+  tc.AddListener();
+  HandshakeService svc(tc.Build(), {});
+  ASSERT_TRUE(svc.ok()) << svc.error();
+  const net::ConnHandle old_h = net::ConnHandle::of(0, 3, 1);
+  const net::ConnHandle new_h = net::ConnHandle::of(0, 3, 2);
+  TestClient first(DefaultClient());
+  ASSERT_EQ(ServiceBatch(svc, old_h, first.Step()).back(),
+            HsResponseKind::kNeedMore);
+  TestClient second(DefaultClient());
+  ASSERT_EQ(ServiceBatch(svc, new_h, second.Step()).back(),
+            HsResponseKind::kNeedMore);
+  EXPECT_EQ(svc.states(), 2u);
+  auto closed = std::make_unique<HsRequest>();
+  closed->conn = old_h;
+  closed->kind = HsRequestKind::kClosed;
+  closed->end = true;
+  EXPECT_TRUE(svc.handle(*closed, [](const HsResponse&) {
+    ADD_FAILURE() << "kClosed is never answered";
+    return true;
+  }));
+  EXPECT_EQ(svc.states(), 1u);
+  EXPECT_EQ(svc.counters().closed, 1u);
+  // The old generation again: stale, the new state untouched.
+  EXPECT_TRUE(svc.handle(*closed, [](const HsResponse&) { return true; }));
+  EXPECT_EQ(svc.counters().stale, 1u);
+  EXPECT_EQ(svc.states(), 1u);
+  closed->conn = new_h;
+  EXPECT_TRUE(svc.handle(*closed, [](const HsResponse&) { return true; }));
+  EXPECT_EQ(svc.states(), 0u);
+  EXPECT_EQ(svc.counters().closed, 2u);
+}
+
 TEST_F(HandshakeThreadsTest, TinyResponseRingDrainedSlowlyLosesNothing) {
   tc_.AddListener();
   Start(1, 1, 2);  // two slots each way
