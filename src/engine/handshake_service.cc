@@ -667,7 +667,10 @@ size_t HandshakeService::sweep(uint64_t now) {
   }
   size_t n = 0;
   for (auto it = conns_.begin(); it != conns_.end();) {
-    if (now >= it->second->created_ms &&
+    // A state in the middle of a batch is left to be answered: the rest of
+    // the batch is already in the ring (a worker publishes a batch's chunks
+    // together) and would otherwise start a handshake of its own.
+    if (it->second->pending.empty() && now >= it->second->created_ms &&
         now - it->second->created_ms >= options_.handshake_timeout_ms) {
       it = conns_.erase(it);
       ++n;

@@ -504,14 +504,22 @@ TEST_F(HandshakeThreadsTest, TimedOutStatesAreSwept) {
   }));
 }
 
-TEST(HandshakeServiceTest, SweepUsesTheTimeout) {
-  TestConfig tc;
+// A service on one listener that times states out after 500 ms of the
+// clock *now.
+std::unique_ptr<HandshakeService> ClockedService(TestConfig& tc,
+                                                 uint64_t* now) {
   tc.AddListener();
-  uint64_t now = 1000;
   HandshakeServiceOptions opt;
   opt.handshake_timeout_ms = 500;
-  opt.clock_ms = [&now] { return now; };
-  HandshakeService svc(tc.Build(), opt);
+  opt.clock_ms = [now] { return *now; };
+  return std::make_unique<HandshakeService>(tc.Build(), opt);
+}
+
+TEST(HandshakeServiceTest, SweepUsesTheTimeout) {
+  TestConfig tc;
+  uint64_t now = 1000;
+  const std::unique_ptr<HandshakeService> service = ClockedService(tc, &now);
+  HandshakeService& svc = *service;
   ASSERT_TRUE(svc.ok()) << svc.error();
   TestClient client(DefaultClient());
   const Bytes ch = client.Step();
@@ -584,6 +592,33 @@ std::vector<HsResponseKind> ServiceBatch(
     }
   } while (off < bytes.size());
   return kinds;
+}
+
+// A batch whose chunks straddle a sweep (the thread takes a bounded number
+// of requests per ring and round, then sweeps) is answered as a whole: the
+// sweep does not cut it, so its tail never starts a handshake of its own.
+TEST(HandshakeServiceTest, SweepLeavesABatchInProgress) {
+  TestConfig tc;
+  uint64_t now = 1000;
+  const std::unique_ptr<HandshakeService> service = ClockedService(tc, &now);
+  HandshakeService& svc = *service;
+  ASSERT_TRUE(svc.ok()) << svc.error();
+  TestClient client(DefaultClient());
+  const Bytes ch = client.Step();
+  ASSERT_GT(ch.size(), 2 * 100u);
+  const auto kinds =
+      ServiceBatch(svc, net::ConnHandle::of(0, 1, 1), ch, 100, nullptr, [&] {
+        now += 1000;
+        svc.sweep(now);
+      });
+  ASSERT_FALSE(kinds.empty());
+  EXPECT_EQ(kinds.back(), HsResponseKind::kNeedMore);
+  EXPECT_EQ(svc.counters().started, 1u);
+  EXPECT_EQ(svc.counters().timed_out, 0u);
+  // Answered and waiting for the client: now it goes.
+  EXPECT_EQ(svc.sweep(now), 1u);
+  EXPECT_EQ(svc.states(), 0u);
+  EXPECT_EQ(svc.counters().timed_out, 1u);
 }
 
 TEST(HandshakeServiceTest, StatesBeyondTheLimitAreRefused) {

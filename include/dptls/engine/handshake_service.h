@@ -255,7 +255,8 @@ class HandshakeService {
   bool handle(const HsRequest& req, EmitRef emit);
 
   // Drops states older than the timeout at `now_ms` (the clock of
-  // options.clock_ms). Returns how many.
+  // options.clock_ms), except one whose batch is partly gathered (it is
+  // answered first, then swept). Returns how many.
   size_t sweep(uint64_t now_ms);
   uint64_t now_ms() const;
 
