@@ -352,6 +352,7 @@ HandshakeCounters& HandshakeCounters::operator+=(const HandshakeCounters& o) {
   closed += o.closed;
   bad_listener += o.bad_listener;
   stale += o.stale;
+  refused += o.refused;
   requests += o.requests;
   responses += o.responses;
   bytes_in += o.bytes_in;
@@ -398,6 +399,7 @@ HandshakeCounters HandshakeStats::snapshot() const {
   c.closed = ld(closed_);
   c.bad_listener = ld(bad_listener_);
   c.stale = ld(stale_);
+  c.refused = ld(refused_);
   c.requests = ld(requests_);
   c.responses = ld(responses_);
   c.bytes_in = ld(bytes_in_);
@@ -505,6 +507,23 @@ bool HandshakeService::emit_failed(net::ConnHandle h, tls::Alert alert,
   return true;
 }
 
+// A plaintext internal_error alert (a handshake that never started has no
+// keys) and kFailed, at the batch's last chunk.
+bool HandshakeService::refuse(const HsRequest& req, EmitRef emit) {
+  if (!req.end) {
+    return true;
+  }
+  const uint8_t alert[] = {static_cast<uint8_t>(tls::ContentType::kAlert),
+                           0x03,
+                           0x03,
+                           0x00,
+                           0x02,
+                           2,
+                           static_cast<uint8_t>(tls::Alert::kInternalError)};
+  return emit_bytes(req.conn, HsResponseKind::kSend, alert, emit) &&
+         emit_failed(req.conn, tls::Alert::kInternalError, false, emit);
+}
+
 bool HandshakeService::handle(const HsRequest& req, EmitRef emit) {
   HandshakeStats::inc(stats_.requests_);
   const uint64_t key = req.conn.v;
@@ -525,25 +544,28 @@ bool HandshakeService::handle(const HsRequest& req, EmitRef emit) {
   HandshakeStats::inc(stats_.bytes_in_, len);
   if (it == conns_.end()) {
     if (req.listener >= contexts_.size() || !ok()) {
-      // Nothing to run the handshake with: a plaintext internal_error alert
-      // (a handshake that never started has no keys) and kFailed, once per
-      // batch.
-      if (req.listener >= contexts_.size()) {
+      // Nothing to run the handshake with, counted once per batch.
+      if (req.end && req.listener >= contexts_.size()) {
         HandshakeStats::inc(stats_.bad_listener_);
       }
+      return refuse(req, emit);
+    }
+    // At the limit the whole batch is refused, even when a state frees
+    // before its last chunk (the rest would start a handshake mid-flight).
+    const auto refusing = std::find(refusing_.begin(), refusing_.end(), key);
+    if (refusing != refusing_.end() ||
+        (options_.max_states != 0 && conns_.size() >= options_.max_states)) {
       if (!req.end) {
+        if (refusing == refusing_.end()) {
+          refusing_.push_back(key);
+        }
         return true;
       }
-      const uint8_t alert[] = {
-          static_cast<uint8_t>(tls::ContentType::kAlert),
-          0x03,
-          0x03,
-          0x00,
-          0x02,
-          2,
-          static_cast<uint8_t>(tls::Alert::kInternalError)};
-      return emit_bytes(req.conn, HsResponseKind::kSend, alert, emit) &&
-             emit_failed(req.conn, tls::Alert::kInternalError, false, emit);
+      if (refusing != refusing_.end()) {
+        refusing_.erase(refusing);
+      }
+      HandshakeStats::inc(stats_.refused_);
+      return refuse(req, emit);
     }
     it = conns_
              .emplace(key, std::make_unique<Conn>(contexts_[req.listener],
@@ -645,7 +667,10 @@ size_t HandshakeService::sweep(uint64_t now) {
   }
   size_t n = 0;
   for (auto it = conns_.begin(); it != conns_.end();) {
-    if (now >= it->second->created_ms &&
+    // A state in the middle of a batch is left to be answered: the rest of
+    // the batch is already in the ring (a worker publishes a batch's chunks
+    // together) and would otherwise start a handshake of its own.
+    if (it->second->pending.empty() && now >= it->second->created_ms &&
         now - it->second->created_ms >= options_.handshake_timeout_ms) {
       it = conns_.erase(it);
       ++n;

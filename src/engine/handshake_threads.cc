@@ -41,6 +41,8 @@ constexpr uint64_t kIdleMinNs = 50'000;
 constexpr uint64_t kIdleMaxNs = 1'000'000;
 constexpr uint64_t kFullWaitNs = 20'000;
 constexpr uint64_t kSweepEveryMs = 100;
+// The least state limit per thread, whatever the rings' size.
+constexpr size_t kMinStates = 1024;
 
 }  // namespace
 
@@ -76,6 +78,10 @@ bool HandshakeThreads::start(size_t n_workers, size_t n_threads,
     HandshakeServiceOptions o;
     o.handshake_timeout_ms = handshake_timeout_ms;
     o.keylog = keylog;
+    // A worker holds at most `ring_capacity` handshakes (the engine passes
+    // limits.handshake_queue); the other half is room for states whose
+    // kClosed the worker could not queue, until the sweep drops them.
+    o.max_states = std::max(2 * n_workers * ring_capacity, kMinStates);
     auto pt = std::make_unique<PerThread>();
     pt->service = std::make_unique<HandshakeService>(contexts, std::move(o));
     if (!pt->service->ok()) {

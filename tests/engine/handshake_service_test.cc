@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -474,14 +475,18 @@ TEST_F(HandshakeThreadsTest, StaleListenerIndexFails) {
   WorkerSide ws(hs_, 0);
   TestClient client(DefaultClient());
   const net::ConnHandle h = net::ConnHandle::of(0, 4, 1);
-  ws.Send(h, 5, client.Step(), 200);
+  const Bytes ch = client.Step();
+  ASSERT_GT(ch.size(), 2 * 100u);
+  // Several chunks in one batch: one refusal, counted once.
+  ws.Send(h, 5, ch, 100);
   const Answer a = ws.Await(h);
   ASSERT_EQ(a.last, HsResponseKind::kFailed);
   EXPECT_EQ(a.alert, static_cast<uint8_t>(tls::Alert::kInternalError));
   EXPECT_EQ(tls::testing::TrailingPlaintextAlert(a.send),
             int(tls::Alert::kInternalError));
   const HandshakeCounters c = hs_.counters();
-  EXPECT_GE(c.bad_listener, 1u);
+  EXPECT_EQ(c.bad_listener, 1u);
+  EXPECT_EQ(c.failed[0][static_cast<uint8_t>(tls::Alert::kInternalError)], 1u);
   EXPECT_EQ(c.started, 0u);
   EXPECT_EQ(c.states, 0u);
 }
@@ -499,14 +504,22 @@ TEST_F(HandshakeThreadsTest, TimedOutStatesAreSwept) {
   }));
 }
 
-TEST(HandshakeServiceTest, SweepUsesTheTimeout) {
-  TestConfig tc;
+// A service on one listener that times states out after 500 ms of the
+// clock *now.
+std::unique_ptr<HandshakeService> ClockedService(TestConfig& tc,
+                                                 uint64_t* now) {
   tc.AddListener();
-  uint64_t now = 1000;
   HandshakeServiceOptions opt;
   opt.handshake_timeout_ms = 500;
-  opt.clock_ms = [&now] { return now; };
-  HandshakeService svc(tc.Build(), opt);
+  opt.clock_ms = [now] { return *now; };
+  return std::make_unique<HandshakeService>(tc.Build(), opt);
+}
+
+TEST(HandshakeServiceTest, SweepUsesTheTimeout) {
+  TestConfig tc;
+  uint64_t now = 1000;
+  const std::unique_ptr<HandshakeService> service = ClockedService(tc, &now);
+  HandshakeService& svc = *service;
   ASSERT_TRUE(svc.ok()) << svc.error();
   TestClient client(DefaultClient());
   const Bytes ch = client.Step();
@@ -547,6 +560,159 @@ TEST(HandshakeServiceTest, RefusingEmitterDropsTheState) {
   req->end = true;
   EXPECT_FALSE(svc.handle(*req, [](const HsResponse&) { return false; }));
   EXPECT_EQ(svc.states(), 0u);
+}
+
+// Sends `bytes` to `svc` as one batch of `chunk`-byte kData requests for
+// `h`, calling `between` after every chunk but the last; returns the kinds
+// answered (the last one's alert in *alert).
+std::vector<HsResponseKind> ServiceBatch(
+    HandshakeService& svc, net::ConnHandle h, const Bytes& bytes,
+    size_t chunk = kHsChunk, uint8_t* alert = nullptr,
+    const std::function<void()>& between = {}) {
+  std::vector<HsResponseKind> kinds;
+  auto req = std::make_unique<HsRequest>();
+  size_t off = 0;
+  do {
+    const size_t n = std::min(chunk, bytes.size() - off);
+    req->conn = h;
+    req->kind = HsRequestKind::kData;
+    req->len = static_cast<uint16_t>(n);
+    std::memcpy(req->data, bytes.data() + off, n);
+    off += n;
+    req->end = off == bytes.size();
+    EXPECT_TRUE(svc.handle(*req, [&](const HsResponse& r) {
+      kinds.push_back(r.kind);
+      if (alert != nullptr) {
+        *alert = r.alert;
+      }
+      return true;
+    }));
+    if (!req->end && between) {
+      between();
+    }
+  } while (off < bytes.size());
+  return kinds;
+}
+
+// A batch whose chunks straddle a sweep (the thread takes a bounded number
+// of requests per ring and round, then sweeps) is answered as a whole: the
+// sweep does not cut it, so its tail never starts a handshake of its own.
+TEST(HandshakeServiceTest, SweepLeavesABatchInProgress) {
+  TestConfig tc;
+  uint64_t now = 1000;
+  const std::unique_ptr<HandshakeService> service = ClockedService(tc, &now);
+  HandshakeService& svc = *service;
+  ASSERT_TRUE(svc.ok()) << svc.error();
+  TestClient client(DefaultClient());
+  const Bytes ch = client.Step();
+  ASSERT_GT(ch.size(), 2 * 100u);
+  const auto kinds =
+      ServiceBatch(svc, net::ConnHandle::of(0, 1, 1), ch, 100, nullptr, [&] {
+        now += 1000;
+        svc.sweep(now);
+      });
+  ASSERT_FALSE(kinds.empty());
+  EXPECT_EQ(kinds.back(), HsResponseKind::kNeedMore);
+  EXPECT_EQ(svc.counters().started, 1u);
+  EXPECT_EQ(svc.counters().timed_out, 0u);
+  // Answered and waiting for the client: now it goes.
+  EXPECT_EQ(svc.sweep(now), 1u);
+  EXPECT_EQ(svc.states(), 0u);
+  EXPECT_EQ(svc.counters().timed_out, 1u);
+}
+
+TEST(HandshakeServiceTest, StatesBeyondTheLimitAreRefused) {
+  TestConfig tc;
+  tc.AddListener();
+  HandshakeServiceOptions opt;
+  opt.max_states = 2;
+  HandshakeService svc(tc.Build(), opt);
+  ASSERT_TRUE(svc.ok()) << svc.error();
+  std::vector<std::unique_ptr<TestClient>> clients;
+  for (uint32_t i = 0; i < 2; ++i) {
+    clients.push_back(std::make_unique<TestClient>(DefaultClient()));
+    const auto kinds =
+        ServiceBatch(svc, net::ConnHandle::of(0, i, 1), clients[i]->Step());
+    ASSERT_FALSE(kinds.empty());
+    EXPECT_EQ(kinds.back(), HsResponseKind::kNeedMore);
+  }
+  EXPECT_EQ(svc.states(), 2u);
+  // A third connection, its ClientHello in several chunks: refused once,
+  // with a plaintext alert, and no state kept. A state that frees while
+  // its batch is coming in does not let the rest of the batch start one.
+  TestClient third(DefaultClient());
+  const Bytes ch = third.Step();
+  ASSERT_GT(ch.size(), 2 * 100u);
+  bool closed = false;
+  uint8_t alert = 0;
+  const auto kinds =
+      ServiceBatch(svc, net::ConnHandle::of(0, 2, 1), ch, 100, &alert, [&] {
+        if (!closed) {
+          closed = true;
+          auto req = std::make_unique<HsRequest>();
+          req->conn = net::ConnHandle::of(0, 0, 1);
+          req->kind = HsRequestKind::kClosed;
+          req->end = true;
+          EXPECT_TRUE(svc.handle(*req, [](const HsResponse&) { return true; }));
+        }
+      });
+  ASSERT_EQ(kinds.size(), 2u);
+  EXPECT_EQ(kinds[0], HsResponseKind::kSend);
+  EXPECT_EQ(kinds[1], HsResponseKind::kFailed);
+  EXPECT_EQ(alert, static_cast<uint8_t>(tls::Alert::kInternalError));
+  EXPECT_EQ(svc.states(), 1u);
+  HandshakeCounters c = svc.counters();
+  EXPECT_EQ(c.refused, 1u);
+  EXPECT_EQ(c.started, 2u);
+  EXPECT_EQ(c.failed[0][static_cast<uint8_t>(tls::Alert::kInternalError)], 1u);
+  std::string prom;
+  c.render_prometheus(&prom);
+  EXPECT_NE(prom.find("dptls_hs_refused_total 1\n"), std::string::npos) << prom;
+  // With room again, a new connection starts.
+  TestClient fourth(DefaultClient());
+  const auto ok =
+      ServiceBatch(svc, net::ConnHandle::of(0, 3, 1), fourth.Step());
+  ASSERT_FALSE(ok.empty());
+  EXPECT_EQ(ok.back(), HsResponseKind::kNeedMore);
+  EXPECT_EQ(svc.states(), 2u);
+  EXPECT_EQ(svc.counters().refused, 1u);
+}
+
+// A slot reused under a new generation is another connection: its
+// ClientHello starts its own state, and the old generation's kClosed
+// (late, as when the worker's ring was full) drops only the old one.
+TEST(HandshakeServiceTest, ReusedSlotNeverReachesTheOldState) {
+  TestConfig tc;
+  tc.AddListener();
+  HandshakeService svc(tc.Build(), {});
+  ASSERT_TRUE(svc.ok()) << svc.error();
+  const net::ConnHandle old_h = net::ConnHandle::of(0, 3, 1);
+  const net::ConnHandle new_h = net::ConnHandle::of(0, 3, 2);
+  TestClient first(DefaultClient());
+  ASSERT_EQ(ServiceBatch(svc, old_h, first.Step()).back(),
+            HsResponseKind::kNeedMore);
+  TestClient second(DefaultClient());
+  ASSERT_EQ(ServiceBatch(svc, new_h, second.Step()).back(),
+            HsResponseKind::kNeedMore);
+  EXPECT_EQ(svc.states(), 2u);
+  auto closed = std::make_unique<HsRequest>();
+  closed->conn = old_h;
+  closed->kind = HsRequestKind::kClosed;
+  closed->end = true;
+  EXPECT_TRUE(svc.handle(*closed, [](const HsResponse&) {
+    ADD_FAILURE() << "kClosed is never answered";
+    return true;
+  }));
+  EXPECT_EQ(svc.states(), 1u);
+  EXPECT_EQ(svc.counters().closed, 1u);
+  // The old generation again: stale, the new state untouched.
+  EXPECT_TRUE(svc.handle(*closed, [](const HsResponse&) { return true; }));
+  EXPECT_EQ(svc.counters().stale, 1u);
+  EXPECT_EQ(svc.states(), 1u);
+  closed->conn = new_h;
+  EXPECT_TRUE(svc.handle(*closed, [](const HsResponse&) { return true; }));
+  EXPECT_EQ(svc.states(), 0u);
+  EXPECT_EQ(svc.counters().closed, 2u);
 }
 
 TEST_F(HandshakeThreadsTest, TinyResponseRingDrainedSlowlyLosesNothing) {
@@ -775,6 +941,21 @@ TEST_F(HandshakeThreadsTest, TwoWorkersTwoThreads) {
   }));
   hs_.stop();
   EXPECT_GT(hs_.busy_ratio(0) + hs_.busy_ratio(1), 0.0);
+}
+
+// Every tls::HandshakeKind has its completed counter and series (0-RTT
+// resumptions included).
+TEST(HandshakeCountersTest, EveryHandshakeKindHasACounter) {
+  EXPECT_EQ(tls::handshake_kind_name(
+                static_cast<tls::HandshakeKind>(kHandshakeKindCount)),
+            "unknown");
+  HandshakeCounters c;
+  c.completed.at(static_cast<size_t>(tls::HandshakeKind::kPskEarlyData)) = 1;
+  std::string prom;
+  c.render_prometheus(&prom);
+  EXPECT_NE(prom.find("dptls_hs_completed_total{kind=\"psk-early-data\"} 1\n"),
+            std::string::npos)
+      << prom;
 }
 
 // ---- build_server_contexts ----

@@ -123,7 +123,11 @@ std::shared_ptr<const tls::ServerContext> with_keylog(
 
 // Counters of one service (or of several, added up). Written by the
 // owning handshake thread with relaxed atomics, read by any thread.
-inline constexpr size_t kHandshakeKindCount = 9;  // tls::HandshakeKind
+// How many tls::HandshakeKind values there are (counted from the X-macro
+// that defines them, so a new kind gets its counter).
+#define DPTLS_X(e, name) +1
+inline constexpr size_t kHandshakeKindCount = 0 DPTLS_HANDSHAKE_KINDS(DPTLS_X);
+#undef DPTLS_X
 
 // A plain copy of the counters, which can be added up and rendered.
 struct HandshakeCounters {
@@ -133,8 +137,9 @@ struct HandshakeCounters {
   std::array<std::array<uint64_t, 256>, 2> failed{};
   uint64_t timed_out = 0;     // states dropped by sweep()
   uint64_t closed = 0;        // states dropped by kClosed
-  uint64_t bad_listener = 0;  // kData for a listener index out of range
+  uint64_t bad_listener = 0;  // batches for a listener index out of range
   uint64_t stale = 0;         // kClosed for an unknown connection
+  uint64_t refused = 0;       // new connections' batches refused at max_states
   uint64_t requests = 0;
   uint64_t responses = 0;
   uint64_t bytes_in = 0;   // kData payload
@@ -150,6 +155,7 @@ struct HandshakeCounters {
   //   dptls_hs_failed_total{alert,from="local"|"peer"} (non-zero only),
   //   dptls_hs_timed_out_total, dptls_hs_closed_total,
   //   dptls_hs_bad_listener_total, dptls_hs_stale_total,
+  //   dptls_hs_refused_total,
   //   dptls_hs_requests_total, dptls_hs_responses_total,
   //   dptls_hs_bytes_in_total, dptls_hs_bytes_out_total,
   //   dptls_hs_keylog_lines_total, dptls_hs_states (gauge).
@@ -177,6 +183,7 @@ class HandshakeStats {
   C closed_{0};
   C bad_listener_{0};
   C stale_{0};
+  C refused_{0};
   C requests_{0};
   C responses_{0};
   C bytes_in_{0};
@@ -216,6 +223,10 @@ struct HandshakeServiceOptions {
   std::shared_ptr<KeylogFile> keylog;
   // Monotonic milliseconds for the states' ages; nullptr: steady_clock.
   std::function<uint64_t()> clock_ms;
+  // At most this many states at once (0: no limit). At the limit a new
+  // connection's batch is refused as a whole: a plaintext internal_error
+  // alert and kFailed, counted `refused`; no state is created for it.
+  size_t max_states = 0;
 };
 
 // One handshake thread's handshakes. Not thread-safe (one owner thread),
@@ -237,13 +248,15 @@ class HandshakeService {
   // per connection; the one with `end` set is answered through `emit`:
   // kSend chunks, then kNeedMore | kPostFinished chunks + kDone | kFailed.
   // A kData for an unknown connection starts a handshake on req.listener
-  // (out of range: a plaintext internal_error alert and kFailed). kClosed
+  // (out of range, or options.max_states reached: a plaintext
+  // internal_error alert and kFailed, once per batch). kClosed
   // drops the connection's state, unanswered. Returns false when `emit`
   // refused a response (the connection's state is then dropped).
   bool handle(const HsRequest& req, EmitRef emit);
 
   // Drops states older than the timeout at `now_ms` (the clock of
-  // options.clock_ms). Returns how many.
+  // options.clock_ms), except one whose batch is partly gathered (it is
+  // answered first, then swept). Returns how many.
   size_t sweep(uint64_t now_ms);
   uint64_t now_ms() const;
 
@@ -259,11 +272,15 @@ class HandshakeService {
   bool emit_failed(net::ConnHandle h, tls::Alert alert, bool from_peer,
                    EmitRef emit);
   void drop(uint64_t key);
+  bool refuse(const HsRequest& req, EmitRef emit);
 
   ServerContexts contexts_;
   HandshakeServiceOptions options_;
   std::unique_ptr<crypto::AeadBackend> backend_;
   std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns_;
+  // New connections refused at max_states whose batch has more chunks to
+  // come (at most one per request ring).
+  std::vector<uint64_t> refusing_;
   HsResponse scratch_;
   HandshakeStats stats_;
   std::string error_;
@@ -300,6 +317,7 @@ void HandshakeCounters::for_each(Fn&& fn) const {
   fn("dptls_hs_closed_total", "", closed);
   fn("dptls_hs_bad_listener_total", "", bad_listener);
   fn("dptls_hs_stale_total", "", stale);
+  fn("dptls_hs_refused_total", "", refused);
   fn("dptls_hs_requests_total", "", requests);
   fn("dptls_hs_responses_total", "", responses);
   fn("dptls_hs_bytes_in_total", "", bytes_in);

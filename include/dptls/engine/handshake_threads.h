@@ -42,7 +42,11 @@ class HandshakeThreads {
   // of two) and starts `n_threads` threads ("dptls-hs0", ...) serving
   // `contexts` (one per listener, build_server_contexts()). `keylog_path`
   // non-empty: the secrets go there (KeylogFile, opened here once).
-  // States older than `handshake_timeout_ms` are swept (0: never). Returns
+  // States older than `handshake_timeout_ms` are swept (0: never). Each
+  // thread holds at most 2 x n_workers x ring_capacity states (a worker
+  // keeps at most ring_capacity handshakes), and at least 1024; a new
+  // connection beyond that is refused (HandshakeServiceOptions::max_states).
+  // Returns
   // false with *error set (nothing started) on failure or when already
   // started.
   bool start(size_t n_workers, size_t n_threads, size_t ring_capacity,
