@@ -120,6 +120,12 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
   uint32_t live = 0;
   uint32_t in_handshake = 0;
   std::vector<uint32_t> dirty, consume, tx, retry, deferred_aborts;
+  // kClosed notices a full request ring deferred (capacity reserved).
+  struct OwedClose {
+    net::ConnHandle h;
+    uint16_t listener;
+  };
+  std::vector<OwedClose> closed_owed;
   // Sessions that want a kWritable event; asked of TCP once the round's
   // records are in its queue (else the event would fire at once, forever).
   std::vector<uint32_t> wake;
@@ -256,21 +262,46 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
     ++c.connections_accepted;
   }
 
-  // Tells the handshake thread a connection is gone (best effort: a full
-  // ring leaves the state to its timeout sweep).
-  void send_hs_closed(Session& s) {
-    HsRequest* r = request_ring(s.h).claim();
+  // Tells the handshake thread a connection is gone, so its state goes
+  // now and not at the thread's sweep (while it lives it counts against
+  // the thread's state limit). A full ring defers the notice to
+  // send_owed_closes(); only when that list is full too is it lost (the
+  // sweep then removes the state).
+  bool try_send_hs_closed(net::ConnHandle h, uint16_t listener) {
+    HsRequest* r = request_ring(h).claim();
     if (r == nullptr) {
-      ++c.handshake_ring_full;
-      return;
+      return false;
     }
-    r->conn = s.h;
-    r->listener = s.listener;
+    r->conn = h;
+    r->listener = listener;
     r->kind = HsRequestKind::kClosed;
     r->end = true;
     r->len = 0;
-    request_ring(s.h).publish();
+    request_ring(h).publish();
     ++c.handshake_requests;
+    return true;
+  }
+
+  void send_hs_closed(Session& s) {
+    if (try_send_hs_closed(s.h, s.listener)) {
+      return;
+    }
+    ++c.handshake_ring_full;
+    if (closed_owed.size() < closed_owed.capacity()) {
+      closed_owed.push_back(OwedClose{s.h, s.listener});
+    } else {
+      ++c.handshake_closed_lost;
+    }
+  }
+
+  void send_owed_closes() {
+    size_t kept = 0;
+    for (const OwedClose& o : closed_owed) {
+      if (!try_send_hs_closed(o.h, o.listener)) {
+        closed_owed[kept++] = o;
+      }
+    }
+    closed_owed.resize(kept);
   }
 
   void end_session(Session& s) {
@@ -1249,6 +1280,7 @@ bool Worker::init(std::string* error) {
   I.consume.reserve(n);
   I.tx.reserve(n);
   I.retry.reserve(n);
+  I.closed_owed.reserve(n);
   I.deferred_aborts.reserve(n);
   I.wake.reserve(n);
   I.sealed.reserve(kMaxSealed);
@@ -1436,6 +1468,9 @@ void Worker::run(const std::atomic<bool>& stop,
     }
     if (!I.retry.empty()) {
       I.run_retries();
+    }
+    if (!I.closed_owed.empty()) {
+      I.send_owed_closes();
     }
     // Only a session in its handshake waits for a response; stale ones
     // (for sessions that ended) are taken at the timer tick.
