@@ -2,6 +2,7 @@
 
 #include <rte_mbuf.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace dptls::net {
@@ -63,6 +64,9 @@ NeighborTable::NeighborTable(const NeighborConfig& config) : config_(config) {
   if (config_.queue_len == 0) {
     config_.queue_len = 1;
   }
+  if (config_.max_incomplete == 0) {
+    config_.max_incomplete = std::max<uint32_t>(1, config_.capacity / 4);
+  }
   entries_.resize(config_.capacity);
   free_.reserve(config_.capacity);
   for (uint32_t i = config_.capacity; i > 0; --i) {
@@ -115,8 +119,10 @@ const NeighborEntry* NeighborTable::find(const NeighborKey& key) const {
   return i == kEmpty ? nullptr : &entries_[i];
 }
 
-NeighborEntry* NeighborTable::insert(const NeighborKey& key) {
-  if (free_.empty() && !reclaim_one()) {
+NeighborEntry* NeighborTable::insert(const NeighborKey& key,
+                                     NeighborSink& sink) {
+  if (free_.empty() && !reclaim_one() &&
+      (key != config_.gateway || !evict_for_gateway(sink))) {
     return nullptr;
   }
   const uint32_t i = free_.back();
@@ -147,6 +153,31 @@ bool NeighborTable::reclaim_one() {
   return false;
 }
 
+bool NeighborTable::evict_for_gateway(NeighborSink& sink) {
+  // Called with no Stale entry left. The gateway carries every off-link
+  // packet, so it displaces an Incomplete entry (a resolution that may be
+  // spoofed), else a confirmed one, which costs that neighbour one more
+  // resolution.
+  uint32_t victim = kEmpty;
+  for (uint32_t i = 0; i < entries_.size(); ++i) {
+    const NeighborEntry& e = entries_[i];
+    if (!e.in_use || e.key == config_.gateway) {
+      continue;
+    }
+    victim = i;
+    if (e.state == NeighborState::kIncomplete) {
+      break;
+    }
+  }
+  if (victim == kEmpty) {
+    return false;
+  }
+  drop_queue(entries_[victim], sink);
+  remove(victim);
+  ++expired_;
+  return true;
+}
+
 void NeighborTable::remove(uint32_t index) {
   uint32_t s = slot_of(entries_[index].key);
   while (index_[s] != index) {
@@ -168,6 +199,9 @@ void NeighborTable::remove(uint32_t index) {
     }
   }
   index_[hole] = kEmpty;
+  if (entries_[index].state == NeighborState::kIncomplete) {
+    --incomplete_;
+  }
   entries_[index].in_use = false;
   entries_[index].queued = 0;
   free_.push_back(index);
@@ -216,12 +250,16 @@ ResolveResult NeighborTable::resolve(const NeighborKey& key, rte_mbuf* m,
   const uint32_t i = find_index(key);
   if (i == kEmpty) {
     // RFC 4861 7.2.2 / RFC 1122 2.3.2.2: create an Incomplete entry, park
-    // the packet, solicit.
-    NeighborEntry* e = insert(key);
+    // the packet, solicit. RFC 6583 section 7: only so many at once.
+    if (incomplete_ >= config_.max_incomplete && key != config_.gateway) {
+      return ResolveResult::kIncompleteLimit;
+    }
+    NeighborEntry* e = insert(key, sink);
     if (e == nullptr) {
       return ResolveResult::kTableFull;
     }
     e->state = NeighborState::kIncomplete;
+    ++incomplete_;
     queue_of(static_cast<uint32_t>(e - entries_.data()))[0] = m;
     e->queued = 1;
     send_request(*e, now, sink, m);
@@ -263,7 +301,7 @@ bool NeighborTable::learn(const NeighborKey& key, const MacAddr* mac,
     if (!info.create || mac == nullptr) {
       return false;
     }
-    NeighborEntry* e = insert(key);
+    NeighborEntry* e = insert(key, sink);
     if (e == nullptr) {
       return false;
     }
@@ -286,6 +324,7 @@ bool NeighborTable::learn(const NeighborKey& key, const MacAddr* mac,
     }
     e.mac = *mac;
     e.probes = 0;
+    --incomplete_;
     e.state =
         info.solicited ? NeighborState::kReachable : NeighborState::kStale;
     e.deadline =

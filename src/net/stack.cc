@@ -108,14 +108,20 @@ NetStack::NetStack(const NetConfig& config, rte_mempool* pool)
           .reachable_ticks = ms_to_ticks(config.reachable_ms, config.clock_hz),
           .stale_ticks = ms_to_ticks(config.stale_ms, config.clock_hz),
           .retrans_ticks = ms_to_ticks(config.retrans_ms, config.clock_hz),
-          .max_probes = config.max_probes}),
+          .max_probes = config.max_probes,
+          .max_incomplete = config.neighbor_max_incomplete,
+          .gateway = config.ipv4_gateway.is_zero()
+                         ? NeighborKey{}
+                         : NeighborKey::of(config.ipv4_gateway)}),
       nd_(NeighborConfig{
           .capacity = config.nd_cache_size,
           .queue_len = config.neighbor_queue_len,
           .reachable_ticks = ms_to_ticks(config.reachable_ms, config.clock_hz),
           .stale_ticks = ms_to_ticks(config.stale_ms, config.clock_hz),
           .retrans_ticks = ms_to_ticks(config.retrans_ms, config.clock_hz),
-          .max_probes = config.max_probes}) {
+          .max_probes = config.max_probes,
+          .max_incomplete = config.neighbor_max_incomplete,
+          .gateway = NeighborKey::of(config.ipv6_gateway)}) {
   for (const Ipv4Interface& a : config.ipv4) {
     ipv4_[n_ipv4_++] = a;
   }
@@ -383,6 +389,9 @@ OutputResult NetStack::resolve_and_send(NeighborTable& table,
       return OutputResult::kDropped;
     case ResolveResult::kTableFull:
       drop(m, DropReason::kNeighborTableFull);
+      return OutputResult::kDropped;
+    case ResolveResult::kIncompleteLimit:
+      drop(m, DropReason::kNeighborIncompleteLimit);
       return OutputResult::kDropped;
   }
   drop(m, DropReason::kNoRoute);

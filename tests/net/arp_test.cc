@@ -240,6 +240,7 @@ TEST_F(ArpTest, GratuitousArpUpdatesKnownEntry) {
 TEST_F(ArpTest, TableSizeIsConfigurable) {
   NetConfig c = default_config();
   c.arp_cache_size = 2;
+  c.neighbor_max_incomplete = 3;  // no limit below the table's
   rebuild(c);
   EXPECT_EQ(stack_->arp_table().capacity(), 2u);
   send_to(Ipv4Addr::of(198, 18, 0, 10));
@@ -275,6 +276,51 @@ TEST_F(ArpTest, UnsolicitedRepliesCannotPinTheTable) {
   const std::vector<Bytes> out = tx();
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0], expected_request(kPeerIp));
+}
+
+TEST_F(ArpTest, SpoofedSourcesCannotStopOffLinkTraffic) {
+  // SYN-ACKs to spoofed sources inside our prefix (198.18.0.0/24): each
+  // would start a resolution nobody answers. At most a quarter of the cache
+  // may resolve at once; the rest are dropped and counted, and the gateway
+  // still gets an entry even with the table full.
+  const Ipv4Addr gateway = Ipv4Addr::of(198, 18, 0, 254);
+  const MacAddr gateway_mac{{0x02, 0, 0, 0, 0, 0xfe}};
+  NetConfig c = default_config();
+  c.arp_cache_size = 8;
+  c.ipv4_gateway = gateway;
+  rebuild(c);
+  // Six neighbours resolved and confirmed (Reachable: not reclaimable).
+  for (uint8_t host = 50; host < 56; ++host) {
+    const MacAddr mac{{0x02, 0, 0, 0, 1, host}};
+    const Ipv4Addr ip = Ipv4Addr::of(198, 18, 0, host);
+    ASSERT_EQ(send_to(ip), OutputResult::kParked);
+    rx(arp_frame(2, kOurMac, mac, ip, kOurMac, kOurIp));
+    ASSERT_EQ(stack_->arp_table().find(NeighborKey::of(ip))->state,
+              NeighborState::kReachable);
+  }
+  tx();
+  for (uint8_t host = 10; host < 40; ++host) {
+    send_to(Ipv4Addr::of(198, 18, 0, host));
+  }
+  EXPECT_EQ(stack_->arp_table().incomplete(), 2u);
+  EXPECT_EQ(drops(DropReason::kNeighborIncompleteLimit), 28u);
+  EXPECT_EQ(drops(DropReason::kNeighborTableFull), 0u);
+  tx();
+  ASSERT_EQ(stack_->arp_table().size(), 8u);
+  // Off-link: resolves the gateway, which displaces a spoofed resolution
+  // (its parked packet is dropped once, as unresolved).
+  EXPECT_EQ(send_to(Ipv4Addr::of(203, 0, 113, 9), 0x77), OutputResult::kParked);
+  EXPECT_EQ(drops(DropReason::kNeighborUnresolved), 1u);
+  std::vector<Bytes> out = tx();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0], expected_request(gateway));
+  rx(arp_frame(2, kOurMac, gateway_mac, gateway, kOurMac, kOurIp));
+  out = tx();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(Bytes(out[0].begin(), out[0].begin() + 6),
+            Bytes(gateway_mac.b.begin(), gateway_mac.b.end()));
+  EXPECT_EQ(get16(out[0], 12), 0x0800);
+  EXPECT_EQ(drops(DropReason::kNeighborUnresolved), 1u);
 }
 
 // Several workers: a reply to one worker's request may reach another, which

@@ -73,6 +73,17 @@ class NeighborTest : public LeakCheckedTest {
   static NeighborKey key(uint8_t last) {
     return NeighborKey::of(Ipv4Addr::of(198, 18, 0, last));
   }
+  // Parks `per_key` packets for each of key(first)..key(last) in `t`.
+  void park(NeighborTable& t, uint8_t first, uint8_t last, int per_key = 1) {
+    MacAddr mac;
+    for (int i = first; i <= last; ++i) {
+      for (int n = 0; n < per_key; ++n) {
+        ASSERT_EQ(
+            t.resolve(key(static_cast<uint8_t>(i)), pkt(), now_, sink_, &mac),
+            ResolveResult::kQueued);
+      }
+    }
+  }
 
   RecordingSink sink_;
   NeighborTable table_;
@@ -232,21 +243,108 @@ TEST_F(NeighborTest, IncompleteNeedsALinkLayerAddress) {
 }
 
 TEST_F(NeighborTest, FullTableReclaimsStaleButNotIncomplete) {
+  // No limit on Incomplete entries here, so they can fill the table.
+  NeighborConfig c = config();
+  c.max_incomplete = c.capacity + 1;
+  NeighborTable t(c);
+  park(t, 1, 8);
   MacAddr mac;
-  for (uint8_t i = 1; i <= 8; ++i) {
-    ASSERT_EQ(table_.resolve(key(i), pkt(), now_, sink_, &mac),
-              ResolveResult::kQueued);
-  }
   MbufPtr m(pkt());
-  EXPECT_EQ(table_.resolve(key(9), m.get(), now_, sink_, &mac),
+  EXPECT_EQ(t.resolve(key(9), m.get(), now_, sink_, &mac),
             ResolveResult::kTableFull);
-  EXPECT_FALSE(table_.learn(key(9), &kPeerMac, {.create = true}, now_, sink_));
+  EXPECT_FALSE(t.learn(key(9), &kPeerMac, {.create = true}, now_, sink_));
   // Resolving one to Stale makes it reclaimable.
-  table_.learn(key(3), &kPeerMac, {.create = true}, now_, sink_);
-  EXPECT_TRUE(table_.learn(key(9), &kPeerMac, {.create = true}, now_, sink_));
-  EXPECT_EQ(table_.find(key(3)), nullptr);
-  EXPECT_NE(table_.find(key(9)), nullptr);
-  EXPECT_EQ(table_.size(), 8u);
+  t.learn(key(3), &kPeerMac, {.create = true}, now_, sink_);
+  EXPECT_TRUE(t.learn(key(9), &kPeerMac, {.create = true}, now_, sink_));
+  EXPECT_EQ(t.find(key(3)), nullptr);
+  EXPECT_NE(t.find(key(9)), nullptr);
+  EXPECT_EQ(t.size(), 8u);
+  t.clear(sink_);
+}
+
+TEST_F(NeighborTest, SpoofedFloodTakesAtMostTheIncompleteLimit) {
+  // RFC 6583 section 7: resolutions for addresses nobody answers (spoofed
+  // on-link sources) hold at most a quarter of the table (8 / 4 = 2).
+  ASSERT_EQ(table_.max_incomplete(), 2u);
+  MacAddr mac;
+  int refused = 0;
+  for (uint8_t i = 10; i < 40; ++i) {
+    MbufPtr m(pkt());
+    const ResolveResult r = table_.resolve(key(i), m.get(), now_, sink_, &mac);
+    if (r == ResolveResult::kQueued) {
+      (void)m.release();
+    } else {
+      ASSERT_EQ(r, ResolveResult::kIncompleteLimit);
+      ++refused;
+    }
+  }
+  EXPECT_EQ(refused, 28);
+  EXPECT_EQ(table_.size(), 2u);
+  EXPECT_EQ(table_.incomplete(), 2u);
+  EXPECT_EQ(table_.find(key(12)), nullptr);  // refused: no entry made
+  // A legitimate neighbour that talks to us still gets an entry at once.
+  EXPECT_TRUE(table_.learn(key(1), &kPeerMac, {.create = true}, now_, sink_));
+  // The spoofed resolutions give up after max_probes requests, and a new
+  // resolution gets an entry again.
+  for (int s = 1; s <= 3; ++s) {
+    table_.tick(now_ + s * kSec, sink_);
+  }
+  EXPECT_EQ(table_.incomplete(), 0u);
+  EXPECT_EQ(sink_.dropped, 2);
+  EXPECT_EQ(table_.resolve(key(2), pkt(), now_ + 3 * kSec, sink_, &mac),
+            ResolveResult::kQueued);
+  EXPECT_EQ(table_.incomplete(), 1u);
+  EXPECT_TRUE(
+      table_.learn(key(2), &kPeerMac, {.solicited = true}, now_, sink_));
+  EXPECT_EQ(table_.incomplete(), 0u);
+  EXPECT_EQ(sink_.released.size(), 1u);
+}
+
+TEST_F(NeighborTest, GatewayDisplacesAnIncompleteEntryInAFullTable) {
+  NeighborConfig c = config();
+  c.max_incomplete = c.capacity + 1;  // let spoofed resolutions fill the table
+  c.gateway = key(200);
+  NeighborTable t(c);
+  park(t, 1, 8, 2);
+  ASSERT_EQ(t.size(), 8u);
+  MacAddr mac;
+  MbufPtr other(pkt());
+  EXPECT_EQ(t.resolve(key(9), other.get(), now_, sink_, &mac),
+            ResolveResult::kTableFull);
+  // The gateway takes the first Incomplete entry's place; that entry's two
+  // parked packets are dropped through the sink, once each.
+  sink_.solicits.clear();
+  EXPECT_EQ(t.resolve(key(200), pkt(), now_, sink_, &mac),
+            ResolveResult::kQueued);
+  EXPECT_EQ(sink_.dropped, 2);
+  EXPECT_EQ(t.size(), 8u);
+  EXPECT_EQ(t.expired(), 1u);
+  ASSERT_EQ(sink_.solicits.size(), 1u);
+  EXPECT_EQ(sink_.solicits[0].key, key(200));
+  EXPECT_TRUE(t.learn(key(200), &kPeerMac, {.solicited = true}, now_, sink_));
+  ASSERT_EQ(sink_.released.size(), 1u);
+  EXPECT_EQ(sink_.released_to[0], kPeerMac);
+  EXPECT_EQ(t.resolve(key(200), other.get(), now_, sink_, &mac),
+            ResolveResult::kResolved);
+  EXPECT_EQ(mac, kPeerMac);
+  t.clear(sink_);
+  EXPECT_EQ(sink_.dropped, 2 + 7 * 2);
+}
+
+TEST_F(NeighborTest, GatewayIsExemptFromTheIncompleteLimit) {
+  NeighborConfig c = config();
+  c.gateway = key(200);
+  NeighborTable t(c);
+  park(t, 1, 2);
+  MacAddr mac;
+  MbufPtr m(pkt());
+  EXPECT_EQ(t.resolve(key(3), m.get(), now_, sink_, &mac),
+            ResolveResult::kIncompleteLimit);
+  EXPECT_EQ(t.resolve(key(200), pkt(), now_, sink_, &mac),
+            ResolveResult::kQueued);
+  EXPECT_EQ(t.incomplete(), 3u);
+  t.clear(sink_);
+  EXPECT_EQ(t.incomplete(), 0u);
 }
 
 TEST_F(NeighborTest, IndexMatchesModelUnderChurn) {

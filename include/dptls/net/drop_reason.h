@@ -74,6 +74,7 @@ namespace dptls::net {
   X(kNeighborTableFull, "neighbor_table_full")                           \
   X(kNeighborQueueFull, "neighbor_queue_full")                           \
   X(kNeighborUnresolved, "neighbor_unresolved")                          \
+  X(kNeighborIncompleteLimit, "neighbor_incomplete_limit")               \
   /* TCP header validation (RFC 9293 section 3.1). */                    \
   X(kTcpTruncated, "tcp_truncated")                                      \
   X(kTcpBadDataOffset, "tcp_bad_data_offset")                            \

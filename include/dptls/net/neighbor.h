@@ -83,6 +83,16 @@ struct NeighborConfig {
   uint64_t retrans_ticks = 1'000'000'000;
   /// MAX_MULTICAST_SOLICIT / MAX_UNICAST_SOLICIT (RFC 4861 section 10: 3).
   uint8_t max_probes = 3;
+  /// Entries that may be Incomplete at once (RFC 6583 section 7); resolving
+  /// a new key beyond that is refused (kIncompleteLimit), so spoofed on-link
+  /// sources cannot hold the whole table. 0: a quarter of `capacity`, at
+  /// least 1; capacity or more: no limit. `gateway` is exempt.
+  uint32_t max_incomplete = 0;
+  /// The off-link next hop: never refused an entry. When the table is full
+  /// it takes the place of a Stale entry, else of an Incomplete one (whose
+  /// parked packets are dropped through the sink), else of any other. The
+  /// all-zero key (::, never a neighbour) means none.
+  NeighborKey gateway{};
 };
 
 /// What the table asks of its owner. Called only from inside resolve(),
@@ -116,10 +126,12 @@ struct LearnInfo {
 
 /// Result of resolve().
 enum class ResolveResult : uint8_t {
-  kResolved,   // *mac is set; the packet was not touched
-  kQueued,     // the packet was parked (consumed)
-  kQueueFull,  // the entry's queue is full; the packet was not touched
-  kTableFull,  // no entry free; the packet was not touched
+  kResolved,         // *mac is set; the packet was not touched
+  kQueued,           // the packet was parked (consumed)
+  kQueueFull,        // the entry's queue is full; the packet was not touched
+  kTableFull,        // no entry free; the packet was not touched
+  kIncompleteLimit,  // max_incomplete entries are resolving already; no
+                     // entry was made and the packet was not touched
 };
 
 /// A fixed-size neighbour cache: open addressing with linear probing over an
@@ -163,7 +175,12 @@ class NeighborTable {
   size_t size() const { return size_; }
   size_t capacity() const { return entries_.size(); }
   uint16_t queue_len() const { return config_.queue_len; }
-  /// Entries removed by age or failed resolution since construction.
+  /// Entries now Incomplete.
+  size_t incomplete() const { return incomplete_; }
+  /// The limit on incomplete() for keys other than the gateway.
+  uint32_t max_incomplete() const { return config_.max_incomplete; }
+  /// Entries removed by age, failed resolution or to make room since
+  /// construction.
   uint64_t expired() const { return expired_; }
 
  private:
@@ -171,8 +188,9 @@ class NeighborTable {
 
   uint32_t slot_of(const NeighborKey& key) const;
   uint32_t find_index(const NeighborKey& key) const;
-  NeighborEntry* insert(const NeighborKey& key);
+  NeighborEntry* insert(const NeighborKey& key, NeighborSink& sink);
   bool reclaim_one();
+  bool evict_for_gateway(NeighborSink& sink);
   void remove(uint32_t index);
   void drop_queue(NeighborEntry& e, NeighborSink& sink);
   void release_queue(NeighborEntry& e, NeighborSink& sink);
@@ -194,6 +212,7 @@ class NeighborTable {
   std::vector<rte_mbuf*> queues_;  // capacity * queue_len parked packets
   uint32_t index_mask_ = 0;
   size_t size_ = 0;
+  size_t incomplete_ = 0;
   uint64_t next_due_ = UINT64_MAX;
   uint64_t expired_ = 0;
 };

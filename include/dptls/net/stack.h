@@ -112,6 +112,12 @@ struct NetConfig {
   uint32_t nd_cache_size = 256;
   /// Packets parked per unresolved neighbour.
   uint16_t neighbor_queue_len = 4;
+  /// Entries per cache that may be resolving (Incomplete) at once; more
+  /// resolutions are dropped (kNeighborIncompleteLimit), except for the
+  /// gateway's, which always gets an entry (RFC 6583 section 7). 0: a
+  /// quarter of the cache size, at least 1; the cache size or more: no
+  /// limit.
+  uint32_t neighbor_max_incomplete = 0;
   /// Neighbour timers (RFC 4861 section 10 defaults).
   uint32_t reachable_ms = 30'000;
   uint32_t stale_ms = 60'000;
