@@ -453,6 +453,36 @@ TEST_F(Ipv6Test, OffLinkNeedsAGateway) {
   tx();
 }
 
+TEST_F(Ipv6Test, SpoofedOnLinkSourcesCannotStopOffLinkTraffic) {
+  // SYN-ACKs to spoofed sources inside our /64: at most a quarter of the ND
+  // cache resolves at once (8 / 4 = 2); the gateway is exempt and resolves.
+  NetConfig c = default_config();
+  c.nd_cache_size = 8;
+  c.ipv6_gateway = peer_ll();
+  rebuild(c);
+  for (uint16_t host = 0x100; host < 0x120; ++host) {
+    const Ipv6Addr spoofed = ip6({0x2001, 0x0db8, 0, 0, 0, 0, 0, host});
+    stack_->output_ipv6(segment6(), {.src = our_ip6(), .dst = spoofed}, now_);
+  }
+  EXPECT_EQ(stack_->nd_table().size(), 2u);
+  EXPECT_EQ(drops(DropReason::kNeighborIncompleteLimit), 30u);
+  EXPECT_EQ(tx().size(), 2u);  // two solicitations
+  const Ipv6Addr far = ip6({0x2001, 0x0db9, 0, 0, 0, 0, 0, 1});
+  EXPECT_EQ(
+      stack_->output_ipv6(segment6(), {.src = our_ip6(), .dst = far}, now_),
+      OutputResult::kParked);
+  EXPECT_EQ(tx().size(), 1u);  // the gateway's solicitation
+  rx(frame6(peer_ll(), our_ip6(), 58,
+            icmp6(peer_ll(), our_ip6(), 136, 0,
+                  na_body(kSolicited | kOverride, peer_ll(), kPeerMac)),
+            255));
+  const std::vector<Bytes> out = tx();
+  ASSERT_EQ(out.size(), 1u);
+  Bytes sent = eth(kPeerMac, kOurMac, 0x86dd);
+  append(sent, ipv6(our_ip6(), far, 6, Bytes(20, 0x66), 64));
+  EXPECT_EQ(out[0], sent);
+}
+
 TEST_F(Ipv6Test, MulticastOutputNeedsNoResolution) {
   EXPECT_EQ(
       stack_->output_ipv6(
