@@ -495,19 +495,20 @@ listen = "127.0.0.1:{self.admin}"
         shutil.rmtree(self.work, ignore_errors=True)
 
     # ------------------------------------------------------------- clients
-    def url(self, port, path="/"):
-        return f"https://{self.server}:{port}{path}"
+    def url(self, port, path="/", host=None):
+        """`host`: default the engine's IPv4 address; IPv6 in brackets."""
+        return f"https://{host or self.server}:{port}{path}"
 
-    def curl_argv(self, port, out, extra=(), max_time=90):
+    def curl_argv(self, port, out, extra=(), max_time=90, host=None):
         return ["curl", "-sS", "--http1.1", "--cacert",
                 self.path("e.test.pem"), "--max-time", str(max_time),
                 "-o", out,
                 "-w", "%{http_code} %{size_download}\n", *extra,
-                self.url(port)]
+                self.url(port, host=host)]
 
-    def curl_big(self, timeout=100, extra=()):
+    def curl_big(self, timeout=100, extra=(), port=BIGP, host=None):
         out = self.path(f"big-{time.time_ns()}.bin")
-        r = self.run_ns(self.curl_argv(BIGP, out, extra, timeout - 10),
+        r = self.run_ns(self.curl_argv(port, out, extra, timeout - 10, host),
                         timeout)
         check(r.returncode == 0, f"curl exit {r.returncode}: "
               f"{tail(r.stderr)}")
@@ -570,18 +571,9 @@ def phase_curl(t):
 def phase_ipv6(t):
     """TCP and TLS over IPv6: the 10 MiB body byte for byte, then an
     s_client exchange, both to the listener on the port's IPv6 address."""
-    url = f"https://[{t.server6}]:{BIGP6}/"
-    out = t.path(f"big6-{time.time_ns()}.bin")
-    r = t.run_ns(["curl", "-6", "-sS", "--http1.1", "--cacert",
-                  t.path("e.test.pem"), "--max-time", "80", "-o", out,
-                  "-w", "%{http_code} %{size_download}\n", url], 90)
-    check(r.returncode == 0, f"curl -6 exit {r.returncode}: "
-          f"{tail(r.stderr)}")
-    check(r.stdout.split()[0] == b"200", f"curl -6: {r.stdout!r}")
-    data = open(out, "rb").read()
-    os.unlink(out)
-    check_body(data, BIG, "10 MiB body over IPv6")
-    t.s_client_get(BIGP6, n=BIG, host=f"[{t.server6}]")
+    host = f"[{t.server6}]"
+    t.curl_big(90, ["-6"], BIGP6, host)
+    t.s_client_get(BIGP6, n=BIG, host=host)
     return f"[{t.server6}]:{BIGP6}: curl 10 MiB intact; s_client GET 200"
 
 
