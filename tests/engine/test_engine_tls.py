@@ -179,6 +179,19 @@ def wait_response(c, timeout, start=0):
     return got[0] if c.wait_for(done, timeout) else None
 
 
+def expect_ok(c, timeout, n, what, start=0, missing="no complete HTTP "
+              "response"):
+    """A complete 200 response at or after `start` within `timeout` s,
+    its body the n-byte test body; returns where the response ends."""
+    r = wait_response(c, timeout, start)
+    if r is None:
+        raise PhaseFail(f"{missing}\n{c.dump()}")
+    status, _, b, end = r
+    check(" 200" in status, f"status {status!r}")
+    check_body(b, n, what)
+    return end
+
+
 def first_diff(got, want):
     for i in range(min(len(got), len(want))):
         if got[i] != want[i]:
@@ -538,12 +551,7 @@ listen = "127.0.0.1:{self.admin}"
             pos = 0
             for _ in range(requests):
                 c.send(REQUEST)
-                r = wait_response(c, 25, pos)
-                if r is None:
-                    raise PhaseFail(f"no complete HTTP response\n{c.dump()}")
-                status, _, b, pos = r
-                check(" 200" in status, f"status {status!r}")
-                check_body(b, n, f"body on port {port}")
+                pos = expect_ok(c, 25, n, f"body on port {port}", pos)
             out, _ = c.close()
             return out
         finally:
@@ -667,12 +675,8 @@ def phase_early_data(t):
         check(parse_http(out) is None, f"early data was answered:\n"
               f"{c.dump()}")
         c.send(REQUEST)
-        r = wait_response(c, 20)
-        check(r is not None, f"no response after the handshake\n"
-              f"{c.dump()}")
-        status, _, b, _ = r
-        check(" 200" in status, f"status {status!r}")
-        check_body(b, SMALL, "body after refused early data")
+        expect_ok(c, 20, SMALL, "body after refused early data",
+                  missing="no response after the handshake")
     finally:
         c.close()
     return "foreign ticket + 0-RTT: rejected, skipped, full handshake, 200"
@@ -727,12 +731,8 @@ def phase_keyupdate_bulk(t):
                   f"stalled before byte {at}\n{c.dump()}")
             c.send(b"K\n")
             sent += 1
-        r = wait_response(c, 60)
-        check(r is not None, f"no complete response after {sent} "
-              f"'K'\n{c.dump()}")
-        status, _, b, _ = r
-        check(" 200" in status, f"status {status!r}")
-        check_body(b, BIG, "10 MiB body with KeyUpdates")
+        expect_ok(c, 60, BIG, "10 MiB body with KeyUpdates",
+                  missing=f"no complete response after {sent} 'K'")
         _, err = c.close()
         check(err.count(b"KEYUPDATE") >= sent,
               f"s_client did not take 'K'\n{c.dump()}")

@@ -17,6 +17,20 @@ namespace {
 
 class TcpStateTest : public RawTcpTest {
  protected:
+  // An established connection with a 4096-byte receive buffer that the
+  // peer has filled (nobody consumes): the segments we sent so far, the
+  // last of which advertises the closed window.
+  std::vector<Seg> established_with_full_window(ConnHandle* h) {
+    TcpConfig c = default_tcp_config();
+    c.rcv_buf = 4096;
+    rebuild(c);
+    *h = established();
+    for (uint32_t off = 0; off < 4096; off += 1024) {
+      inject(peer(off, kTcpAck, Bytes(1024, 'z')));
+    }
+    return sent();
+  }
+
   // An active open answered by a SYN-ACK whose TSecr is our SYN's TSval
   // moved by `tsecr_shift` ms: the connection is established and the
   // echo gives no RTT sample (the RTO stays at its initial 1 s or below).
@@ -562,15 +576,9 @@ TEST_F(TcpStateTest, OutOfWindowPawsAndUnsentAcks) {
 }
 
 TEST_F(TcpStateTest, ZeroWindowAndWindowUpdate) {
-  TcpConfig c = default_tcp_config();
-  c.rcv_buf = 4096;
-  rebuild(c);
-  const ConnHandle h = established();
+  ConnHandle h;
   // 4096 bytes fill the window; nobody consumes.
-  for (uint32_t off = 0; off < 4096; off += 1024) {
-    inject(peer(off, kTcpAck, Bytes(1024, 'z')));
-  }
-  std::vector<Seg> out = sent();
+  std::vector<Seg> out = established_with_full_window(&h);
   ASSERT_FALSE(out.empty());
   EXPECT_EQ(out.back().win, 0) << "window closed";
   // More data is beyond the (zero) window; it is ACKed, not taken.
@@ -593,14 +601,8 @@ TEST_F(TcpStateTest, BareFinIntoAZeroWindowIsAcked) {
   // with RCV.WND = 0 it is not acceptable, but "If an incoming segment is
   // not acceptable, an acknowledgment should be sent in reply". Without
   // that ACK the peer hears nothing until its own retransmission timer.
-  TcpConfig c = default_tcp_config();
-  c.rcv_buf = 4096;
-  rebuild(c);
-  const ConnHandle h = established();
-  for (uint32_t off = 0; off < 4096; off += 1024) {
-    inject(peer(off, kTcpAck, Bytes(1024, 'z')));
-  }
-  std::vector<Seg> out = sent();
+  ConnHandle h;
+  std::vector<Seg> out = established_with_full_window(&h);
   ASSERT_FALSE(out.empty());
   ASSERT_EQ(out.back().win, 0) << "window closed";
   inject(peer(4096, kTcpAck | kTcpFin));
