@@ -289,6 +289,7 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
     ++c.handshake_ring_full;
     if (closed_owed.size() < closed_owed.capacity()) {
       closed_owed.push_back(OwedClose{s.h, s.listener});
+      ++c.handshake_closed_deferred;
     } else {
       ++c.handshake_closed_lost;
     }

@@ -37,6 +37,8 @@ namespace dptls::engine {
   X(refused_handshake_queue, "connections reset: too many in handshake")     \
   X(handshake_requests, "messages sent to the handshake threads")            \
   X(handshake_ring_full, "times a handshake ring was full (work deferred)")  \
+  X(handshake_closed_deferred,                                               \
+    "closed-connection notices held for a full handshake ring, sent later")  \
   X(handshake_closed_lost,                                                   \
     "closed-connection notices lost to full handshake rings (the thread's "  \
     "sweep removes those states)")                                           \

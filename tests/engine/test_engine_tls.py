@@ -49,6 +49,13 @@ Phases, each ending in one PASS/FAIL line, then a summary:
                 16-frame rings (so the kernel rolls flows over to the other
                 worker's socket): h2load over 100 connections (all succeed,
                 both workers accept some), curl 10 MiB, SIGTERM exit 0
+  stalled-reader  (the two-worker engine, idle_ms 3000) a client asks for
+                10 MiB and never reads: reset after the idle and closing
+                timeouts, its record buffers bounded and returned
+  closed-notices  a fourth engine with limits.handshake_queue = 1: 40
+                ClientHellos each followed at once by a reset; every
+                handshake state is dropped by its kClosed notice within a
+                second (some notices deferred for the full ring, none lost)
 
 Usage: test_engine_tls.py DPTLS_EXE [--stand-in]
 
@@ -387,7 +394,8 @@ class Test:
                  cert=cert),
         ], a
 
-    def write_config(self, name, fault_drop=0.0, workers=1, idle_ms=None):
+    def write_config(self, name, fault_drop=0.0, workers=1, idle_ms=None,
+                     handshake_queue=None):
         self.admin = free_port()
         ls, addr = self.listeners()
         conf = self.path(name + ".toml")
@@ -414,6 +422,8 @@ handshake_ms = {HANDSHAKE_MS if fault_drop == 0 else FAULT_HANDSHAKE_MS}
 [admin]
 listen = "127.0.0.1:{self.admin}"
 """)
+            if handshake_queue:
+                f.write(f"[limits]\nhandshake_queue = {handshake_queue}\n")
             if fault_drop:
                 f.write(f"[fault]\nseed = 7\ndrop = {fault_drop}\n")
             for l in ls:
@@ -438,8 +448,10 @@ listen = "127.0.0.1:{self.admin}"
                            handshake_ms=HANDSHAKE_MS, listeners=ls), f)
         return conf, spec
 
-    def start_engine(self, name, fault_drop=0.0, workers=1, idle_ms=None):
-        conf, spec = self.write_config(name, fault_drop, workers, idle_ms)
+    def start_engine(self, name, fault_drop=0.0, workers=1, idle_ms=None,
+                     handshake_queue=None):
+        conf, spec = self.write_config(name, fault_drop, workers, idle_ms,
+                                       handshake_queue)
         self.log = self.path(name + ".log")
         self.logs.append((name, self.log))
         if self.stand_in:
@@ -1050,6 +1062,76 @@ def phase_stalled_reader(t):
     return f"{msg}; held up to {held:g} record buffers"
 
 
+CLOSED_NOTICE_CLIENTS = 40
+
+
+def phase_closed_notices(t):
+    """With limits.handshake_queue = 1 each handshake ring has one slot. A
+    client that sends its ClientHello and resets at once finds that slot
+    still holding its hello, so the worker cannot queue the kClosed notice
+    then: it must hold it and send it when the slot frees (counted
+    handshake_closed_deferred), not drop it. Every state the handshake
+    thread made is then gone at once, long before its sweep (twice the
+    handshake timeout) would have removed it."""
+    if t.stand_in:
+        return "not checked on the stand-in (no handshake threads there)"
+
+    def counts():
+        m = t.metrics()
+
+        def ev(e):
+            return metric_sum(m, "dptls_worker_events_total", f'event="{e}"')
+        return dict(started=metric_sum(m, "dptls_hs_started_total"),
+                    closed=metric_sum(m, "dptls_hs_closed_total"),
+                    timed_out=metric_sum(m, "dptls_hs_timed_out_total"),
+                    states=metric_sum(m, "dptls_hs_states"),
+                    deferred=ev("handshake_closed_deferred"),
+                    lost=ev("handshake_closed_lost"))
+
+    before = counts()
+    r = t.helper(["hello-resets", t.server, HTTP, CLOSED_NOTICE_CLIENTS], 60)
+    msg = r.stdout.decode(errors="replace").strip()
+    check(r.returncode == 0, f"{msg} {tail(r.stderr)}")
+    t0 = time.time()
+    while True:
+        now = counts()
+        d = {k: now[k] - before[k] for k in now}
+        if now["states"] == 0 and d["closed"] == d["started"]:
+            break
+        check(time.time() - t0 < 1.0,
+              f"one second after the last reset: {now['states']:g} "
+              f"handshake states left, {d['started']:g} started and "
+              f"{d['closed']:g} closed by notice ({d})")
+        time.sleep(0.05)
+    check(d["started"] >= CLOSED_NOTICE_CLIENTS // 2,
+          f"only {d['started']:g} handshakes started for "
+          f"{CLOSED_NOTICE_CLIENTS} ClientHellos")
+    check(d["deferred"] >= 1, "no kClosed notice found the ring full: the "
+          "test did not reach the deferred path")
+    check(d["lost"] == 0 and d["timed_out"] == 0,
+          f"{d['lost']:g} notices lost, {d['timed_out']:g} states timed out")
+    return (f"{msg}; {d['started']:g} states, all closed by notice, "
+            f"{d['deferred']:g} notices deferred")
+
+
+def hello_resets(host, port, n):
+    """n connections one after another: a ClientHello, then a reset 0 to
+    1.4 ms later (sent together, TCP would drop the hello with the
+    connection; the handshake thread takes a few hundred microseconds to
+    wake and answer, holding the ring slot until then)."""
+    ch = client_hello(host)
+    for i in range(n):
+        s = socket.create_connection((host, port), timeout=5)
+        s.sendall(ch)
+        time.sleep((i % 8) * 0.0002)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                     struct.pack("ii", 1, 0))
+        s.close()
+        time.sleep(0.005)
+    print(f"{n} ClientHellos each followed by a reset")
+    return 0
+
+
 def stalled_reader(host, port, idle_ms):
     import ssl
     raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -1160,12 +1242,18 @@ def main(exe, stand_in):
                ("two-workers-curl", phase_curl),
                ("stalled-reader", phase_stalled_reader),
                ("two-workers-sigterm", phase_fault_stop)]
-        for run_name, drop, workers, idle_ms, plist in (
-                ("run1", 0.0, 1, None, phases),
-                ("run2-fault", 0.02, 1, None, fault),
-                ("run3-workers", 0.0, 2, RUN3_IDLE_MS, two)):
+        # One slot per handshake ring.
+        queue1 = [("closed-notices", phase_closed_notices),
+                  ("queue1-sigterm", phase_fault_stop)]
+        for run_name, drop, workers, idle_ms, hs_queue, plist in (
+                ("run1", 0.0, 1, None, None, phases),
+                ("run2-fault", 0.02, 1, None, None, fault),
+                ("run3-workers", 0.0, 2, RUN3_IDLE_MS, None, two),
+                ("run4-queue1", 0.0, 1, None, 1, queue1)):
+            if only and not any(name in only for name, _ in plist):
+                continue
             try:
-                t.start_engine(run_name, drop, workers, idle_ms)
+                t.start_engine(run_name, drop, workers, idle_ms, hs_queue)
                 t.results.append((f"{run_name}-start", True))
                 print(f"PASS {run_name}-start", flush=True)
             except (PhaseFail, subprocess.TimeoutExpired, OSError,
@@ -1266,6 +1354,8 @@ def raw_client(mode, host, port, *rest):
         return 1
     if mode == "synflood":
         return syn_flood(host, port, int(rest[0]), rest[1])
+    if mode == "hello-resets":
+        return hello_resets(host, port, int(rest[0]))
     hs_ms = int(rest[0])
     if mode == "stalled-reader":
         return stalled_reader(host, port, hs_ms)
