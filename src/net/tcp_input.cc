@@ -161,19 +161,25 @@ void TcpStack::rx_too_big(const L4Packet& p, uint8_t hops) {
   }
   // RFC 1191 section 3 says never below 68 bytes; like Linux (min_pmtu)
   // we stop at 552, so a forged report that slipped through cannot make us
-  // send tiny segments (RFC 5927 section 7.2). IPv6 reports are at least
-  // 1280 (NetStack discards smaller ones, RFC 8201 section 4).
+  // send tiny segments (RFC 5927 section 7.2), and, as Linux does, send
+  // 552-byte datagrams without DF from then on so the routers before a
+  // narrower link fragment them. IPv6 reports are at least 1280 (NetStack
+  // discards smaller ones, RFC 8201 section 4).
   const uint32_t l3 = v4 ? 20 : 40;
   const uint32_t overhead =
       l3 + kTcpHeaderLen + (c.has(kFlagTs) ? kTcpTsOptionLen : 0);
   const uint32_t mtu = v4 ? std::max<uint32_t>(p.mtu, kMinPmtu4) : p.mtu;
+  const bool clear_df = v4 && p.mtu < kMinPmtu4 && !c.has(kFlagNoDf);
   // Only ever lower: the MSS stays within what the peer advertised and
   // what our interface carries; a report of an MTU our segments already
   // fit is stale or forged.
-  if (mtu >= c.smss + overhead) {
+  if (mtu >= c.smss + overhead && !clear_df) {
     return drop(m, DropReason::kTcpPmtuNotSmaller);
   }
-  c.smss = static_cast<uint16_t>(mtu - overhead);
+  c.smss = static_cast<uint16_t>(std::min<uint32_t>(c.smss, mtu - overhead));
+  if (clear_df) {
+    c.set(kFlagNoDf);
+  }
   ++stats_.pmtu_updates;
   ++stats_.segs_absorbed;
   rte_pktmbuf_free(m);

@@ -190,10 +190,40 @@ TEST_F(PmtuRawTest, MtuZeroUsesThePlateauBelowTheQuotedLength) {
   for (const Seg& s : sent()) {
     EXPECT_LE(s.payload.size(), 512u);
   }
-  // Nothing takes it lower: 68 (RFC 1191's floor) is clamped to 552 too.
-  inject_frag_needed(68, first[0].seq, 552);
+  EXPECT_EQ(tcp_->abort(h_, now_), TcpResult::kOk);
+  sent();
+}
+
+// RFC 1191 section 3's floor is 68; like Linux we stop at 552 (RFC 5927
+// 7.2: a forged report must not make us send tiny segments) and, as Linux
+// does, send those 552-byte datagrams without DF so that the routers in
+// front of a narrower link can fragment them.
+TEST_F(PmtuRawTest, ReportBelow552ClampsTo552AndClearsDf) {
+  const std::vector<Seg> first = open_and_send(2 * 1460);
+  ASSERT_EQ(first.size(), 2u);
+  const auto drain = [&] {
+    std::vector<Bytes> frames;
+    rte_mbuf* m = nullptr;
+    while (net_->drain_tx(&m, 1) == 1) {
+      frames.push_back(to_bytes(m));
+      rte_pktmbuf_free(m);
+    }
+    return frames;
+  };
+  inject_frag_needed(296, first[1].seq, 1500);
+  EXPECT_EQ(tcp_->stats().pmtu_updates, 1u);
+  EXPECT_EQ(info().smss, 552 - 40);
+  const std::vector<Bytes> again = drain();
+  ASSERT_EQ(again.size(), 6u);  // 2920 bytes in 512-byte segments
+  for (const Bytes& f : again) {
+    EXPECT_LE(f.size() - 14, 552u);
+    EXPECT_EQ(get16(f, 14 + 6) & 0x4000, 0) << "DF still set";
+  }
+  // Nothing takes it lower: 68 is clamped to 552 too.
+  inject_frag_needed(68, first[1].seq, 552);
   EXPECT_EQ(drops(DropReason::kTcpPmtuNotSmaller), 1u);
   EXPECT_EQ(info().smss, 512);
+  EXPECT_TRUE(drain().empty());
   EXPECT_EQ(tcp_->abort(h_, now_), TcpResult::kOk);
   sent();
 }

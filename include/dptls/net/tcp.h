@@ -432,7 +432,7 @@ class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
   rte_mbuf* build_segment(const FlowKey& key, uint32_t seq, uint32_t ack,
                           uint8_t flags, uint16_t window,
                           const TcpOptionsOut& opts);
-  bool transmit(const FlowKey& key, rte_mbuf* m);
+  bool transmit(const FlowKey& key, rte_mbuf* m, bool dont_fragment = true);
   uint16_t advertise_window(TcpConn& c, bool syn);
   void fill_ts(const TcpConn& c, TcpOptionsOut* o) const;
   void fill_sack(const TcpConn& c, TcpOptionsOut* o, uint16_t room) const;
