@@ -1,5 +1,6 @@
-// IPv4 input and output (RFC 791, RFC 1122 section 3.2.1) and the ICMP echo
-// responder (RFC 792, RFC 1122 section 3.2.2.6).
+// IPv4 input and output (RFC 791, RFC 1122 section 3.2.1), the ICMP echo
+// responder (RFC 792, RFC 1122 section 3.2.2.6) and "fragmentation needed"
+// reports for TCP (RFC 1191).
 #include <rte_mbuf.h>
 
 #include "dptls/net/checksum.h"
@@ -33,6 +34,20 @@ void write_ipv4_header(std::span<uint8_t> hdr, uint8_t tos, uint16_t total,
   }
   ByteWriter csum(hdr.subspan(10, 2));
   csum.u16(checksum_finish(checksum_sum(w.written())));
+}
+
+// RFC 1191 section 7: the plateau table, for a router that reports a
+// next-hop MTU of 0 (RFC 792 predates the field): the estimate becomes the
+// largest plateau below the quoted datagram's total length (section 5).
+uint16_t plateau_below(uint16_t total_len) {
+  static constexpr uint16_t kPlateaus[] = {32000, 17914, 8166, 4352, 2002,
+                                           1492,  1006,  508,  296,  68};
+  for (const uint16_t p : kPlateaus) {
+    if (p < total_len) {
+      return p;
+    }
+  }
+  return 68;
 }
 
 }  // namespace
@@ -201,8 +216,13 @@ void NetStack::rx_icmp(const RxFrame& f, const L4Packet& ip, uint32_t l4_off) {
     return drop(m, DropReason::kIcmpBadChecksum);
   }
   uint8_t type = 0;
+  uint8_t code = 0;
   ByteReader r(first_segment(m).subspan(l4_off));
   r.u8(&type);
+  r.u8(&code);
+  if (type == wire::kIcmpDestUnreachable && code == wire::kIcmpFragNeeded) {
+    return rx_frag_needed(f, ip, l4_off);
+  }
   if (type != wire::kIcmpEchoRequest) {
     return drop(m, DropReason::kIcmpUnhandledType);
   }
@@ -241,6 +261,57 @@ void NetStack::rx_icmp(const RxFrame& f, const L4Packet& ip, uint32_t l4_off) {
   }
   ++stats_.icmp_echo_replies_tx;
   push_tx(m);
+}
+
+// Consumes f.m: a Destination Unreachable, code 4 ("fragmentation needed
+// and DF set"), with the next-hop MTU in the low 16 bits of its second word
+// (RFC 1191 section 4), then the quoted IP header and its first 8 data
+// bytes. What quotes one of our TCP datagrams goes up to TCP, which checks
+// it against the connection (RFC 5927) and lowers the MSS.
+void NetStack::rx_frag_needed(const RxFrame& f, const L4Packet& ip,
+                              uint32_t l4_off) {
+  rte_mbuf* m = f.m;
+  // RFC 1122 3.2.2: ICMP errors are never sent to a broadcast address.
+  if (!is_local(ip.dst4)) {
+    return drop(m, DropReason::kIpv4NotForUs);
+  }
+  const uint32_t quote = l4_off + wire::kIcmpHeaderLen;
+  if (auto bad = check_header(m, quote + wire::kIpv4HeaderLen,
+                              DropReason::kIcmpBadQuote)) {
+    return drop(m, *bad);
+  }
+  ByteReader r(first_segment(m).subspan(l4_off + 6));
+  uint16_t mtu = 0;
+  r.u16(&mtu);
+  uint8_t ver_ihl = 0;
+  uint16_t total = 0;
+  uint8_t protocol = 0;
+  L4Packet report;
+  r.u8(&ver_ihl);
+  r.skip(1);  // TOS
+  r.u16(&total);
+  r.skip(5);  // identification, flags and offset, TTL
+  r.u8(&protocol);
+  r.skip(2);  // header checksum
+  r.u32(&report.src4.v);
+  r.u32(&report.dst4.v);
+  const uint32_t ihl = uint32_t{ver_ihl & 0x0fu} * 4;
+  if ((ver_ihl >> 4) != 4 || ihl < wire::kIpv4HeaderLen ||
+      protocol != wire::kProtoTcp) {
+    return drop(m, DropReason::kIcmpBadQuote);
+  }
+  if (auto bad = check_header(m, quote + ihl + wire::kIcmpQuotedL4Len,
+                              DropReason::kIcmpBadQuote)) {
+    return drop(m, *bad);
+  }
+  // RFC 5927 section 4.1: the quoted datagram must be one we sent.
+  if (!is_local(report.src4)) {
+    return drop(m, DropReason::kIcmpBadQuote);
+  }
+  report.family = L3Family::kIpv4;
+  report.protocol = wire::kProtoIcmp;
+  report.mtu = mtu != 0 ? mtu : plateau_below(total);
+  deliver_too_big(m, quote + ihl, report);
 }
 
 OutputResult NetStack::output_ipv4(rte_mbuf* m, const Ipv4Output& out,

@@ -1,7 +1,9 @@
 // IPv6 input and output (RFC 8200) with extension-header processing
-// (section 4), and the ICMPv6 dispatcher and echo responder (RFC 4443).
+// (section 4), the ICMPv6 dispatcher and echo responder (RFC 4443), and
+// Packet Too Big reports for TCP (RFC 8201).
 #include <rte_mbuf.h>
 
+#include <algorithm>
 #include <optional>
 
 #include "dptls/net/checksum.h"
@@ -261,6 +263,8 @@ void NetStack::rx_icmp6(const RxFrame& f, const L4Packet& ip, uint32_t l4_off,
       return rx_ns(f, ip, l4_off, now);
     case wire::kNdNeighborAdvert:
       return rx_na(f, ip, l4_off, now);
+    case wire::kIcmp6PacketTooBig:
+      return rx_packet_too_big(f, ip, l4_off);
     default:
       // Router and multicast-listener messages among others: nothing for a
       // host with static configuration to do.
@@ -313,6 +317,54 @@ void NetStack::icmp6_echo(const RxFrame& f, const L4Packet& ip,
   }
   ++stats_.icmp6_echo_replies_tx;
   push_tx(m);
+}
+
+// Consumes f.m: a Packet Too Big (RFC 4443 3.2) carrying the next-hop MTU,
+// then as much of the packet that caused it as fits. What quotes one of our
+// TCP packets (we send no extension headers, so TCP follows the fixed
+// header) goes up to TCP, which checks it against the connection
+// (RFC 5927) and lowers the MSS.
+void NetStack::rx_packet_too_big(const RxFrame& f, const L4Packet& ip,
+                                 uint32_t l4_off) {
+  rte_mbuf* m = f.m;
+  // Sent to the source of the packet that was too big: one of our unicast
+  // addresses (we send no multicast TCP).
+  if (!is_local(ip.dst6)) {
+    return drop(m, DropReason::kIpv6NotForUs);
+  }
+  const uint32_t quote = l4_off + wire::kIcmp6PacketTooBigLen;
+  if (auto bad =
+          check_header(m, quote + wire::kIpv6HeaderLen + wire::kIcmpQuotedL4Len,
+                       DropReason::kIcmp6BadQuote)) {
+    return drop(m, *bad);
+  }
+  ByteReader r(first_segment(m).subspan(l4_off + 4));
+  uint32_t mtu = 0;
+  uint32_t ver_tc_flow = 0;
+  uint8_t next = 0;
+  L4Packet report;
+  r.u32(&mtu);
+  r.u32(&ver_tc_flow);
+  r.skip(2);  // payload length
+  r.u8(&next);
+  r.skip(1);  // hop limit
+  r.copy(report.src6.b);
+  r.copy(report.dst6.b);
+  // RFC 5927 section 4.1: the quoted packet must be one we sent.
+  if ((ver_tc_flow >> 28) != 6 || next != wire::kProtoTcp ||
+      !is_local(report.src6)) {
+    return drop(m, DropReason::kIcmp6BadQuote);
+  }
+  // RFC 8201 section 4: "If a node receives a Packet Too Big message
+  // reporting a next-hop MTU that is less than the IPv6 minimum link MTU,
+  // it must discard it."
+  if (mtu < wire::kIpv6MinMtu) {
+    return drop(m, DropReason::kIcmp6TooBigBelowMinMtu);
+  }
+  report.family = L3Family::kIpv6;
+  report.protocol = wire::kProtoIcmp6;
+  report.mtu = static_cast<uint16_t>(std::min<uint32_t>(mtu, 65535));
+  deliver_too_big(m, quote + wire::kIpv6HeaderLen, report);
 }
 
 OutputResult NetStack::output_ipv6(rte_mbuf* m, const Ipv6Output& out,

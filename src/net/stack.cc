@@ -296,11 +296,26 @@ void NetStack::deliver(const L4Packet& p) {
   if (!deliveries_.push(p)) {
     return drop(p.mbuf, DropReason::kDeliveryQueueFull);
   }
-  if (p.family == L3Family::kIpv4) {
+  if (p.protocol != wire::kProtoTcp) {
+    ++stats_.icmp_too_big_rx;
+  } else if (p.family == L3Family::kIpv4) {
     ++stats_.delivered_tcp4;
   } else {
     ++stats_.delivered_tcp6;
   }
+}
+
+// Consumes m: hands TCP an ICMP too-big report whose quoted TCP header
+// starts at byte `quoted_l4_off` (checked to lie in the first segment).
+void NetStack::deliver_too_big(rte_mbuf* m, uint32_t quoted_l4_off,
+                               L4Packet report) {
+  rte_pktmbuf_adj(m, static_cast<uint16_t>(quoted_l4_off));
+  report.mbuf = m;
+  report.ttl = 0;
+  report.tos = 0;
+  report.flow_label = 0;
+  report.pseudo_sum = 0;
+  deliver(report);
 }
 
 uint16_t NetStack::poll_deliveries(L4Packet* out, uint16_t n) {

@@ -1,12 +1,14 @@
 // RFC 9293 section 3.10.7 SEGMENT ARRIVES, with RFC 5961 (blind in-window
 // attacks), RFC 7323 (timestamps, PAWS), RFC 2018 / RFC 6675 (SACK),
-// RFC 5681 / RFC 6582 (duplicate ACKs, NewReno) and RFC 4987 (SYN cookies).
+// RFC 5681 / RFC 6582 (duplicate ACKs, NewReno), RFC 4987 (SYN cookies)
+// and ICMP too-big reports (RFC 1191, RFC 8201, checked per RFC 5927).
 #include <rte_mbuf.h>
 
 #include <algorithm>
 
 #include "dptls/net/tcp.h"
 #include "dptls/net/tcp_seq.h"
+#include "dptls/util/bytes.h"
 #include "net/tcp_internal.h"
 
 namespace dptls::net {
@@ -32,10 +34,8 @@ uint16_t TcpStack::rx_strays(StraySegment* segs, uint16_t n, uint64_t now) {
 // A segment that matches no connection here goes to the next worker while
 // some worker has not looked yet, unless it is a SYN (a new connection
 // opens where its SYN lands).
-bool TcpStack::forward_stray(const L4Packet& p, const TcpHeader& h,
-                             uint8_t hops) {
-  if (stray_sink_ == nullptr || hops + 1 >= stray_max_hops_ ||
-      (h.has(kTcpSyn) && !h.has(kTcpAck))) {
+bool TcpStack::forward_stray(const L4Packet& p, bool syn, uint8_t hops) {
+  if (stray_sink_ == nullptr || hops + 1 >= stray_max_hops_ || syn) {
     return false;
   }
   if (!stray_sink_->forward_stray(
@@ -50,6 +50,9 @@ void TcpStack::rx_one(const L4Packet& p, uint8_t hops) {
   ++stats_.segs_rx;
   Segment s;
   s.m = p.mbuf;
+  if (p.mtu != 0 && (p.protocol == kProtoIcmp || p.protocol == kProtoIcmp6)) {
+    return rx_too_big(p, hops);
+  }
   if (p.protocol != 6) {
     return drop(s.m, DropReason::kIpv4UnsupportedProtocol);
   }
@@ -73,7 +76,7 @@ void TcpStack::rx_one(const L4Packet& p, uint8_t hops) {
 
   const uint32_t slot = flows_.find(s.key);
   if (slot == FlowTable::kNone) {
-    if (forward_stray(p, s.h, hops)) {
+    if (forward_stray(p, s.h.has(kTcpSyn) && !s.h.has(kTcpAck), hops)) {
       return;  // the mbuf went with it
     }
     const int l = find_listener(s.key);
@@ -116,6 +119,87 @@ void TcpStack::rx_one(const L4Packet& p, uint8_t hops) {
   if (s.m != nullptr) {
     ++stats_.segs_absorbed;
     rte_pktmbuf_free(s.m);
+  }
+}
+
+// An ICMP "fragmentation needed" (RFC 1191) or Packet Too Big (RFC 8201)
+// about one of our segments, as NetStack::rx_frag_needed /
+// rx_packet_too_big hand it up: p.mbuf starts at the quoted TCP header.
+void TcpStack::rx_too_big(const L4Packet& p, uint8_t hops) {
+  rte_mbuf* m = p.mbuf;
+  const bool v4 = p.family == L3Family::kIpv4;
+  ByteReader r(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len);
+  uint16_t local_port = 0;
+  uint16_t remote_port = 0;
+  uint32_t seq = 0;
+  r.u16(&local_port);
+  r.u16(&remote_port);
+  r.u32(&seq);
+  // Our datagram was quoted: its source is us.
+  const FlowKey key = v4 ? FlowKey::v4(p.src4, local_port, p.dst4, remote_port)
+                         : FlowKey::v6(p.src6, local_port, p.dst6, remote_port);
+  const uint32_t slot = flows_.find(key);
+  if (slot == FlowTable::kNone) {
+    // The report's RSS hash is the router's, not the flow's: another
+    // worker may hold the connection.
+    if (forward_stray(p, false, hops)) {
+      return;
+    }
+    return drop(m, DropReason::kTcpPmtuNoConnection);
+  }
+  TcpConn& c = conns_[slot];
+  // RFC 5927 sections 4.1 and 7.3: only a report quoting a segment in
+  // flight, SND.UNA <= SEG.SEQ < SND.NXT (snd_max here: SND.NXT of RFC
+  // 9293, which go-back-N never pulls back), is believed. A blind attacker
+  // would have to guess it; before the handshake completes nothing large
+  // has been sent.
+  if (!c.in_state(TcpState::kEstablished | TcpState::kCloseWait |
+                  TcpState::kFinWait1 | TcpState::kClosing |
+                  TcpState::kLastAck) ||
+      !seq_in(seq, c.snd_una, c.snd_max)) {
+    return drop(m, DropReason::kTcpPmtuOutOfWindow);
+  }
+  // RFC 1191 section 3 says never below 68 bytes; like Linux (min_pmtu)
+  // we stop at 552, so a forged report that slipped through cannot make us
+  // send tiny segments (RFC 5927 section 7.2), and, as Linux does, send
+  // 552-byte datagrams without DF from then on so the routers before a
+  // narrower link fragment them. IPv6 reports are at least 1280 (NetStack
+  // discards smaller ones, RFC 8201 section 4).
+  const uint32_t l3 = v4 ? 20 : 40;
+  const uint32_t overhead =
+      l3 + kTcpHeaderLen + (c.has(kFlagTs) ? kTcpTsOptionLen : 0);
+  const uint32_t mtu = v4 ? std::max<uint32_t>(p.mtu, kMinPmtu4) : p.mtu;
+  const bool clear_df = v4 && p.mtu < kMinPmtu4 && !c.has(kFlagNoDf);
+  // Only ever lower: the MSS stays within what the peer advertised and
+  // what our interface carries; a report of an MTU our segments already
+  // fit is stale or forged.
+  if (mtu >= c.smss + overhead && !clear_df) {
+    return drop(m, DropReason::kTcpPmtuNotSmaller);
+  }
+  c.smss = static_cast<uint16_t>(std::min<uint32_t>(c.smss, mtu - overhead));
+  if (clear_df) {
+    c.set(kFlagNoDf);
+  }
+  ++stats_.pmtu_updates;
+  ++stats_.segs_absorbed;
+  rte_pktmbuf_free(m);
+  // As Linux's tcp_simple_retransmit: what is in flight went out in
+  // segments too big for the path and is lost; send it again at once in
+  // segments of the new size (the send queue is cut at output time), going
+  // back to SND.UNA (output() skips SACKed ranges). Not a congestion
+  // signal: cwnd and ssthresh stay. A SACK recovery in progress ends (its
+  // cwnd is already ssthresh); NewReno's keeps going back N in output().
+  // As after a timeout (RFC 6582 4.1), the duplicate ACKs the resent
+  // window may draw start no fast retransmit.
+  if (seq_lt(c.snd_una, c.snd_max)) {
+    if (c.has(kFlagSack)) {
+      c.clear(kFlagRecovery);
+    }
+    c.clear(kFlagTiming);  // Karn: no RTT sample from what is sent again
+    c.snd_nxt = c.snd_una;
+    c.recover = c.snd_max;
+    c.dupacks = 0;
+    mark_output(c);
   }
 }
 

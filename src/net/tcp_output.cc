@@ -115,7 +115,7 @@ rte_mbuf* TcpStack::build_segment(const FlowKey& key, uint32_t seq,
   return m;
 }
 
-bool TcpStack::transmit(const FlowKey& key, rte_mbuf* m) {
+bool TcpStack::transmit(const FlowKey& key, rte_mbuf* m, bool dont_fragment) {
   const uint32_t len = m->pkt_len;
   const bool port_checksum = net_->tx_offloads().tcp_checksum;
   // DPDK's convention for a port-computed checksum: the field holds the
@@ -142,9 +142,11 @@ bool TcpStack::transmit(const FlowKey& key, rte_mbuf* m) {
   }
   const OutputResult r =
       key.family == L3Family::kIpv4
-          ? net_->output_ipv4(
-                m, Ipv4Output{.src = key.local4(), .dst = key.remote4()},
-                now_ticks_)
+          ? net_->output_ipv4(m,
+                              Ipv4Output{.src = key.local4(),
+                                         .dst = key.remote4(),
+                                         .dont_fragment = dont_fragment},
+                              now_ticks_)
           : net_->output_ipv6(
                 m, Ipv6Output{.src = key.local6(), .dst = key.remote6()},
                 now_ticks_);
@@ -393,7 +395,7 @@ bool TcpStack::send_data(TcpConn& c, uint32_t seq, uint32_t len,
   if (retransmit) {
     ++stats_.retransmits;
   }
-  return transmit(key, m);
+  return transmit(key, m, !c.has(kFlagNoDf));
 }
 
 void TcpStack::start_rexmit(TcpConn& c) {

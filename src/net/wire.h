@@ -30,6 +30,7 @@ inline constexpr uint16_t kIpv4OffsetMask = 0x1fff;
 
 // IPv6 (RFC 8200 section 3) and its extension headers (section 4).
 inline constexpr uint16_t kIpv6HeaderLen = 40;
+inline constexpr uint16_t kIpv6MinMtu = 1280;  // RFC 8200 section 5
 inline constexpr uint8_t kIpv6HopByHop = 0;
 inline constexpr uint8_t kIpv6Routing = 43;
 inline constexpr uint8_t kIpv6Fragment = 44;
@@ -44,13 +45,22 @@ inline constexpr uint8_t kProtoIcmp = 1;
 inline constexpr uint8_t kProtoTcp = 6;
 inline constexpr uint8_t kProtoIcmp6 = 58;
 
+// What an ICMP error quotes of the datagram that caused it beyond its IP
+// header: "64 bits of Data Datagram" (RFC 792), for TCP the ports and the
+// sequence number (RFC 5927 section 4.1).
+inline constexpr uint16_t kIcmpQuotedL4Len = 8;
+
 // ICMP (RFC 792).
 inline constexpr uint16_t kIcmpHeaderLen = 8;
 inline constexpr uint8_t kIcmpEchoReply = 0;
 inline constexpr uint8_t kIcmpEchoRequest = 8;
+inline constexpr uint8_t kIcmpDestUnreachable = 3;
+inline constexpr uint8_t kIcmpFragNeeded = 4;  // its code (RFC 1191 section 4)
 
 // ICMPv6 (RFC 4443 section 4) and Neighbor Discovery (RFC 4861 section 4).
 inline constexpr uint16_t kIcmp6HeaderLen = 4;
+inline constexpr uint8_t kIcmp6PacketTooBig = 2;
+inline constexpr uint16_t kIcmp6PacketTooBigLen = 8;  // with the MTU field
 inline constexpr uint8_t kIcmp6EchoRequest = 128;
 inline constexpr uint8_t kIcmp6EchoReply = 129;
 inline constexpr uint8_t kNdRouterSolicit = 133;

@@ -289,6 +289,58 @@ TEST_F(IcmpTest, ShortAndOtherTypes) {
   EXPECT_TRUE(tx().empty());
 }
 
+// RFC 1191: a "fragmentation needed" quoting one of our TCP datagrams goes
+// up to TCP with the quoted addresses, the MTU, and the quoted TCP bytes.
+TEST_F(IcmpTest, FragNeededAboutOurTcpGoesUp) {
+  const Ipv4Addr router = Ipv4Addr::of(198, 18, 0, 254);
+  const Bytes tcp8 = tcp_quote(80, 40000, 4096);
+  Ipv4Opts o;
+  o.total_len = 1500;
+  const Bytes quote = ipv4(kOurIp, kPeerIp, 6, tcp8, o);
+  rx(frame4(ipv4(router, kOurIp, 1, icmp_frag_needed(1400, quote))));
+  // A router that predates the MTU field says 0: the plateau below the
+  // quoted length (RFC 1191 sections 5 and 7).
+  rx(frame4(ipv4(router, kOurIp, 1, icmp_frag_needed(0, quote))));
+  std::vector<L4Packet> d = deliveries();
+  ASSERT_EQ(d.size(), 2u);
+  for (const L4Packet& p : d) {
+    MbufPtr m(p.mbuf);
+    EXPECT_EQ(p.family, L3Family::kIpv4);
+    EXPECT_EQ(p.protocol, 1);
+    EXPECT_EQ(p.src4, kOurIp);
+    EXPECT_EQ(p.dst4, kPeerIp);
+    EXPECT_EQ(to_bytes(p.mbuf), tcp8);
+  }
+  EXPECT_EQ(d[0].mtu, 1400);
+  EXPECT_EQ(d[1].mtu, 1492);
+  EXPECT_EQ(stack_->stats().icmp_too_big_rx, 2u);
+  EXPECT_EQ(stack_->stats().delivered_tcp4, 0u);
+  EXPECT_TRUE(tx().empty());
+}
+
+TEST_F(IcmpTest, FragNeededNotAboutOurTcpIsDropped) {
+  const Ipv4Addr router = Ipv4Addr::of(198, 18, 0, 254);
+  const Bytes tcp8 = tcp_quote(80, 40000, 4096);
+  // Quoting a datagram we did not send (RFC 5927 4.1), or UDP.
+  rx(frame4(ipv4(router, kOurIp, 1,
+                 icmp_frag_needed(1400, ipv4(kPeerIp, kOurIp, 6, tcp8)))));
+  rx(frame4(ipv4(router, kOurIp, 1,
+                 icmp_frag_needed(1400, ipv4(kOurIp, kPeerIp, 17, tcp8)))));
+  // Fewer than 8 bytes of TCP quoted.
+  rx(frame4(ipv4(
+      router, kOurIp, 1,
+      icmp_frag_needed(1400, ipv4(kOurIp, kPeerIp, 6,
+                                  Bytes(tcp8.begin(), tcp8.begin() + 4))))));
+  EXPECT_EQ(drops(DropReason::kIcmpBadQuote), 3u);
+  // Other unreachable codes are not ours to act on.
+  Bytes port_unreachable = {0, 0, 0, 0};
+  append(port_unreachable, ipv4(kOurIp, kPeerIp, 6, tcp8));
+  rx(frame4(ipv4(router, kOurIp, 1, icmp4(3, 3, port_unreachable))));
+  EXPECT_EQ(drops(DropReason::kIcmpUnhandledType), 1u);
+  EXPECT_TRUE(deliveries().empty());
+  EXPECT_EQ(stack_->stats().icmp_too_big_rx, 0u);
+}
+
 TEST_F(IcmpTest, EchoToBroadcastIsIgnored) {
   Bytes f = eth(MacAddr::broadcast(), kPeerMac, 0x0800);
   append(f, ipv4(kPeerIp, Ipv4Addr::of(255, 255, 255, 255), 1,

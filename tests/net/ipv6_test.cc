@@ -483,6 +483,55 @@ TEST_F(Ipv6Test, SpoofedOnLinkSourcesCannotStopOffLinkTraffic) {
   EXPECT_EQ(out[0], sent);
 }
 
+// RFC 8201: a Packet Too Big quoting one of our TCP packets goes up to TCP
+// with the quoted addresses, the MTU and the quoted TCP bytes.
+Bytes packet_too_big(uint32_t mtu, const Bytes& quoted_packet) {
+  const Ipv6Addr router = ip6({0x2001, 0xdb8, 0, 0, 0, 0, 0, 0xfe});
+  Bytes body;
+  put32(body, mtu);
+  append(body, quoted_packet);
+  return frame6(router, our_ip6(), 58, icmp6(router, our_ip6(), 2, 0, body));
+}
+
+TEST_F(Ipv6Test, PacketTooBigAboutOurTcpGoesUp) {
+  const Bytes tcp8 = tcp_quote(443, 50000, 0x01020304);
+  Bytes tcp = tcp8;
+  append(tcp, Bytes(1100, 0xab));  // as much as fits in 1280, RFC 4443 3.2
+  rx(packet_too_big(1280, ipv6(our_ip6(), peer_ip6(), 6, tcp)));
+  rx(packet_too_big(70000, ipv6(our_ip6(), peer_ip6(), 6, tcp8)));
+  std::vector<L4Packet> d = deliveries();
+  ASSERT_EQ(d.size(), 2u);
+  for (const L4Packet& p : d) {
+    MbufPtr m(p.mbuf);
+    EXPECT_EQ(p.family, L3Family::kIpv6);
+    EXPECT_EQ(p.protocol, 58);
+    EXPECT_EQ(p.src6, our_ip6());
+    EXPECT_EQ(p.dst6, peer_ip6());
+    const Bytes got = to_bytes(p.mbuf);
+    ASSERT_GE(got.size(), 8u);
+    EXPECT_EQ(Bytes(got.begin(), got.begin() + 8), tcp8);
+  }
+  EXPECT_EQ(d[0].mtu, 1280);
+  EXPECT_EQ(d[1].mtu, 65535);  // a jumbogram path is at most 64 KB for us
+  EXPECT_EQ(stack_->stats().icmp_too_big_rx, 2u);
+  EXPECT_EQ(stack_->stats().delivered_tcp6, 0u);
+}
+
+TEST_F(Ipv6Test, PacketTooBigBelow1280OrNotAboutOurTcpIsDropped) {
+  const Bytes tcp8 = tcp_quote(443, 50000, 0x01020304);
+  // RFC 8201 section 4: "must discard it".
+  rx(packet_too_big(1279, ipv6(our_ip6(), peer_ip6(), 6, tcp8)));
+  EXPECT_EQ(drops(DropReason::kIcmp6TooBigBelowMinMtu), 1u);
+  // Not our packet (RFC 5927 4.1), not TCP, or fewer than 8 TCP bytes.
+  rx(packet_too_big(1280, ipv6(peer_ip6(), our_ip6(), 6, tcp8)));
+  rx(packet_too_big(1280, ipv6(our_ip6(), peer_ip6(), 17, tcp8)));
+  rx(packet_too_big(1280, ipv6(our_ip6(), peer_ip6(), 6,
+                               Bytes(tcp8.begin(), tcp8.begin() + 4))));
+  EXPECT_EQ(drops(DropReason::kIcmp6BadQuote), 3u);
+  EXPECT_TRUE(deliveries().empty());
+  EXPECT_EQ(stack_->stats().icmp_too_big_rx, 0u);
+}
+
 TEST_F(Ipv6Test, MulticastOutputNeedsNoResolution) {
   EXPECT_EQ(
       stack_->output_ipv6(

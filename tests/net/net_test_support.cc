@@ -216,18 +216,21 @@ Bytes ipv4(Ipv4Addr src, Ipv4Addr dst, uint8_t proto, const Bytes& payload,
   return h;
 }
 
-Bytes icmp_echo(uint8_t type, uint16_t id, uint16_t seq, const Bytes& data) {
-  Bytes b;
-  b.push_back(type);
-  b.push_back(0);
-  put16(b, 0);
-  put16(b, id);
-  put16(b, seq);
-  append(b, data);
+Bytes icmp4(uint8_t type, uint8_t code, const Bytes& rest) {
+  Bytes b = {type, code, 0, 0};
+  append(b, rest);
   const uint16_t c = ref_checksum(b);
   b[2] = static_cast<uint8_t>(c >> 8);
   b[3] = static_cast<uint8_t>(c);
   return b;
+}
+
+Bytes icmp_echo(uint8_t type, uint16_t id, uint16_t seq, const Bytes& data) {
+  Bytes rest;
+  put16(rest, id);
+  put16(rest, seq);
+  append(rest, data);
+  return icmp4(type, 0, rest);
 }
 
 Bytes ipv6(const Ipv6Addr& src, const Ipv6Addr& dst, uint8_t next,
@@ -261,6 +264,21 @@ uint32_t ref_pseudo4(Ipv4Addr src, Ipv4Addr dst, uint8_t proto, uint16_t len) {
   p.push_back(proto);
   put16(p, len);
   return ref_sum(p);
+}
+
+Bytes icmp_frag_needed(uint16_t mtu, const Bytes& quote) {
+  Bytes rest = {0, 0};
+  put16(rest, mtu);
+  append(rest, quote);
+  return icmp4(3, 4, rest);
+}
+
+Bytes tcp_quote(uint16_t sport, uint16_t dport, uint32_t seq) {
+  Bytes b;
+  put16(b, sport);
+  put16(b, dport);
+  put32(b, seq);
+  return b;
 }
 
 Bytes icmp6(const Ipv6Addr& src, const Ipv6Addr& dst, uint8_t type,

@@ -75,8 +75,18 @@ struct Ipv4Opts {
 };
 Bytes ipv4(Ipv4Addr src, Ipv4Addr dst, uint8_t proto, const Bytes& payload,
            const Ipv4Opts& o = {});
+/// An ICMP message (RFC 792): type, code, the checksum over the message,
+/// then `rest` (the second word and what follows).
+Bytes icmp4(uint8_t type, uint8_t code, const Bytes& rest);
 /// ICMP echo (type 8 request / 0 reply) with its checksum.
 Bytes icmp_echo(uint8_t type, uint16_t id, uint16_t seq, const Bytes& data);
+
+/// ICMP "fragmentation needed" (type 3, code 4, RFC 1191 section 4) with
+/// its next-hop MTU, quoting `quote`, with the checksum.
+Bytes icmp_frag_needed(uint16_t mtu, const Bytes& quote);
+/// The first 8 bytes of a TCP header: ports and sequence number (what an
+/// ICMP error quotes after the IP header).
+Bytes tcp_quote(uint16_t sport, uint16_t dport, uint32_t seq);
 
 Bytes ipv6(const Ipv6Addr& src, const Ipv6Addr& dst, uint8_t next,
            const Bytes& payload, uint8_t hop_limit = 64,

@@ -576,10 +576,19 @@ void TcpPair::step(uint64_t dt_ns,
           ++bad_offload_frames;
         }
       }
+      std::vector<rte_mbuf*> back;
+      if (router) {
+        router(i, &wire, &back);
+      }
       for (size_t k = 0; k < wire.size(); k += 64) {
         const auto c =
             static_cast<uint16_t>(std::min<size_t>(64, wire.size() - k));
         side[i].out->push(wire.data() + k, c, now);
+      }
+      for (size_t k = 0; k < back.size(); k += 64) {
+        const auto c =
+            static_cast<uint16_t>(std::min<size_t>(64, back.size() - k));
+        side[1 - i].out->push(back.data() + k, c, now);
       }
     }
   }

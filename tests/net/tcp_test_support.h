@@ -154,6 +154,13 @@ class TcpPair {
 
   Side side[2];
   std::array<TxOffloads, 2> offloads;
+  /// A router on the link, when set: sees side `from`'s finished frames
+  /// (after the port emulation, before the fault injector) in *wire, may
+  /// free and remove some, and may append frames in *back for side `from`
+  /// (ICMP errors), which reach it through the other direction's injector.
+  std::function<void(int from, std::vector<rte_mbuf*>* wire,
+                     std::vector<rte_mbuf*>* back)>
+      router;
   /// Frames emulate_port_tx() refused (a test expects 0), and the longest
   /// mbuf chain a TSO send used.
   uint64_t bad_offload_frames = 0;

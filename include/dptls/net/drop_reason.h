@@ -46,6 +46,7 @@ namespace dptls::net {
   X(kIcmpBadChecksum, "icmp_bad_checksum")                               \
   X(kIcmpUnhandledType, "icmp_unhandled_type")                           \
   X(kIcmpEchoToBroadcast, "icmp_echo_to_broadcast")                      \
+  X(kIcmpBadQuote, "icmp_bad_quote")                                     \
   /* IPv6 (RFC 8200). */                                                 \
   X(kIpv6Truncated, "ipv6_truncated")                                    \
   X(kIpv6BadVersion, "ipv6_bad_version")                                 \
@@ -63,6 +64,8 @@ namespace dptls::net {
   X(kIcmp6Truncated, "icmp6_truncated")                                  \
   X(kIcmp6BadChecksum, "icmp6_bad_checksum")                             \
   X(kIcmp6UnhandledType, "icmp6_unhandled_type")                         \
+  X(kIcmp6BadQuote, "icmp6_bad_quote")                                   \
+  X(kIcmp6TooBigBelowMinMtu, "icmp6_too_big_below_min_mtu")              \
   /* Neighbor Discovery (RFC 4861 sections 7.1.1, 7.1.2). */             \
   X(kNdpBadHopLimit, "ndp_bad_hop_limit")                                \
   X(kNdpBadCode, "ndp_bad_code")                                         \
@@ -106,7 +109,11 @@ namespace dptls::net {
   X(kTcpChainTooLong, "tcp_chain_too_long")                              \
   X(kTcpDataAfterFin, "tcp_data_after_fin")                              \
   X(kTcpDataAfterClose, "tcp_data_after_close")                          \
-  X(kTcpConnectionReset, "tcp_connection_reset")
+  X(kTcpConnectionReset, "tcp_connection_reset")                         \
+  /* ICMP too-big reports (RFC 1191, RFC 8201, RFC 5927). */             \
+  X(kTcpPmtuNoConnection, "tcp_pmtu_no_connection")                      \
+  X(kTcpPmtuOutOfWindow, "tcp_pmtu_out_of_window")                       \
+  X(kTcpPmtuNotSmaller, "tcp_pmtu_not_smaller")
 
 /// One value per reason a packet was dropped; see DPTLS_NET_DROP_REASONS.
 enum class DropReason : uint16_t {

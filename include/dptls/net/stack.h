@@ -152,8 +152,17 @@ struct L4Packet {
   /// the port's RX_L4_CKSUM_* verdict and the VLAN tag (vlan_tci).
   rte_mbuf* mbuf = nullptr;
   L3Family family = L3Family::kIpv4;
-  /// IPPROTO_TCP today.
+  /// IPPROTO_TCP, or IPPROTO_ICMP / IPPROTO_ICMPV6 for an ICMP too-big
+  /// report about one of our TCP datagrams (IPv4 "fragmentation needed",
+  /// RFC 1191; ICMPv6 Packet Too Big, RFC 8201): then the mbuf starts at
+  /// the quoted TCP header (at least 8 bytes, in the first segment), the
+  /// addresses are the quoted datagram's (src is ours), `mtu` holds the
+  /// reported next-hop MTU, and ttl, tos and pseudo_sum are 0.
   uint8_t protocol = 0;
+  /// ICMP too-big reports: the next-hop MTU (IPv4: RFC 1191 section 5's
+  /// plateau below the quoted length when the router reported 0; IPv6:
+  /// at least 1280, smaller reports are discarded per RFC 8201 section 4).
+  uint16_t mtu = 0;
   /// TTL or hop limit as received.
   uint8_t ttl = 0;
   /// TOS / traffic class (DSCP and ECN, RFC 3168).
@@ -298,6 +307,7 @@ class alignas(RTE_CACHE_LINE_SIZE) NetStack final : private NeighborSink {
   }
   bool push_tx(rte_mbuf* m);
   void deliver(const L4Packet& p);
+  void deliver_too_big(rte_mbuf* m, uint32_t quoted_l4_off, L4Packet report);
   bool prepend_l2(rte_mbuf* m, const MacAddr& dst, uint16_t ethertype);
   rte_mbuf* blank_from(rte_mbuf* m);
   bool take_request_token(uint64_t now);
@@ -316,6 +326,7 @@ class alignas(RTE_CACHE_LINE_SIZE) NetStack final : private NeighborSink {
   // ipv4.cc
   void rx_ipv4(const RxFrame& f, uint64_t now);
   void rx_icmp(const RxFrame& f, const L4Packet& ip, uint32_t l4_off);
+  void rx_frag_needed(const RxFrame& f, const L4Packet& ip, uint32_t l4_off);
   bool is_ipv4_broadcast(Ipv4Addr a) const;
   Ipv4Addr ipv4_source_for(Ipv4Addr dst) const;
 
@@ -324,6 +335,7 @@ class alignas(RTE_CACHE_LINE_SIZE) NetStack final : private NeighborSink {
   void rx_icmp6(const RxFrame& f, const L4Packet& ip, uint32_t l4_off,
                 uint64_t now);
   void icmp6_echo(const RxFrame& f, const L4Packet& ip, uint32_t l4_off);
+  void rx_packet_too_big(const RxFrame& f, const L4Packet& ip, uint32_t l4_off);
   bool is_our_ipv6_group(const Ipv6Addr& a) const;
   Ipv6Addr ipv6_source_for(const Ipv6Addr& dst) const;
 

@@ -25,6 +25,7 @@ namespace dptls::net {
   X(arp_requests_tx)       /* ARP requests we sent (resolution, probe) */      \
   X(icmp_echo_replies_tx)  /* ICMP echo replies */                             \
   X(icmp6_echo_replies_tx) /* ICMPv6 echo replies */                           \
+  X(icmp_too_big_rx)       /* frag-needed / PTB about our TCP, handed up */    \
   X(ndp_ns_rx)             /* neighbour solicitations for our targets */       \
   X(ndp_na_tx)             /* neighbour advertisements we sent */              \
   X(ndp_ns_tx)             /* neighbour solicitations we sent */               \

@@ -17,7 +17,9 @@
 // in-order delivery with tailroom coalescing, a bounded out-of-order queue,
 // RFC 6298 RTO, NewReno (RFC 6582) and SACK (RFC 6675) loss recovery, CUBIC
 // (RFC 9438) or NewReno congestion control, zero-window probes, keep-alive,
-// SYN cookies and RSS-aware source ports for active opens.
+// SYN cookies, RSS-aware source ports for active opens, and path MTU
+// discovery from ICMP too-big reports (RFC 1191, RFC 8201, checked as
+// RFC 5927 asks; the path MTU is kept per connection, as its MSS).
 //
 // Connections are slots of a fixed pool named by ConnHandle; a stale handle
 // is refused. After create() nothing allocates from the heap, throws, locks
@@ -289,7 +291,9 @@ class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
 
   /// Processes segments from NetStack::poll_deliveries. Consumes every
   /// pkts[i].mbuf: payload is queued, the rest freed, each drop counted
-  /// under one reason. Returns n. ACKs owed are sent at the end.
+  /// under one reason. Returns n. ACKs owed are sent at the end. ICMP
+  /// too-big reports (L4Packet::mtu) lower their connection's MSS and send
+  /// what is in flight again in segments that fit.
   uint16_t rx(L4Packet* pkts, uint16_t n, uint64_t now);
 
   /// Segments another worker's stack forwarded (StraySink): processed as
@@ -395,7 +399,8 @@ class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
 
   // tcp_input.cc: RFC 9293 3.10.7 SEGMENT ARRIVES.
   void rx_one(const L4Packet& p, uint8_t hops);
-  bool forward_stray(const L4Packet& p, const TcpHeader& h, uint8_t hops);
+  bool forward_stray(const L4Packet& p, bool syn, uint8_t hops);
+  void rx_too_big(const L4Packet& p, uint8_t hops);
   void drop_seg(Segment& s, DropReason r);
   void rx_no_connection(Segment& s);
   void rx_listen(Segment& s, int listener);
@@ -427,7 +432,7 @@ class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
   rte_mbuf* build_segment(const FlowKey& key, uint32_t seq, uint32_t ack,
                           uint8_t flags, uint16_t window,
                           const TcpOptionsOut& opts);
-  bool transmit(const FlowKey& key, rte_mbuf* m);
+  bool transmit(const FlowKey& key, rte_mbuf* m, bool dont_fragment = true);
   uint16_t advertise_window(TcpConn& c, bool syn);
   void fill_ts(const TcpConn& c, TcpOptionsOut* o) const;
   void fill_sack(const TcpConn& c, TcpOptionsOut* o, uint16_t room) const;

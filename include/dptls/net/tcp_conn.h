@@ -86,6 +86,7 @@ enum ConnFlag : uint32_t {
   kFlagWndUpdate = 1u << 19,     // window reopened: tell the peer
   kFlagKeepalive = 1u << 20,     // keep-alive enabled on this connection
   kFlagZombie = 1u << 21,        // freed while still on a list
+  kFlagNoDf = 1u << 22,          // IPv4 path below 552 bytes: DF cleared
 };
 
 /// Pending events (TcpConn::events).
