@@ -1090,6 +1090,25 @@ INSTANTIATE_TEST_SUITE_P(Malformed, HttpBadChunkedBodyTest,
                                            "T: a\x01\r\n\r\n",
                                            "0\r\n\rX"));
 
+// Whether a 200 says "Connection: close" depends on whether the close was
+// known when the response started: a malformed chunked body that arrives
+// after its request's 200 went out closes the connection without it (the
+// fuzzer's whole-versus-split comparison found the difference;
+// http_request_fuzz compares modulo that line).
+TEST_F(HttpTest, CloseDecidedAfterA200StartedClosesWithoutSayingSo) {
+  const std::string head =
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  feed(head + "5\r\nhelloX");
+  EXPECT_EQ(conn_.out, Ok(1024, Conn::kClose));
+  open();
+  feed(head);
+  EXPECT_EQ(conn_.out, Ok(1024));
+  EXPECT_EQ(conn_.shutdowns, 0u);
+  feed("5\r\nhelloX");
+  EXPECT_EQ(conn_.out, Ok(1024));
+  expect_shut(AppError::kBadRequest, 2);
+}
+
 // A coding the server does not know, before a final chunked: 501.
 TEST_F(HttpTest, UnknownTransferCodingBeforeChunkedGets501) {
   feed(
