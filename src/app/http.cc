@@ -581,6 +581,23 @@ size_t HttpApp::plain_run(ConnState& s, const uint8_t* p, size_t n) {
       return k;
     case kValueLead:
     case kValue:
+      if (s.header == kHdrHost) {
+        // A reg-name's bytes (the common Host value), as step_host()
+        // takes them; the rest (whitespace, '[', ':', '%', the line's
+        // end) byte by byte.
+        if (s.digits != 0 ||
+            (s.match != kHostStart && s.match != kHostRegName)) {
+          return 0;
+        }
+        while (k < n && kRegNameByte[p[k]]) {
+          ++k;
+        }
+        if (k != 0) {
+          s.parse = kValue;
+          s.match = kHostRegName;
+        }
+        return k;
+      }
       if (s.header != kHdrOther) {
         return 0;
       }

@@ -252,6 +252,10 @@ TEST(HttpRandomTest, WholeSegmentsAnswerAsOneByteSegments) {
   const std::vector<std::string> ends = {"\r\n", "\r\n", "\n", "\r", "\r\r\n"};
   const std::vector<std::string> headers = {"Host: x",
                                             "host:x",
+                                            "Host: a.b%41:80 ",
+                                            "Host: [::1]:8",
+                                            "Host:  a b",
+                                            "Host: a%4",
                                             "User-Agent: dptls-gen",
                                             "Content-Length: 3",
                                             "CONTENT-LENGTH:  3 ",
