@@ -73,21 +73,33 @@ enum Variant : uint8_t {
 // ConnState::error when no error response is owed.
 constexpr uint8_t kNoErrorResponse = 0;
 
-constexpr std::string_view kErrorHeads[] = {
-    "HTTP/1.1 400 Bad Request\r\nServer: dptls\r\nContent-Length: 0\r\n"
-    "Connection: close\r\n\r\n",
-    "HTTP/1.1 414 URI Too Long\r\nServer: dptls\r\nContent-Length: 0\r\n"
-    "Connection: close\r\n\r\n",
-    "HTTP/1.1 431 Request Header Fields Too Large\r\nServer: dptls\r\n"
-    "Content-Length: 0\r\nConnection: close\r\n\r\n",
-    "HTTP/1.1 501 Not Implemented\r\nServer: dptls\r\nContent-Length: 0\r\n"
-    "Connection: close\r\n\r\n",
+// Every head: the status line, the Date line, then the rest.
+constexpr std::string_view kErrorStatus[] = {
+    "HTTP/1.1 400 Bad Request\r\n",
+    "HTTP/1.1 414 URI Too Long\r\n",
+    "HTTP/1.1 431 Request Header Fields Too Large\r\n",
+    "HTTP/1.1 501 Not Implemented\r\n",
 };
-static_assert(std::size(kErrorHeads) == kErr501 - kErr400 + 1);
-
-constexpr std::string_view kOkHeadStart =
-    "HTTP/1.1 200 OK\r\nServer: dptls\r\n"
+constexpr std::string_view kErrorRest =
+    "Server: dptls\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+constexpr std::string_view kOkStatus = "HTTP/1.1 200 OK\r\n";
+constexpr std::string_view kOkRest =
+    "Server: dptls\r\n"
     "Content-Type: application/octet-stream\r\nContent-Length: ";
+constexpr std::string_view kDatePrefix = "Date: ";
+// The Date line's length.
+constexpr size_t kDateLineBytes = kDatePrefix.size() + kHttpDateBytes + 2;
+
+// Copies `parts` to `out` one after the other; the length.
+template <size_t N>
+size_t join(uint8_t* out, const std::string_view (&parts)[N]) {
+  size_t len = 0;
+  for (std::string_view part : parts) {
+    std::memcpy(out + len, part.data(), part.size());
+    len += part.size();
+  }
+  return len;
+}
 
 // Kind of an owed response (bits).
 constexpr uint8_t kKindHead = 1;
@@ -107,6 +119,7 @@ constexpr uint16_t kReqTeChunked = 64;
 constexpr uint16_t kReqTeOther = 128;
 constexpr uint16_t kReqTeBad = 256;
 constexpr uint16_t kReqMethodNotServed = 512;  // 501 if the head is good
+constexpr uint16_t kReqHost = 1024;            // a Host line was read
 
 // Per-connection flags.
 constexpr uint8_t kConnClosing = 1;  // input ignored; close after owed
@@ -115,11 +128,12 @@ constexpr uint8_t kConnDone = 2;     // shutdown() called
 // Headers and tokens recognised, lowercase; a candidate's bit in the match
 // mask is its index.
 constexpr std::string_view kHeaderNames[] = {"content-length", "connection",
-                                             "transfer-encoding"};
+                                             "transfer-encoding", "host"};
 enum Header : uint8_t {
   kHdrContentLength = 0,
   kHdrConnection,
   kHdrTransferEncoding,
+  kHdrHost,
   kHdrOther,
 };
 constexpr std::string_view kConnTokens[] = {"close", "keep-alive"};
@@ -153,6 +167,42 @@ constexpr std::array<bool, 256> kTchar = [] {
 
 constexpr bool is_tchar(uint8_t c) { return kTchar[c]; }
 
+// The Host field value (RFC 9110 7.2: Host = uri-host [ ":" port ], with
+// uri-host and port from RFC 3986 3.2.2 and 3.2.3):
+//   uri-host    = IP-literal / IPv4address / reg-name
+//   IP-literal  = "[" ( IPv6address / IPvFuture ) "]"
+//   reg-name    = *( unreserved / pct-encoded / sub-delims )
+//   port        = *DIGIT
+// reg-name may be empty, so an empty value (RFC 9112 3.2: what a client
+// sends when the target has no authority) and ":443" are valid; IPv4address
+// is a reg-name. Checked byte by byte: the parts in order, each byte of the
+// part's set, "%" followed by two hex digits; inside the brackets only that
+// every byte is one an IPv6address or IPvFuture can hold (HEXDIG ":" "."
+// "v" and the rest of unreserved / sub-delims / ":"), not the address's
+// structure. Whitespace around the value is not part of it (RFC 9110 5.5);
+// anything else (whitespace within, "@", "/", a control byte, obs-text,
+// an unclosed "[") makes the value invalid.
+enum HostPart : uint8_t {
+  kHostStart = 0,   // nothing yet
+  kHostRegName,     // in a reg-name (or IPv4address)
+  kHostLiteral,     // after "[" (pos = 1 once a byte is inside)
+  kHostLiteralEnd,  // after "]"
+  kHostPort,        // after ":"
+  kHostTrailingWs,  // whitespace after the value: only more may follow
+};
+
+// unreserved / sub-delims (RFC 3986 2.3, 2.2).
+constexpr std::array<bool, 256> kRegNameByte = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    t[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') ||
+           std::string_view("-._~!$&'()*+,;=").find(static_cast<char>(c)) !=
+               std::string_view::npos;
+  }
+  return t;
+}();
+
 // A byte step() accepts in a field value without doing anything with it:
 // visible, obs-text, SP or HTAB (RFC 9110 5.5); CR, LF, the other controls
 // and DEL end the run.
@@ -172,6 +222,10 @@ constexpr uint8_t hex_value(uint8_t c) {
 constexpr uint8_t to_lower(uint8_t c) {
   return c >= 'A' && c <= 'Z' ? static_cast<uint8_t>(c + ('a' - 'A')) : c;
 }
+
+// Month and weekday names of IMF-fixdate (RFC 9110 5.6.7).
+constexpr std::string_view kMonthNames = "JanFebMarAprMayJunJulAugSepOctNovDec";
+constexpr std::string_view kDayNames = "SunMonTueWedThuFriSat";
 
 constexpr uint8_t saturating_inc(uint8_t v) {
   return v == UINT8_MAX ? v : static_cast<uint8_t>(v + 1);
@@ -229,6 +283,7 @@ struct HttpApp::ConnState {
   // Request side.
   uint64_t num;             // Content-Length digits so far; body bytes left
   uint64_t content_length;  // the request's Content-Length
+  uint64_t resp_clock;      // the second the current response's date spells
   uint32_t owed;            // responses owed and not started
   uint32_t head_bytes;      // bytes of the current request head so far
   // Owed responses as runs of one kind, a ring.
@@ -247,30 +302,111 @@ struct HttpApp::ConnState {
   uint16_t req_flags;
 };
 
+void format_http_date(uint64_t unix_seconds,
+                      std::span<uint8_t, kHttpDateBytes> out) {
+  const uint64_t t = std::min(unix_seconds, kHttpDateMaxSeconds);
+  const uint64_t days = t / 86400;
+  const uint64_t secs = t % 86400;
+  // Days to a civil date (H. Hinnant's days_from_civil, inverted), in
+  // eras of 400 years counted from 0000-03-01.
+  const uint64_t z = days + 719468;
+  const uint64_t era = z / 146097;
+  const uint64_t doe = z - era * 146097;
+  const uint64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const uint64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const uint64_t mp = (5 * doy + 2) / 153;
+  const uint64_t day = doy - (153 * mp + 2) / 5 + 1;
+  const uint64_t month = mp < 10 ? mp + 3 : mp - 9;  // 1-12
+  const uint64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  // 1970-01-01 was a Thursday.
+  const uint64_t weekday = (days + 4) % 7;
+  uint8_t* p = out.data();
+  const auto put = [&p](std::string_view text) {
+    std::memcpy(p, text.data(), text.size());
+    p += text.size();
+  };
+  const auto put_digits = [&p](uint64_t v, int width) {
+    for (int i = width - 1; i >= 0; --i) {
+      p[i] = static_cast<uint8_t>('0' + v % 10);
+      v /= 10;
+    }
+    p += width;
+  };
+  put(kDayNames.substr(weekday * 3, 3));
+  put(", ");
+  put_digits(day, 2);
+  put(" ");
+  put(kMonthNames.substr((month - 1) * 3, 3));
+  put(" ");
+  put_digits(year, 4);
+  put(" ");
+  put_digits(secs / 3600, 2);
+  put(":");
+  put_digits(secs / 60 % 60, 2);
+  put(":");
+  put_digits(secs % 60, 2);
+  put(" GMT");
+}
+
 HttpApp::HttpApp(const HttpConfig& config) : config_(config) {
   // A response's length (head + body) must fit in uint64_t.
   config_.body_bytes = std::min(config_.body_bytes, UINT64_MAX - kHeadCapacity);
   // 20 digits at most; the longest Connection line is 24 bytes.
-  static_assert(kOkHeadStart.size() + 20 + 2 + 24 + 2 <= kHeadCapacity);
+  static_assert(kOkStatus.size() + kDateLineBytes + kOkRest.size() + 20 + 2 +
+                    24 + 2 <=
+                kHeadCapacity);
   char digits[24];
   const auto res =
       std::to_chars(digits, digits + sizeof(digits), config_.body_bytes);
   const std::string_view length(digits, static_cast<size_t>(res.ptr - digits));
   const std::string_view connection[kOkHeads] = {
       "", "Connection: keep-alive\r\n", "Connection: close\r\n"};
+  // The date is a placeholder until on_clock() below writes it.
+  const std::string_view date_line("Date: Thu, 01 Jan 1970 00:00:00 GMT\r\n");
+  static_assert(
+      std::string_view("Date: Thu, 01 Jan 1970 00:00:00 GMT\r\n").size() ==
+      kDateLineBytes);
   for (size_t v = 0; v < kOkHeads; ++v) {
-    const std::string_view parts[] = {kOkHeadStart, length, "\r\n",
-                                      connection[v], "\r\n"};
-    size_t len = 0;
-    for (std::string_view part : parts) {
-      std::memcpy(heads_[v].data() + len, part.data(), part.size());
-      len += part.size();
-    }
+    const std::string_view parts[] = {kOkStatus, date_line,     kOkRest, length,
+                                      "\r\n",    connection[v], "\r\n"};
+    const size_t len = join(heads_[v].data(), parts);
     head_lens_[v] = static_cast<uint8_t>(len);
     // The body's first bytes right after the head: a short response is
     // one write().
     std::memcpy(heads_[v].data() + len, kPatternBuf.data(), kJoinedBodyBytes);
   }
+  static_assert(std::size(kErrorStatus) == kErrorHeads);
+  static_assert(kErrorHeads == kErr501 - kErr400 + 1);
+  for (size_t e = 0; e < kErrorHeads; ++e) {
+    static_assert(kErrorStatus[2].size() + kDateLineBytes + kErrorRest.size() <=
+                  kErrorHeadCapacity);
+    const std::string_view parts[] = {kErrorStatus[e], date_line, kErrorRest};
+    error_head_lens_[e] =
+        static_cast<uint8_t>(join(error_heads_[e].data(), parts));
+  }
+  clock_ = 1;  // differs: on_clock() formats every date
+  on_clock(0);
+}
+
+void HttpApp::on_clock(uint64_t unix_seconds) {
+  if (unix_seconds == clock_) {
+    return;
+  }
+  clock_ = unix_seconds;
+  std::array<uint8_t, kHttpDateBytes> date;
+  format_http_date(unix_seconds, date);
+  for (uint8_t v = 0; v < kOkHeads + kErrorHeads; ++v) {
+    uint8_t* head =
+        v < kOkHeads ? heads_[v].data() : error_heads_[v - kOkHeads].data();
+    std::memcpy(head + date_offset(v), date.data(), date.size());
+  }
+}
+
+size_t HttpApp::date_offset(uint8_t variant) {
+  const size_t status = variant < kOkHeads
+                            ? kOkStatus.size()
+                            : kErrorStatus[variant - kErr400].size();
+  return status + kDatePrefix.size();
 }
 
 std::string_view HttpApp::response_head(uint8_t variant) const {
@@ -278,7 +414,8 @@ std::string_view HttpApp::response_head(uint8_t variant) const {
     return {reinterpret_cast<const char*>(heads_[variant].data()),
             head_lens_[variant]};
   }
-  return kErrorHeads[variant - kErr400];
+  return {reinterpret_cast<const char*>(error_heads_[variant - kErr400].data()),
+          error_head_lens_[variant - kErr400]};
 }
 
 void HttpApp::on_open(AppConn& conn) {
@@ -444,6 +581,23 @@ size_t HttpApp::plain_run(ConnState& s, const uint8_t* p, size_t n) {
       return k;
     case kValueLead:
     case kValue:
+      if (s.header == kHdrHost) {
+        // A reg-name's bytes (the common Host value), as step_host()
+        // takes them; the rest (whitespace, '[', ':', '%', the line's
+        // end) byte by byte.
+        if (s.digits != 0 ||
+            (s.match != kHostStart && s.match != kHostRegName)) {
+          return 0;
+        }
+        while (k < n && kRegNameByte[p[k]]) {
+          ++k;
+        }
+        if (k != 0) {
+          s.parse = kValue;
+          s.match = kHostRegName;
+        }
+        return k;
+      }
       if (s.header != kHdrOther) {
         return 0;
       }
@@ -598,6 +752,9 @@ bool HttpApp::step(ConnState& s, uint8_t c) {
       }
       if (c == '\n') {
         return end_header_line(s);
+      }
+      if (s.header == kHdrHost) {
+        return step_host(s, c);
       }
       if (!is_plain_value_byte(c)) {
         return false;
@@ -791,13 +948,70 @@ void HttpApp::begin_value(ConnState& s, size_t header) {
   }
   s.parse = kValueLead;
   s.pos = 0;
-  s.match = UINT8_MAX;  // every token candidate
+  // Every token candidate; for Host, the part of the value (HostPart).
+  s.match = header == kHdrHost ? kHostStart : UINT8_MAX;
   s.num = 0;
   s.digits = 0;
 }
 
+bool HttpApp::step_host(ConnState& s, uint8_t c) {
+  // pct-encoded: digits = hex digits still to come.
+  if (s.digits != 0) {
+    --s.digits;
+    return hex_value(c) < 16;
+  }
+  if (c == ' ' || c == '\t') {
+    const bool inside_literal = s.match == kHostLiteral;
+    s.match = kHostTrailingWs;
+    return !inside_literal;
+  }
+  switch (s.match) {
+    case kHostStart:
+      if (c == '[') {
+        s.match = kHostLiteral;
+        return true;
+      }
+      s.match = kHostRegName;
+      [[fallthrough]];
+    case kHostRegName:
+      if (c == ':') {
+        s.match = kHostPort;
+        return true;
+      }
+      if (c == '%') {
+        s.digits = 2;
+        return true;
+      }
+      return kRegNameByte[c];
+    case kHostLiteral:
+      if (c == ']') {
+        s.match = kHostLiteralEnd;
+        return s.pos != 0;
+      }
+      s.pos = 1;
+      return kRegNameByte[c] || c == ':';
+    case kHostLiteralEnd:
+      s.match = kHostPort;
+      return c == ':';
+    case kHostPort:
+      return c >= '0' && c <= '9';
+    default:  // kHostTrailingWs
+      return false;
+  }
+}
+
 bool HttpApp::end_header_line(ConnState& s) {
   s.parse = kLineStart;
+  if (s.header == kHdrHost) {
+    // One Host line only (RFC 9112 3.2), and not cut inside a
+    // pct-encoded byte or an IP-literal.
+    if ((s.req_flags & kReqHost) != 0 || s.digits != 0 ||
+        s.match == kHostLiteral) {
+      return false;
+    }
+    s.req_flags |= kReqHost;
+    return true;
+  }
   if (s.header == kHdrContentLength) {
     if (s.digits == 0) {
       return false;
@@ -821,6 +1035,12 @@ void HttpApp::end_request_head(ConnState& s) {
   s.content_length = 0;
   s.head_bytes = 0;
   s.parse = kReqStart;
+  // RFC 9112 3.2: an HTTP/1.1 request MUST have a Host line; a request
+  // without one is malformed, so 400 before the method's 501.
+  if ((req & (kReqHttp10 | kReqHost)) == 0) {
+    fail(s, AppError::kBadRequest, kErr400);
+    return;
+  }
   if ((req & kReqMethodNotServed) != 0) {
     fail(s, AppError::kUnsupported, kErr501);
     return;
@@ -920,6 +1140,7 @@ bool HttpApp::start_next_response(ConnState& s) {
     return false;
   }
   s.resp_pos = 0;
+  s.resp_clock = clock_;
   ++stats_.requests;
   return true;
 }
@@ -939,7 +1160,18 @@ void HttpApp::pump(AppConn& conn, ConnState& s) {
     }
     const std::string_view head = response_head(s.resp_variant);
     std::span<const uint8_t> chunk;
-    if (s.resp_pos < head.size()) {
+    // The head as it was when the response started, if the date changed
+    // since: the rest of the head is written from here, not torn.
+    std::array<uint8_t, kHeadCapacity> old_head;
+    if (s.resp_pos < head.size() && s.resp_clock != clock_) {
+      std::memcpy(old_head.data(), head.data(), head.size());
+      format_http_date(
+          s.resp_clock,
+          std::span<uint8_t, kHttpDateBytes>(
+              old_head.data() + date_offset(s.resp_variant), kHttpDateBytes));
+      const size_t off = static_cast<size_t>(s.resp_pos);
+      chunk = {old_head.data() + off, std::min(head.size() - off, space)};
+    } else if (s.resp_pos < head.size()) {
       const size_t off = static_cast<size_t>(s.resp_pos);
       size_t avail = head.size() - off;
       if (s.resp_variant < kOkHeads) {

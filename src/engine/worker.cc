@@ -8,6 +8,7 @@
 #include <rte_ring.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <string_view>
 
@@ -153,6 +154,27 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
   }
   uint64_t hz = 1;
   double ns_per_tick = 1;  // a multiply, not a 128-bit divide
+  // The applications' wall clock (Application::on_clock): the wall clock
+  // read once at start-up plus the TSC since.
+  uint64_t wall_start_ns = 0;
+  uint64_t wall_start_tsc = 0;
+  uint64_t clock_seconds = 0;  // what the applications were last told
+  // Tells the applications the wall clock's second at TSC `t`, if it changed
+  // (or `always`).
+  void tell_clock(uint64_t t, bool always) {
+    const uint64_t ns =
+        wall_start_ns +
+        static_cast<uint64_t>(static_cast<double>(t - wall_start_tsc) *
+                              ns_per_tick);
+    const uint64_t seconds = ns / 1'000'000'000;
+    if (seconds == clock_seconds && !always) {
+      return;
+    }
+    clock_seconds = seconds;
+    for (const std::unique_ptr<app::Application>& a : apps) {
+      a->on_clock(seconds);
+    }
+  }
   // Burst arrays, built once: their elements have member initialisers, and
   // constructing them on the stack every loop showed up in profiles.
   net::TcpEvent events[kBurst];
@@ -1206,6 +1228,11 @@ bool Worker::init(std::string* error) {
   I.hs_timeout = I.hz * cfg.timeouts.handshake_ms / 1000;
   I.idle_timeout = I.hz * cfg.timeouts.idle_ms / 1000;
   I.drain_grace = I.hz * kDrainGraceMs / 1000;
+  I.wall_start_tsc = rte_rdtsc();
+  I.wall_start_ns = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
   I.net = net::NetStack::create(setup_.net, setup_.pool, error);
   I.port_offloads = setup_.net.tx_offloads.ipv4_checksum ||
                     setup_.net.tx_offloads.tcp_checksum;
@@ -1271,6 +1298,7 @@ bool Worker::init(std::string* error) {
       return false;
     }
   }
+  I.tell_clock(rte_rdtsc(), true);
   const size_t n = setup_.tcp.max_connections;
   I.sessions = std::vector<Session>(n);
   for (size_t i = 0; i < n; ++i) {
@@ -1464,6 +1492,7 @@ void Worker::run(const std::atomic<bool>& stop,
     if (t0 - last_tick >= tick_every) {
       I.net->tick(t0);
       I.tcp->timers(t0);
+      I.tell_clock(t0, false);
       last_tick = t0;
       ticked = true;
     }

@@ -70,6 +70,8 @@ Needs root (namespaces) and the clients scripts/setup.sh installs; exits 77
 (meson's "skipped") otherwise. Every client runs under a timeout; the
 namespace, the veth and the engine are removed whatever happens.
 """
+import calendar
+import email.utils
 import json
 import os
 import random
@@ -193,10 +195,29 @@ def expect_ok(c, timeout, n, what, start=0, missing="no complete HTTP "
     r = wait_response(c, timeout, start)
     if r is None:
         raise PhaseFail(f"{missing}\n{c.dump()}")
-    status, _, b, end = r
+    status, headers, b, end = r
     check(" 200" in status, f"status {status!r}")
+    check_date(headers)
     check_body(b, n, what)
     return end
+
+
+def http_date():
+    """Now as an IMF-fixdate (the stand-in server's Date)."""
+    return email.utils.formatdate(usegmt=True).encode()
+
+
+def check_date(headers):
+    """RFC 9110 6.6.1: a Date that is an IMF-fixdate within a few seconds of
+    this machine's clock (the engine's comes from the wall clock it read at
+    start-up plus its TSC)."""
+    d = headers.get("date", "")
+    try:
+        t = calendar.timegm(time.strptime(d, "%a, %d %b %Y %H:%M:%S GMT"))
+    except ValueError:
+        raise PhaseFail(f"Date {d!r} is not an IMF-fixdate") from None
+    check(len(d) == 29 and abs(t - time.time()) <= 5,
+          f"Date {d!r}: {t - time.time():.0f} s from now")
 
 
 def first_diff(got, want):
@@ -1548,16 +1569,19 @@ def stand_in_server(spec_path):
                         if not re.match(rb"[A-Z]+ \S+ HTTP/1\.[01]\r?(\n|$)",
                                         req):
                             s.sendall(b"HTTP/1.1 400 Bad Request\r\n"
+                                      b"Date: %s\r\n"
                                       b"Content-Length: 0\r\n"
-                                      b"Connection: close\r\n\r\n")
+                                      b"Connection: close\r\n\r\n"
+                                      % http_date())
                             s.unwrap()
                             return
                         n = l["body"]
                         if n not in bodies:
                             bodies[n] = body(n)
-                        s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: "
-                                  b"text/plain\r\nContent-Length: %d\r\n\r\n"
-                                  % n + bodies[n])
+                        s.sendall(b"HTTP/1.1 200 OK\r\nDate: %s\r\n"
+                                  b"Content-Type: text/plain\r\n"
+                                  b"Content-Length: %d\r\n\r\n"
+                                  % (http_date(), n) + bodies[n])
                         if b"connection: close" in req.lower():
                             return
                 s.settimeout(0.3)

@@ -114,6 +114,11 @@ class Application {
   virtual void on_peer_closed(AppConn& conn) = 0;
   // The connection is gone; conn.state() is about to be reused.
   virtual void on_close(AppConn& conn) = 0;
+  // The wall clock in whole seconds since the Unix epoch: called before the
+  // first connection opens and then whenever the second changes. The
+  // worker derives it from a wall clock read once at start-up and its TSC,
+  // so the call costs no syscall.
+  virtual void on_clock(uint64_t /*unix_seconds*/) {}
   // Nothing is half done on `conn` (no request partly read, no response
   // partly written): while the engine drains, an idle connection is closed
   // with close_notify and a busy one is left to finish.

@@ -4,6 +4,7 @@
 // HttpConfig::body_bytes bytes:
 //
 //   HTTP/1.1 200 OK\r\n
+//   Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n
 //   Server: dptls\r\n
 //   Content-Type: application/octet-stream\r\n
 //   Content-Length: <body_bytes>\r\n
@@ -18,6 +19,12 @@
 // closes; "Connection: keep-alive" answers an HTTP/1.0 request that asked
 // for it (HTTP/1.0 clients close otherwise).
 //
+// Every response, errors included, carries Date (RFC 9110 6.6.1) in
+// IMF-fixdate form, from the clock the worker gives on_clock(): the date
+// is formatted once a second into the precomputed heads (it has a fixed
+// length, so nothing else moves). A response whose head is still being
+// written when the second changes keeps the date it started with.
+//
 // Requests: `METHOD SP target SP HTTP/1.x CRLF`, header lines, an empty
 // line; bare LF line ends are accepted and empty lines before a request are
 // skipped (RFC 9112 2.2); a bare CR in a head gets 400. Recognised headers
@@ -31,6 +38,11 @@
 //                      Implemented (kUnsupported); chunked not the final
 //                      coding, or twice, or no chunked, or with Content-Length,
 //                      or in HTTP/1.0: 400 (RFC 9112 6.1, 6.3)
+//   Host               RFC 9112 3.2: an HTTP/1.1 request without one, any
+//                      request with two Host lines, or with a value that
+//                      is not `uri-host [ ":" port ]` (RFC 9110 7.2; an
+//                      empty value is valid) gets 400 (kBadRequest);
+//                      HTTP/1.0 may leave it out
 // HTTP/1.1 keeps the connection open unless `Connection: close`; HTTP/1.0
 // closes unless `Connection: keep-alive`. A malformed request line or header
 // line (missing colon, whitespace before the colon, obs-fold, control bytes,
@@ -87,8 +99,18 @@ constexpr uint8_t http_body_byte(uint64_t i) {
   return static_cast<uint8_t>(kHttpBodyPattern[i % kHttpBodyPattern.size()]);
 }
 
+// IMF-fixdate (RFC 9110 5.6.7), e.g. "Sun, 06 Nov 1994 08:49:37 GMT".
+inline constexpr size_t kHttpDateBytes = 29;
+// The latest second the format can spell: 9999-12-31 23:59:59.
+inline constexpr uint64_t kHttpDateMaxSeconds = 253402300799;
+
+// Writes the IMF-fixdate of `unix_seconds` (clamped to
+// kHttpDateMaxSeconds) to `out`.
+void format_http_date(uint64_t unix_seconds,
+                      std::span<uint8_t, kHttpDateBytes> out);
+
 struct HttpConfig {
-  // Body bytes of every 200 response (capped at UINT64_MAX - 160).
+  // Body bytes of every 200 response (capped at UINT64_MAX - 192).
   uint64_t body_bytes = 1024;
   // Longest request head (request line through the empty line) accepted.
   uint32_t max_header_bytes = 8192;
@@ -120,13 +142,18 @@ class HttpApp final : public Application {
   void on_peer_closed(AppConn& conn) override;
   void on_close(AppConn& conn) override;
   bool idle(AppConn& conn) override;
+  // Sets the Date of the responses started from now on (0, the epoch,
+  // until the first call).
+  void on_clock(uint64_t unix_seconds) override;
 
  private:
   struct ConnState;
 
   // The response heads: indexed by the response variant (http.cc).
-  static constexpr size_t kHeadCapacity = 160;
+  static constexpr size_t kHeadCapacity = 192;
   static constexpr size_t kOkHeads = 3;
+  static constexpr size_t kErrorHeads = 4;
+  static constexpr size_t kErrorHeadCapacity = 160;
 
  public:
   // Body bytes kept right after each 200 head (111 pattern periods), so a
@@ -146,6 +173,9 @@ class HttpApp final : public Application {
   // After a header name's colon: `header` is the Header it names.
   void begin_value(ConnState& s, size_t header);
   bool end_header_line(ConnState& s);
+  // One byte of a Host value (after leading whitespace); false when the
+  // value cannot be valid.
+  static bool step_host(ConnState& s, uint8_t c);
   // A Connection or Transfer-Encoding list element ends.
   void end_token(ConnState& s);
   void end_request_head(ConnState& s);
@@ -162,6 +192,8 @@ class HttpApp final : public Application {
   void fail(ConnState& s, AppError error, uint8_t variant);
   bool start_next_response(ConnState& s);
   std::string_view response_head(uint8_t variant) const;
+  // Where the date sits in the head of `variant`.
+  static size_t date_offset(uint8_t variant);
   // Writes owed responses while write_space() allows; shutdown() when all
   // are written and the connection is closing.
   void pump(AppConn& conn, ConnState& s);
@@ -171,6 +203,12 @@ class HttpApp final : public Application {
   std::array<std::array<uint8_t, kHeadCapacity + kJoinedBodyBytes>, kOkHeads>
       heads_{};
   std::array<uint8_t, kOkHeads> head_lens_{};
+  // The error responses (heads only).
+  std::array<std::array<uint8_t, kErrorHeadCapacity>, kErrorHeads>
+      error_heads_{};
+  std::array<uint8_t, kErrorHeads> error_head_lens_{};
+  // The second every head's date spells.
+  uint64_t clock_ = 0;
 };
 
 }  // namespace dptls::app
