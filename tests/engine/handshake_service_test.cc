@@ -354,6 +354,79 @@ class HandshakeThreadsTest : public ::testing::Test {
   HandshakeThreads hs_;
 };
 
+// ---- the rings ----
+
+// A ring slot that reports, when it is destroyed, whether any of its bytes
+// were left non-zero: ~SpscRing must wipe every slot before freeing them.
+size_t g_slots_destroyed = 0;
+size_t g_slots_unwiped = 0;
+template <typename T>
+struct WipeProbe {
+  T v;
+  ~WipeProbe() {
+    const auto* p = reinterpret_cast<const volatile uint8_t*>(&v);
+    bool dirty = false;
+    for (size_t i = 0; i < sizeof(v); ++i) {
+      dirty = dirty || p[i] != 0;
+    }
+    ++g_slots_destroyed;
+    g_slots_unwiped += dirty ? 1 : 0;
+  }
+};
+
+TEST(SpscRingTest, DestroyedResponseRingWipesEverySlot) {
+  g_slots_destroyed = 0;
+  g_slots_unwiped = 0;
+  {
+    SpscRing<WipeProbe<HsResponse>> ring(8);
+    // kDone (traffic secrets) and kPostFinished (record bytes) alternately,
+    // every slot; the consumer takes two without wiping them (as a worker
+    // takes kPostFinished), the rest are never consumed (shutdown).
+    for (size_t i = 0; i < ring.capacity(); ++i) {
+      WipeProbe<HsResponse>* slot = ring.claim();
+      ASSERT_NE(slot, nullptr);
+      HsResponse& r = slot->v;
+      r.conn = net::ConnHandle::of(0, static_cast<uint32_t>(i), 1);
+      if (i % 2 == 0) {
+        r.kind = HsResponseKind::kDone;
+        r.keys = HsKeys{};
+        r.keys.secret_len = 48;
+        std::memset(r.keys.client_secret, 0x5a, sizeof(r.keys.client_secret));
+        std::memset(r.keys.server_secret, 0xa5, sizeof(r.keys.server_secret));
+      } else {
+        r.kind = HsResponseKind::kPostFinished;
+        r.len = kHsChunk;
+        std::memset(r.data, 0xc3, kHsChunk);
+      }
+      ring.publish();
+    }
+    ASSERT_EQ(ring.claim(), nullptr);
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_NE(ring.peek(), nullptr);
+      ring.pop();
+    }
+  }
+  EXPECT_EQ(g_slots_destroyed, 8u);
+  EXPECT_EQ(g_slots_unwiped, 0u) << "slots freed with their bytes";
+}
+
+TEST(SpscRingTest, DestroyedRequestRingWipesEverySlot) {
+  g_slots_destroyed = 0;
+  g_slots_unwiped = 0;
+  {
+    SpscRing<WipeProbe<HsRequest>> ring(4);
+    for (int i = 0; i < 3; ++i) {
+      WipeProbe<HsRequest>* slot = ring.claim();
+      ASSERT_NE(slot, nullptr);
+      slot->v.len = kHsChunk;
+      std::memset(slot->v.data, 0x16, kHsChunk);  // a client's bytes
+      ring.publish();
+    }
+  }
+  EXPECT_EQ(g_slots_destroyed, 4u);
+  EXPECT_EQ(g_slots_unwiped, 0u);
+}
+
 // ---- tests ----
 
 TEST_F(HandshakeThreadsTest, FullHandshakeThenDataBothWays) {
