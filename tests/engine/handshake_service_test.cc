@@ -328,6 +328,28 @@ ClientOptions DefaultClient() {
   return o;
 }
 
+// `n` clients whose ClientHellos went through `ws` (listener 0, in chunks
+// of `chunk` bytes) as connections of `worker` from slot `first_slot` on,
+// before any answer is read.
+struct Hellos {
+  std::vector<std::unique_ptr<TestClient>> clients;
+  std::vector<net::ConnHandle> handles;
+  size_t largest = 0;  // the longest ClientHello, in bytes
+};
+Hellos SendHellos(WorkerSide& ws, uint16_t worker, int n, uint32_t first_slot,
+                  size_t chunk = kHsChunk) {
+  Hellos h;
+  for (int i = 0; i < n; ++i) {
+    h.clients.push_back(std::make_unique<TestClient>(DefaultClient()));
+    h.handles.push_back(
+        net::ConnHandle::of(worker, first_slot + static_cast<uint32_t>(i), 1));
+    const Bytes hello = h.clients.back()->Step();
+    h.largest = std::max(h.largest, hello.size());
+    ws.Send(h.handles.back(), 0, hello, chunk);
+  }
+  return h;
+}
+
 class HandshakeThreadsTest : public ::testing::Test {
  protected:
   void Start(size_t workers, size_t threads, size_t ring,
@@ -790,18 +812,16 @@ TEST(HandshakeServiceTest, ReusedSlotNeverReachesTheOldState) {
 
 TEST_F(HandshakeThreadsTest, TinyResponseRingDrainedSlowlyLosesNothing) {
   tc_.AddListener();
-  Start(1, 1, 2);  // two slots each way
+  // One slot each way: every answer (kSend chunks, then a final message)
+  // is larger than the response ring, so the thread takes a batch when the
+  // ring is empty and then waits for the worker between messages.
+  Start(1, 1, 1);
   WorkerSide ws(hs_, 0);
   constexpr int kConns = 6;
-  std::vector<std::unique_ptr<TestClient>> clients;
-  std::vector<net::ConnHandle> handles;
-  std::vector<Bytes> wire(kConns);
-  // Every ClientHello first, so the answers pile up in the tiny ring.
-  for (int i = 0; i < kConns; ++i) {
-    clients.push_back(std::make_unique<TestClient>(DefaultClient()));
-    handles.push_back(net::ConnHandle::of(0, 10 + i, 1));
-    ws.Send(handles[i], 0, clients[i]->Step(), 512);
-  }
+  // Every ClientHello first, so the answers queue behind the tiny rings.
+  Hellos hellos = SendHellos(ws, 0, kConns, 10, 512);
+  auto& clients = hellos.clients;
+  const auto& handles = hellos.handles;
   for (int i = 0; i < kConns; ++i) {
     const Answer a = ws.Await(handles[i], std::chrono::microseconds(2000));
     ASSERT_EQ(a.last, HsResponseKind::kNeedMore);
@@ -1014,6 +1034,50 @@ TEST_F(HandshakeThreadsTest, TwoWorkersTwoThreads) {
   }));
   hs_.stop();
   EXPECT_GT(hs_.busy_ratio(0) + hs_.busy_ratio(1), 0.0);
+}
+
+// One worker that stops taking its answers does not hold up the others:
+// the thread answers a worker's batch only while that worker's response
+// ring has room for a whole answer, and otherwise leaves its requests
+// queued and serves the other workers; once the stuck worker drains, its
+// requests are answered.
+TEST_F(HandshakeThreadsTest, StuckWorkerDoesNotStopTheOthers) {
+  tc_.AddListener();
+  Start(2, 1, 16);
+  WorkerSide stuck(hs_, 1);
+  // More ClientHellos than the answers to them fit in worker 1's response
+  // ring (16 slots; each answer is kSend chunks and kNeedMore), all in
+  // worker 1's request ring at once.
+  constexpr int kStuck = 9;
+  const Hellos hellos = SendHellos(stuck, 1, kStuck, 100);
+  ASSERT_LE(hellos.largest, kHsChunk) << "one request per ClientHello";
+  // The thread has answered worker 1 at least once and has had the time to
+  // try the rest.
+  ASSERT_TRUE(
+      WaitFor([](const HandshakeCounters& c) { return c.responses >= 2; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+
+  // Worker 0 completes a handshake meanwhile.
+  WorkerSide ws(hs_, 0);
+  TestClient client(DefaultClient());
+  Outcome o = Drive(client, ws, net::ConnHandle::of(0, 7, 1), 0);
+  ASSERT_TRUE(o.done);
+  ExchangeData(client, o, {}, 3);
+  EXPECT_EQ(hs_.ring_full_waits(0), 0u) << "the thread never blocked";
+  EXPECT_GT(hs_.ring_skips(0), 0u);
+  std::string prom;
+  hs_.render_prometheus(&prom);
+  EXPECT_NE(prom.find("dptls_hs_response_ring_skips_total{thread=\"0\"} "),
+            std::string::npos)
+      << prom;
+
+  // Worker 1 drains: every ClientHello is answered.
+  for (int i = 0; i < kStuck; ++i) {
+    const Answer a = stuck.Await(hellos.handles[i]);
+    EXPECT_EQ(a.last, HsResponseKind::kNeedMore) << i;
+    EXPECT_FALSE(a.send.empty()) << i;
+  }
+  EXPECT_EQ(hs_.ring_full_waits(0), 0u);
 }
 
 // Every tls::HandshakeKind has its completed counter and series (0-RTT
