@@ -6,14 +6,19 @@
 // exchanges application data with the client both ways (including what
 // the client sent right after its Finished). Also failures, kClosed,
 // timeouts, stale listener indexes, a tiny response ring drained slowly,
+// a worker that stops taking its answers next to one that does,
 // resumption across threads, mTLS, the key log against libssl's, and two
-// workers with two threads.
+// workers with two threads. And the rings' wipe when they are destroyed,
+// and the ticket key file's permissions (refused unless private, saved
+// 0600).
 #include "dptls/engine/handshake_service.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +29,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -1097,29 +1103,46 @@ TEST(HandshakeCountersTest, EveryHandshakeKindHasACounter) {
 
 // ---- build_server_contexts ----
 
+// Instance A's ticket keys saved to a fresh key file (a key every 1000 ms
+// from t0), and instance B's loaded from it (rotating every
+// `b_interval_ms`), each with its rotation on the file. b null on failure.
+struct SharedKeyFile {
+  std::string file;
+  uint64_t t0 = 1'700'000'000'000;
+  std::shared_ptr<tls::TicketKeys> a, b;
+  std::optional<TicketKeyRotation> rot_a, rot_b;
+};
+SharedKeyFile ShareKeyFile(uint64_t b_interval_ms) {
+  SharedKeyFile s;
+  s.file = MakeTempDir() + "/tickets.bin";
+  std::string err;
+  s.a = tls::TicketKeys::generate(s.t0, 1000, &err);
+  EXPECT_NE(s.a, nullptr) << err;
+  if (s.a != nullptr && s.a->save(s.file, &err)) {
+    s.b = tls::TicketKeys::load(s.file, b_interval_ms, &err);
+  }
+  EXPECT_NE(s.b, nullptr) << err;
+  s.rot_a.emplace(s.a, s.file);
+  s.rot_b.emplace(s.b, s.file);
+  return s;
+}
+
 // tickets.rotate_s while running: instance A rotates and saves the key
 // file; instance B, sharing the file, takes the new keys on its next tick;
 // both keep opening tickets sealed under the previous key.
 TEST(TicketKeyRotationTest, RotatesSavesAndAnotherInstanceReloads) {
-  const std::string dir = MakeTempDir();
-  const std::string file = dir + "/tickets.bin";
-  const uint64_t t0 = 1'700'000'000'000;
+  SharedKeyFile shared = ShareKeyFile(1000);
+  ASSERT_NE(shared.b, nullptr);
+  auto& [file, t0, a, b, rot_a, rot_b] = shared;
   std::string err;
-  auto a = tls::TicketKeys::generate(t0, 1000, &err);
-  ASSERT_NE(a, nullptr) << err;
-  ASSERT_TRUE(a->save(file, &err)) << err;
-  auto b = tls::TicketKeys::load(file, 1000, &err);
-  ASSERT_NE(b, nullptr) << err;
-  TicketKeyRotation rot_a(a, file);
-  TicketKeyRotation rot_b(b, file);
-  EXPECT_EQ(rot_a.tick(t0 + 500, &err), TicketKeyRotation::Tick::kNothing);
-  EXPECT_EQ(rot_b.tick(t0 + 500, &err), TicketKeyRotation::Tick::kNothing);
+  EXPECT_EQ(rot_a->tick(t0 + 500, &err), TicketKeyRotation::Tick::kNothing);
+  EXPECT_EQ(rot_b->tick(t0 + 500, &err), TicketKeyRotation::Tick::kNothing);
 
   const std::vector<uint8_t> contents(40, 0x5a);
   std::vector<uint8_t> old_ticket, new_ticket, out;
   ASSERT_TRUE(a->seal(contents, &old_ticket));
   const auto old_name = a->current_name();
-  EXPECT_EQ(rot_a.tick(t0 + 1000, &err), TicketKeyRotation::Tick::kRotated)
+  EXPECT_EQ(rot_a->tick(t0 + 1000, &err), TicketKeyRotation::Tick::kRotated)
       << err;
   EXPECT_NE(a->current_name(), old_name);
   EXPECT_TRUE(a->has_previous());
@@ -1127,21 +1150,21 @@ TEST(TicketKeyRotationTest, RotatesSavesAndAnotherInstanceReloads) {
   EXPECT_TRUE(a->open(old_ticket, &out)) << "the previous key still opens";
   EXPECT_FALSE(b->open(new_ticket, &out)) << "B has not ticked yet";
 
-  EXPECT_EQ(rot_b.tick(t0 + 1001, &err), TicketKeyRotation::Tick::kReloaded)
+  EXPECT_EQ(rot_b->tick(t0 + 1001, &err), TicketKeyRotation::Tick::kReloaded)
       << err;
   EXPECT_EQ(b->current_name(), a->current_name());
   EXPECT_TRUE(b->open(new_ticket, &out));
   EXPECT_EQ(out, contents);
   EXPECT_TRUE(b->open(old_ticket, &out));
-  EXPECT_EQ(rot_b.tick(t0 + 1500, &err), TicketKeyRotation::Tick::kNothing);
+  EXPECT_EQ(rot_b->tick(t0 + 1500, &err), TicketKeyRotation::Tick::kNothing);
 
   // A file that is no longer a key file: reported, the keys kept.
   WriteFile(file, "not a key file");
-  EXPECT_EQ(rot_b.tick(t0 + 1600, &err), TicketKeyRotation::Tick::kFailed);
+  EXPECT_EQ(rot_b->tick(t0 + 1600, &err), TicketKeyRotation::Tick::kFailed);
   EXPECT_NE(err.find("tickets.key_file"), std::string::npos) << err;
   EXPECT_TRUE(b->open(new_ticket, &out));
   // The next rotation in B writes a valid file again.
-  EXPECT_EQ(rot_b.tick(t0 + 2001, &err), TicketKeyRotation::Tick::kRotated)
+  EXPECT_EQ(rot_b->tick(t0 + 2001, &err), TicketKeyRotation::Tick::kRotated)
       << err;
   auto c = tls::TicketKeys::load(file, 1000, &err);
   ASSERT_NE(c, nullptr) << err;
@@ -1229,6 +1252,7 @@ TEST(BuildServerContextsTest, ErrorsNameTheListener) {
   l.client_ca_file.clear();
   tc.cfg.tickets.key_file = tc.dir + "/tickets.bin";
   WriteFile(tc.cfg.tickets.key_file, "garbage");
+  ASSERT_EQ(::chmod(tc.cfg.tickets.key_file.c_str(), 0600), 0);
   err.clear();
   EXPECT_TRUE(build_server_contexts(tc.cfg, &err).empty());
   EXPECT_NE(err.find("tickets.key_file"), std::string::npos) << err;
@@ -1293,6 +1317,139 @@ TEST(HandshakeThreadsStartTest, RefusesBadArguments) {
   EXPECT_FALSE(hs.start(1, 1, 8, tc.Build(), "", 1000, &err));
   hs.stop();
   hs.stop();
+}
+
+// ---- the ticket key file's permissions ----
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+// A key file saved by TicketKeys with `mode`.
+std::string SavedKeyFile(const std::string& dir, mode_t mode) {
+  const std::string file = dir + "/tickets.bin";
+  std::string err;
+  auto k = tls::TicketKeys::generate(1'700'000'000'000, 3'600'000, &err);
+  EXPECT_NE(k, nullptr) << err;
+  EXPECT_TRUE(k->save(file, &err)) << err;
+  EXPECT_EQ(::chmod(file.c_str(), mode), 0);
+  return file;
+}
+
+TEST(BuildServerContextsTest, TicketKeyFileOpenToOthersIsRefused) {
+  TestConfig tc;
+  tc.AddListener();
+  tc.cfg.tickets.key_file = SavedKeyFile(tc.dir, 0644);
+  const std::string& file = tc.cfg.tickets.key_file;
+  std::string err;
+  EXPECT_TRUE(build_server_contexts(tc.cfg, &err).empty());
+  EXPECT_NE(err.find("permissions 0644 for '" + file + "' are too open"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("tickets.key_file"), std::string::npos) << err;
+  EXPECT_NE(err.find("chmod 600 '" + file + "'"), std::string::npos) << err;
+  for (const mode_t open_mode : {0640, 0620, 0604, 0602, 0660}) {
+    ASSERT_EQ(::chmod(file.c_str(), open_mode), 0);
+    err.clear();
+    EXPECT_TRUE(build_server_contexts(tc.cfg, &err).empty()) << open_mode;
+    EXPECT_NE(err.find("are too open"), std::string::npos) << err;
+  }
+  for (const mode_t ok_mode : {0600, 0400}) {
+    ASSERT_EQ(::chmod(file.c_str(), ok_mode), 0);
+    err.clear();
+    EXPECT_EQ(build_server_contexts(tc.cfg, &err).size(), 1u)
+        << ok_mode << ": " << err;
+  }
+}
+
+TEST(BuildServerContextsTest, TicketKeyFileMustBeARegularFileOfOurs) {
+  TestConfig tc;
+  tc.AddListener();
+  const std::string file = SavedKeyFile(tc.dir, 0600);
+  std::string err;
+  // A directory.
+  tc.cfg.tickets.key_file = tc.dir + "/keys.d";
+  ASSERT_EQ(::mkdir(tc.cfg.tickets.key_file.c_str(), 0700), 0);
+  EXPECT_TRUE(build_server_contexts(tc.cfg, &err).empty());
+  EXPECT_NE(err.find("not a regular file"), std::string::npos) << err;
+  // A symbolic link is followed: its target is what is checked.
+  tc.cfg.tickets.key_file = tc.dir + "/link.bin";
+  ASSERT_EQ(::symlink(file.c_str(), tc.cfg.tickets.key_file.c_str()), 0);
+  err.clear();
+  EXPECT_EQ(build_server_contexts(tc.cfg, &err).size(), 1u) << err;
+  ASSERT_EQ(::chmod(file.c_str(), 0644), 0);
+  err.clear();
+  EXPECT_TRUE(build_server_contexts(tc.cfg, &err).empty());
+  EXPECT_NE(err.find("are too open"), std::string::npos) << err;
+  ASSERT_EQ(::chmod(file.c_str(), 0600), 0);
+  // Owned by another user (root, which runs the engine, can make one).
+  if (::geteuid() == 0) {
+    ASSERT_EQ(::chown(file.c_str(), 4242, static_cast<gid_t>(-1)), 0);
+    err.clear();
+    EXPECT_TRUE(build_server_contexts(tc.cfg, &err).empty());
+    EXPECT_NE(err.find("owned by uid 4242"), std::string::npos) << err;
+    EXPECT_NE(err.find("chown 0 '" + tc.cfg.tickets.key_file + "'"),
+              std::string::npos)
+        << err;
+  }
+}
+
+// A key file created by the engine, or rewritten at a rotation, is 0600
+// whatever the umask, even over a leftover temporary file that was not.
+TEST(TicketKeyRotationTest, SavedKeyFileIsPrivateUnderAnyUmask) {
+  TestConfig tc;
+  tc.AddListener();
+  tc.cfg.tickets.key_file = tc.dir + "/tickets.bin";
+  const std::string& file = tc.cfg.tickets.key_file;
+  const mode_t old_umask = ::umask(0);
+  ASSERT_EQ(tc.Build().size(), 1u);  // creates the file
+  EXPECT_EQ(ModeOf(file), 0600u);
+  const int fd = ::open((file + ".tmp").c_str(), O_WRONLY | O_CREAT, 0666);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  ASSERT_EQ(ModeOf(file + ".tmp"), 0666u);
+  std::string err;
+  auto k = tls::TicketKeys::generate(1000, 1000, &err);
+  ASSERT_NE(k, nullptr) << err;
+  const bool saved = k->save(file, &err);
+  ::umask(old_umask);
+  ASSERT_TRUE(saved) << err;
+  EXPECT_EQ(ModeOf(file), 0600u);
+  EXPECT_NE(::access((file + ".tmp").c_str(), F_OK), 0);
+}
+
+// A key file that another instance's rotation left readable by others is
+// not taken: the tick fails (the engine logs it), the keys in use stay;
+// once the file is 0600 again (chmod alone, contents unchanged), the next
+// tick takes it.
+TEST(TicketKeyRotationTest, ReloadRefusesAFileOpenToOthers) {
+  // B's own schedule rotates later: its ticks below only read the file.
+  SharedKeyFile shared = ShareKeyFile(10'000);
+  ASSERT_NE(shared.b, nullptr);
+  auto& [file, t0, a, b, rot_a, rot_b] = shared;
+  std::string err;
+  ASSERT_EQ(rot_a->tick(t0 + 1000, &err), TicketKeyRotation::Tick::kRotated)
+      << err;
+  const std::vector<uint8_t> contents(40, 0x5a);
+  std::vector<uint8_t> new_ticket, out;
+  ASSERT_TRUE(a->seal(contents, &new_ticket));
+  ASSERT_EQ(::chmod(file.c_str(), 0644), 0);
+  err.clear();
+  EXPECT_EQ(rot_b->tick(t0 + 1001, &err), TicketKeyRotation::Tick::kFailed);
+  EXPECT_NE(err.find("permissions 0644 for '" + file + "' are too open"),
+            std::string::npos)
+      << err;
+  EXPECT_FALSE(b->open(new_ticket, &out)) << "the new keys were not taken";
+  EXPECT_EQ(rot_b->failures(), 1u);
+  EXPECT_EQ(rot_b->tick(t0 + 1002, &err), TicketKeyRotation::Tick::kNothing)
+      << "reported once per change of the file";
+  ASSERT_EQ(::chmod(file.c_str(), 0600), 0);
+  EXPECT_EQ(rot_b->tick(t0 + 1003, &err), TicketKeyRotation::Tick::kReloaded)
+      << err;
+  EXPECT_TRUE(b->open(new_ticket, &out));
+  EXPECT_EQ(rot_b->failures(), 1u);
 }
 
 }  // namespace
