@@ -581,10 +581,17 @@ int run_engine(const config::Config& config, const RunOptions& options) {
     using Clock = std::chrono::steady_clock;
     const auto start = Clock::now();
     auto drain_start = Clock::time_point{};
-    auto render = [&] { return render_metrics(workers, hs); };
     // Every listener shares one set of ticket keys.
     TicketKeyRotation rotation(contexts[0]->config().ticket_keys,
                                config.tickets.key_file);
+    auto render = [&] {
+      std::string out = render_metrics(workers, hs);
+      // Key file reloads refused (e.g. not 0600) or saves that failed.
+      out += "# TYPE dptls_tickets_key_file_failures_total counter\n";
+      out += "dptls_tickets_key_file_failures_total " +
+             std::to_string(rotation.failures()) + "\n";
+      return out;
+    };
     auto last_rotation_check = Clock::now();
     while (!stop.load(std::memory_order_relaxed)) {
       if (config.admin.enabled) {

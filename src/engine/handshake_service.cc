@@ -114,9 +114,12 @@ TicketKeyRotation::FileStamp TicketKeyRotation::stamp() const {
   if (file_.empty() || ::stat(file_.c_str(), &st) != 0) {
     return {};
   }
+  const auto ns = [](const timespec& t) {
+    return static_cast<uint64_t>(t.tv_sec) * 1'000'000'000u +
+           static_cast<uint64_t>(t.tv_nsec);
+  };
   return {static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
-          static_cast<uint64_t>(st.st_mtim.tv_sec) * 1'000'000'000u +
-              static_cast<uint64_t>(st.st_mtim.tv_nsec)};
+          ns(st.st_mtim), ns(st.st_ctim)};
 }
 
 TicketKeyRotation::Tick TicketKeyRotation::tick(uint64_t now_ms,
@@ -128,7 +131,8 @@ TicketKeyRotation::Tick TicketKeyRotation::tick(uint64_t now_ms,
       seen_ = now_stamp;
       std::string err;
       if (!keys_->reload(file_, &err)) {
-        *error = "tickets.key_file: " + err;
+        *error = "tickets.key_file: " + err + " (the keys in use are kept)";
+        ++failures_;
         return Tick::kFailed;
       }
       result = Tick::kReloaded;
@@ -141,6 +145,7 @@ TicketKeyRotation::Tick TicketKeyRotation::tick(uint64_t now_ms,
     std::string err;
     if (!keys_->save(file_, &err)) {
       *error = "tickets.key_file: rotated but not saved: " + err;
+      ++failures_;
       return Tick::kFailed;
     }
     seen_ = stamp();

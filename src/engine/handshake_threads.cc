@@ -1,6 +1,7 @@
 // The handshake threads: rings per (worker, thread), one HandshakeService
-// per thread, the polling loop with its idle backoff and its waits on full
-// response rings.
+// per thread, the polling loop with its idle backoff, the workers it skips
+// while their response ring has no room for an answer, and its waits on
+// full response rings.
 #include "dptls/engine/handshake_threads.h"
 
 #include <pthread.h>
@@ -37,6 +38,17 @@ void sleep_ns(uint64_t ns) {
 
 // Requests taken from one ring before moving to the next worker's.
 constexpr size_t kBudget = 64;
+// Free response slots a worker's ring must have before the thread takes a
+// request that is answered (a batch's last kData chunk), at most the
+// ring's capacity. One answer has no fixed bound: its kSend chunks carry
+// the server flight, whose certificate chain and OCSP response come from
+// the configuration (up to 64 KB of OCSP alone), or the NewSessionTickets
+// (up to 16), then kPostFinished chunks for what the client sent after its
+// Finished (up to the batch), then the final message. 16 slots (31 KB) hold
+// a flight with some 25 KB of certificates, or the tickets and a few
+// chunks of post-Finished bytes; an answer larger than the room left
+// falls back to waiting for the worker (counted in full_waits).
+constexpr size_t kAnswerRoom = 16;
 constexpr uint64_t kIdleMinNs = 50'000;
 constexpr uint64_t kIdleMaxNs = 1'000'000;
 constexpr uint64_t kFullWaitNs = 20'000;
@@ -151,9 +163,18 @@ void HandshakeThreads::run(size_t t) {
           sleep_ns(kFullWaitNs);
         }
       };
+      const size_t room = std::min(kAnswerRoom, out.capacity());
       for (size_t i = 0; i < kBudget; ++i) {
         const HsRequest* req = in.peek();
         if (req == nullptr) {
+          break;
+        }
+        // A worker that does not take its answers must not stop the
+        // thread from serving the others: its requests stay queued (its
+        // request ring filling is its back-pressure) until it makes room.
+        if (req->kind == HsRequestKind::kData && req->end &&
+            out.free_slots() < room) {
+          pt.ring_skips.fetch_add(1, std::memory_order_relaxed);
           break;
         }
         any = true;
@@ -210,6 +231,12 @@ uint64_t HandshakeThreads::ring_full_waits(size_t t) const {
              : 0;
 }
 
+uint64_t HandshakeThreads::ring_skips(size_t t) const {
+  return t < per_thread_.size()
+             ? per_thread_[t]->ring_skips.load(std::memory_order_relaxed)
+             : 0;
+}
+
 void HandshakeThreads::render_prometheus(std::string* out) const {
   counters().render_prometheus(out);
   *out += "# TYPE dptls_hs_thread_busy_ratio gauge\n";
@@ -231,12 +258,17 @@ void HandshakeThreads::render_prometheus(std::string* out) const {
   };
   seconds("dptls_hs_thread_busy_seconds_total", &PerThread::busy_ns);
   seconds("dptls_hs_thread_cpu_seconds_total", &PerThread::cpu_ns);
-  *out += "# TYPE dptls_hs_response_ring_full_waits_total counter\n";
-  for (size_t t = 0; t < per_thread_.size(); ++t) {
-    *out += "dptls_hs_response_ring_full_waits_total{thread=\"" +
-            std::to_string(t) + "\"} " + std::to_string(ring_full_waits(t)) +
-            "\n";
-  }
+  const auto per_thread = [&](const char* name, auto value) {
+    *out += std::string("# TYPE ") + name + " counter\n";
+    for (size_t t = 0; t < per_thread_.size(); ++t) {
+      *out += std::string(name) + "{thread=\"" + std::to_string(t) + "\"} " +
+              std::to_string((this->*value)(t)) + "\n";
+    }
+  };
+  per_thread("dptls_hs_response_ring_full_waits_total",
+             &HandshakeThreads::ring_full_waits);
+  per_thread("dptls_hs_response_ring_skips_total",
+             &HandshakeThreads::ring_skips);
 }
 
 }  // namespace dptls::engine

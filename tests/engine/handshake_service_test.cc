@@ -6,14 +6,19 @@
 // exchanges application data with the client both ways (including what
 // the client sent right after its Finished). Also failures, kClosed,
 // timeouts, stale listener indexes, a tiny response ring drained slowly,
+// a worker that stops taking its answers next to one that does,
 // resumption across threads, mTLS, the key log against libssl's, and two
-// workers with two threads.
+// workers with two threads. And the rings' wipe when they are destroyed,
+// and the ticket key file's permissions (refused unless private, saved
+// 0600).
 #include "dptls/engine/handshake_service.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +29,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -328,6 +334,28 @@ ClientOptions DefaultClient() {
   return o;
 }
 
+// `n` clients whose ClientHellos went through `ws` (listener 0, in chunks
+// of `chunk` bytes) as connections of `worker` from slot `first_slot` on,
+// before any answer is read.
+struct Hellos {
+  std::vector<std::unique_ptr<TestClient>> clients;
+  std::vector<net::ConnHandle> handles;
+  size_t largest = 0;  // the longest ClientHello, in bytes
+};
+Hellos SendHellos(WorkerSide& ws, uint16_t worker, int n, uint32_t first_slot,
+                  size_t chunk = kHsChunk) {
+  Hellos h;
+  for (int i = 0; i < n; ++i) {
+    h.clients.push_back(std::make_unique<TestClient>(DefaultClient()));
+    h.handles.push_back(
+        net::ConnHandle::of(worker, first_slot + static_cast<uint32_t>(i), 1));
+    const Bytes hello = h.clients.back()->Step();
+    h.largest = std::max(h.largest, hello.size());
+    ws.Send(h.handles.back(), 0, hello, chunk);
+  }
+  return h;
+}
+
 class HandshakeThreadsTest : public ::testing::Test {
  protected:
   void Start(size_t workers, size_t threads, size_t ring,
@@ -353,6 +381,79 @@ class HandshakeThreadsTest : public ::testing::Test {
   TestConfig tc_;
   HandshakeThreads hs_;
 };
+
+// ---- the rings ----
+
+// A ring slot that reports, when it is destroyed, whether any of its bytes
+// were left non-zero: ~SpscRing must wipe every slot before freeing them.
+size_t g_slots_destroyed = 0;
+size_t g_slots_unwiped = 0;
+template <typename T>
+struct WipeProbe {
+  T v;
+  ~WipeProbe() {
+    const auto* p = reinterpret_cast<const volatile uint8_t*>(&v);
+    bool dirty = false;
+    for (size_t i = 0; i < sizeof(v); ++i) {
+      dirty = dirty || p[i] != 0;
+    }
+    ++g_slots_destroyed;
+    g_slots_unwiped += dirty ? 1 : 0;
+  }
+};
+
+TEST(SpscRingTest, DestroyedResponseRingWipesEverySlot) {
+  g_slots_destroyed = 0;
+  g_slots_unwiped = 0;
+  {
+    SpscRing<WipeProbe<HsResponse>> ring(8);
+    // kDone (traffic secrets) and kPostFinished (record bytes) alternately,
+    // every slot; the consumer takes two without wiping them (as a worker
+    // takes kPostFinished), the rest are never consumed (shutdown).
+    for (size_t i = 0; i < ring.capacity(); ++i) {
+      WipeProbe<HsResponse>* slot = ring.claim();
+      ASSERT_NE(slot, nullptr);
+      HsResponse& r = slot->v;
+      r.conn = net::ConnHandle::of(0, static_cast<uint32_t>(i), 1);
+      if (i % 2 == 0) {
+        r.kind = HsResponseKind::kDone;
+        r.keys = HsKeys{};
+        r.keys.secret_len = 48;
+        std::memset(r.keys.client_secret, 0x5a, sizeof(r.keys.client_secret));
+        std::memset(r.keys.server_secret, 0xa5, sizeof(r.keys.server_secret));
+      } else {
+        r.kind = HsResponseKind::kPostFinished;
+        r.len = kHsChunk;
+        std::memset(r.data, 0xc3, kHsChunk);
+      }
+      ring.publish();
+    }
+    ASSERT_EQ(ring.claim(), nullptr);
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_NE(ring.peek(), nullptr);
+      ring.pop();
+    }
+  }
+  EXPECT_EQ(g_slots_destroyed, 8u);
+  EXPECT_EQ(g_slots_unwiped, 0u) << "slots freed with their bytes";
+}
+
+TEST(SpscRingTest, DestroyedRequestRingWipesEverySlot) {
+  g_slots_destroyed = 0;
+  g_slots_unwiped = 0;
+  {
+    SpscRing<WipeProbe<HsRequest>> ring(4);
+    for (int i = 0; i < 3; ++i) {
+      WipeProbe<HsRequest>* slot = ring.claim();
+      ASSERT_NE(slot, nullptr);
+      slot->v.len = kHsChunk;
+      std::memset(slot->v.data, 0x16, kHsChunk);  // a client's bytes
+      ring.publish();
+    }
+  }
+  EXPECT_EQ(g_slots_destroyed, 4u);
+  EXPECT_EQ(g_slots_unwiped, 0u);
+}
 
 // ---- tests ----
 
@@ -717,18 +818,16 @@ TEST(HandshakeServiceTest, ReusedSlotNeverReachesTheOldState) {
 
 TEST_F(HandshakeThreadsTest, TinyResponseRingDrainedSlowlyLosesNothing) {
   tc_.AddListener();
-  Start(1, 1, 2);  // two slots each way
+  // One slot each way: every answer (kSend chunks, then a final message)
+  // is larger than the response ring, so the thread takes a batch when the
+  // ring is empty and then waits for the worker between messages.
+  Start(1, 1, 1);
   WorkerSide ws(hs_, 0);
   constexpr int kConns = 6;
-  std::vector<std::unique_ptr<TestClient>> clients;
-  std::vector<net::ConnHandle> handles;
-  std::vector<Bytes> wire(kConns);
-  // Every ClientHello first, so the answers pile up in the tiny ring.
-  for (int i = 0; i < kConns; ++i) {
-    clients.push_back(std::make_unique<TestClient>(DefaultClient()));
-    handles.push_back(net::ConnHandle::of(0, 10 + i, 1));
-    ws.Send(handles[i], 0, clients[i]->Step(), 512);
-  }
+  // Every ClientHello first, so the answers queue behind the tiny rings.
+  Hellos hellos = SendHellos(ws, 0, kConns, 10, 512);
+  auto& clients = hellos.clients;
+  const auto& handles = hellos.handles;
   for (int i = 0; i < kConns; ++i) {
     const Answer a = ws.Await(handles[i], std::chrono::microseconds(2000));
     ASSERT_EQ(a.last, HsResponseKind::kNeedMore);
@@ -943,6 +1042,50 @@ TEST_F(HandshakeThreadsTest, TwoWorkersTwoThreads) {
   EXPECT_GT(hs_.busy_ratio(0) + hs_.busy_ratio(1), 0.0);
 }
 
+// One worker that stops taking its answers does not hold up the others:
+// the thread answers a worker's batch only while that worker's response
+// ring has room for a whole answer, and otherwise leaves its requests
+// queued and serves the other workers; once the stuck worker drains, its
+// requests are answered.
+TEST_F(HandshakeThreadsTest, StuckWorkerDoesNotStopTheOthers) {
+  tc_.AddListener();
+  Start(2, 1, 16);
+  WorkerSide stuck(hs_, 1);
+  // More ClientHellos than the answers to them fit in worker 1's response
+  // ring (16 slots; each answer is kSend chunks and kNeedMore), all in
+  // worker 1's request ring at once.
+  constexpr int kStuck = 9;
+  const Hellos hellos = SendHellos(stuck, 1, kStuck, 100);
+  ASSERT_LE(hellos.largest, kHsChunk) << "one request per ClientHello";
+  // The thread has answered worker 1 at least once and has had the time to
+  // try the rest.
+  ASSERT_TRUE(
+      WaitFor([](const HandshakeCounters& c) { return c.responses >= 2; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+
+  // Worker 0 completes a handshake meanwhile.
+  WorkerSide ws(hs_, 0);
+  TestClient client(DefaultClient());
+  Outcome o = Drive(client, ws, net::ConnHandle::of(0, 7, 1), 0);
+  ASSERT_TRUE(o.done);
+  ExchangeData(client, o, {}, 3);
+  EXPECT_EQ(hs_.ring_full_waits(0), 0u) << "the thread never blocked";
+  EXPECT_GT(hs_.ring_skips(0), 0u);
+  std::string prom;
+  hs_.render_prometheus(&prom);
+  EXPECT_NE(prom.find("dptls_hs_response_ring_skips_total{thread=\"0\"} "),
+            std::string::npos)
+      << prom;
+
+  // Worker 1 drains: every ClientHello is answered.
+  for (int i = 0; i < kStuck; ++i) {
+    const Answer a = stuck.Await(hellos.handles[i]);
+    EXPECT_EQ(a.last, HsResponseKind::kNeedMore) << i;
+    EXPECT_FALSE(a.send.empty()) << i;
+  }
+  EXPECT_EQ(hs_.ring_full_waits(0), 0u);
+}
+
 // Every tls::HandshakeKind has its completed counter and series (0-RTT
 // resumptions included).
 TEST(HandshakeCountersTest, EveryHandshakeKindHasACounter) {
@@ -960,29 +1103,46 @@ TEST(HandshakeCountersTest, EveryHandshakeKindHasACounter) {
 
 // ---- build_server_contexts ----
 
+// Instance A's ticket keys saved to a fresh key file (a key every 1000 ms
+// from t0), and instance B's loaded from it (rotating every
+// `b_interval_ms`), each with its rotation on the file. b null on failure.
+struct SharedKeyFile {
+  std::string file;
+  uint64_t t0 = 1'700'000'000'000;
+  std::shared_ptr<tls::TicketKeys> a, b;
+  std::optional<TicketKeyRotation> rot_a, rot_b;
+};
+SharedKeyFile ShareKeyFile(uint64_t b_interval_ms) {
+  SharedKeyFile s;
+  s.file = MakeTempDir() + "/tickets.bin";
+  std::string err;
+  s.a = tls::TicketKeys::generate(s.t0, 1000, &err);
+  EXPECT_NE(s.a, nullptr) << err;
+  if (s.a != nullptr && s.a->save(s.file, &err)) {
+    s.b = tls::TicketKeys::load(s.file, b_interval_ms, &err);
+  }
+  EXPECT_NE(s.b, nullptr) << err;
+  s.rot_a.emplace(s.a, s.file);
+  s.rot_b.emplace(s.b, s.file);
+  return s;
+}
+
 // tickets.rotate_s while running: instance A rotates and saves the key
 // file; instance B, sharing the file, takes the new keys on its next tick;
 // both keep opening tickets sealed under the previous key.
 TEST(TicketKeyRotationTest, RotatesSavesAndAnotherInstanceReloads) {
-  const std::string dir = MakeTempDir();
-  const std::string file = dir + "/tickets.bin";
-  const uint64_t t0 = 1'700'000'000'000;
+  SharedKeyFile shared = ShareKeyFile(1000);
+  ASSERT_NE(shared.b, nullptr);
+  auto& [file, t0, a, b, rot_a, rot_b] = shared;
   std::string err;
-  auto a = tls::TicketKeys::generate(t0, 1000, &err);
-  ASSERT_NE(a, nullptr) << err;
-  ASSERT_TRUE(a->save(file, &err)) << err;
-  auto b = tls::TicketKeys::load(file, 1000, &err);
-  ASSERT_NE(b, nullptr) << err;
-  TicketKeyRotation rot_a(a, file);
-  TicketKeyRotation rot_b(b, file);
-  EXPECT_EQ(rot_a.tick(t0 + 500, &err), TicketKeyRotation::Tick::kNothing);
-  EXPECT_EQ(rot_b.tick(t0 + 500, &err), TicketKeyRotation::Tick::kNothing);
+  EXPECT_EQ(rot_a->tick(t0 + 500, &err), TicketKeyRotation::Tick::kNothing);
+  EXPECT_EQ(rot_b->tick(t0 + 500, &err), TicketKeyRotation::Tick::kNothing);
 
   const std::vector<uint8_t> contents(40, 0x5a);
   std::vector<uint8_t> old_ticket, new_ticket, out;
   ASSERT_TRUE(a->seal(contents, &old_ticket));
   const auto old_name = a->current_name();
-  EXPECT_EQ(rot_a.tick(t0 + 1000, &err), TicketKeyRotation::Tick::kRotated)
+  EXPECT_EQ(rot_a->tick(t0 + 1000, &err), TicketKeyRotation::Tick::kRotated)
       << err;
   EXPECT_NE(a->current_name(), old_name);
   EXPECT_TRUE(a->has_previous());
@@ -990,21 +1150,21 @@ TEST(TicketKeyRotationTest, RotatesSavesAndAnotherInstanceReloads) {
   EXPECT_TRUE(a->open(old_ticket, &out)) << "the previous key still opens";
   EXPECT_FALSE(b->open(new_ticket, &out)) << "B has not ticked yet";
 
-  EXPECT_EQ(rot_b.tick(t0 + 1001, &err), TicketKeyRotation::Tick::kReloaded)
+  EXPECT_EQ(rot_b->tick(t0 + 1001, &err), TicketKeyRotation::Tick::kReloaded)
       << err;
   EXPECT_EQ(b->current_name(), a->current_name());
   EXPECT_TRUE(b->open(new_ticket, &out));
   EXPECT_EQ(out, contents);
   EXPECT_TRUE(b->open(old_ticket, &out));
-  EXPECT_EQ(rot_b.tick(t0 + 1500, &err), TicketKeyRotation::Tick::kNothing);
+  EXPECT_EQ(rot_b->tick(t0 + 1500, &err), TicketKeyRotation::Tick::kNothing);
 
   // A file that is no longer a key file: reported, the keys kept.
   WriteFile(file, "not a key file");
-  EXPECT_EQ(rot_b.tick(t0 + 1600, &err), TicketKeyRotation::Tick::kFailed);
+  EXPECT_EQ(rot_b->tick(t0 + 1600, &err), TicketKeyRotation::Tick::kFailed);
   EXPECT_NE(err.find("tickets.key_file"), std::string::npos) << err;
   EXPECT_TRUE(b->open(new_ticket, &out));
   // The next rotation in B writes a valid file again.
-  EXPECT_EQ(rot_b.tick(t0 + 2001, &err), TicketKeyRotation::Tick::kRotated)
+  EXPECT_EQ(rot_b->tick(t0 + 2001, &err), TicketKeyRotation::Tick::kRotated)
       << err;
   auto c = tls::TicketKeys::load(file, 1000, &err);
   ASSERT_NE(c, nullptr) << err;
@@ -1092,6 +1252,7 @@ TEST(BuildServerContextsTest, ErrorsNameTheListener) {
   l.client_ca_file.clear();
   tc.cfg.tickets.key_file = tc.dir + "/tickets.bin";
   WriteFile(tc.cfg.tickets.key_file, "garbage");
+  ASSERT_EQ(::chmod(tc.cfg.tickets.key_file.c_str(), 0600), 0);
   err.clear();
   EXPECT_TRUE(build_server_contexts(tc.cfg, &err).empty());
   EXPECT_NE(err.find("tickets.key_file"), std::string::npos) << err;
@@ -1156,6 +1317,139 @@ TEST(HandshakeThreadsStartTest, RefusesBadArguments) {
   EXPECT_FALSE(hs.start(1, 1, 8, tc.Build(), "", 1000, &err));
   hs.stop();
   hs.stop();
+}
+
+// ---- the ticket key file's permissions ----
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+// A key file saved by TicketKeys with `mode`.
+std::string SavedKeyFile(const std::string& dir, mode_t mode) {
+  const std::string file = dir + "/tickets.bin";
+  std::string err;
+  auto k = tls::TicketKeys::generate(1'700'000'000'000, 3'600'000, &err);
+  EXPECT_NE(k, nullptr) << err;
+  EXPECT_TRUE(k->save(file, &err)) << err;
+  EXPECT_EQ(::chmod(file.c_str(), mode), 0);
+  return file;
+}
+
+TEST(BuildServerContextsTest, TicketKeyFileOpenToOthersIsRefused) {
+  TestConfig tc;
+  tc.AddListener();
+  tc.cfg.tickets.key_file = SavedKeyFile(tc.dir, 0644);
+  const std::string& file = tc.cfg.tickets.key_file;
+  std::string err;
+  EXPECT_TRUE(build_server_contexts(tc.cfg, &err).empty());
+  EXPECT_NE(err.find("permissions 0644 for '" + file + "' are too open"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("tickets.key_file"), std::string::npos) << err;
+  EXPECT_NE(err.find("chmod 600 '" + file + "'"), std::string::npos) << err;
+  for (const mode_t open_mode : {0640, 0620, 0604, 0602, 0660}) {
+    ASSERT_EQ(::chmod(file.c_str(), open_mode), 0);
+    err.clear();
+    EXPECT_TRUE(build_server_contexts(tc.cfg, &err).empty()) << open_mode;
+    EXPECT_NE(err.find("are too open"), std::string::npos) << err;
+  }
+  for (const mode_t ok_mode : {0600, 0400}) {
+    ASSERT_EQ(::chmod(file.c_str(), ok_mode), 0);
+    err.clear();
+    EXPECT_EQ(build_server_contexts(tc.cfg, &err).size(), 1u)
+        << ok_mode << ": " << err;
+  }
+}
+
+TEST(BuildServerContextsTest, TicketKeyFileMustBeARegularFileOfOurs) {
+  TestConfig tc;
+  tc.AddListener();
+  const std::string file = SavedKeyFile(tc.dir, 0600);
+  std::string err;
+  // A directory.
+  tc.cfg.tickets.key_file = tc.dir + "/keys.d";
+  ASSERT_EQ(::mkdir(tc.cfg.tickets.key_file.c_str(), 0700), 0);
+  EXPECT_TRUE(build_server_contexts(tc.cfg, &err).empty());
+  EXPECT_NE(err.find("not a regular file"), std::string::npos) << err;
+  // A symbolic link is followed: its target is what is checked.
+  tc.cfg.tickets.key_file = tc.dir + "/link.bin";
+  ASSERT_EQ(::symlink(file.c_str(), tc.cfg.tickets.key_file.c_str()), 0);
+  err.clear();
+  EXPECT_EQ(build_server_contexts(tc.cfg, &err).size(), 1u) << err;
+  ASSERT_EQ(::chmod(file.c_str(), 0644), 0);
+  err.clear();
+  EXPECT_TRUE(build_server_contexts(tc.cfg, &err).empty());
+  EXPECT_NE(err.find("are too open"), std::string::npos) << err;
+  ASSERT_EQ(::chmod(file.c_str(), 0600), 0);
+  // Owned by another user (root, which runs the engine, can make one).
+  if (::geteuid() == 0) {
+    ASSERT_EQ(::chown(file.c_str(), 4242, static_cast<gid_t>(-1)), 0);
+    err.clear();
+    EXPECT_TRUE(build_server_contexts(tc.cfg, &err).empty());
+    EXPECT_NE(err.find("owned by uid 4242"), std::string::npos) << err;
+    EXPECT_NE(err.find("chown 0 '" + tc.cfg.tickets.key_file + "'"),
+              std::string::npos)
+        << err;
+  }
+}
+
+// A key file created by the engine, or rewritten at a rotation, is 0600
+// whatever the umask, even over a leftover temporary file that was not.
+TEST(TicketKeyRotationTest, SavedKeyFileIsPrivateUnderAnyUmask) {
+  TestConfig tc;
+  tc.AddListener();
+  tc.cfg.tickets.key_file = tc.dir + "/tickets.bin";
+  const std::string& file = tc.cfg.tickets.key_file;
+  const mode_t old_umask = ::umask(0);
+  ASSERT_EQ(tc.Build().size(), 1u);  // creates the file
+  EXPECT_EQ(ModeOf(file), 0600u);
+  const int fd = ::open((file + ".tmp").c_str(), O_WRONLY | O_CREAT, 0666);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  ASSERT_EQ(ModeOf(file + ".tmp"), 0666u);
+  std::string err;
+  auto k = tls::TicketKeys::generate(1000, 1000, &err);
+  ASSERT_NE(k, nullptr) << err;
+  const bool saved = k->save(file, &err);
+  ::umask(old_umask);
+  ASSERT_TRUE(saved) << err;
+  EXPECT_EQ(ModeOf(file), 0600u);
+  EXPECT_NE(::access((file + ".tmp").c_str(), F_OK), 0);
+}
+
+// A key file that another instance's rotation left readable by others is
+// not taken: the tick fails (the engine logs it), the keys in use stay;
+// once the file is 0600 again (chmod alone, contents unchanged), the next
+// tick takes it.
+TEST(TicketKeyRotationTest, ReloadRefusesAFileOpenToOthers) {
+  // B's own schedule rotates later: its ticks below only read the file.
+  SharedKeyFile shared = ShareKeyFile(10'000);
+  ASSERT_NE(shared.b, nullptr);
+  auto& [file, t0, a, b, rot_a, rot_b] = shared;
+  std::string err;
+  ASSERT_EQ(rot_a->tick(t0 + 1000, &err), TicketKeyRotation::Tick::kRotated)
+      << err;
+  const std::vector<uint8_t> contents(40, 0x5a);
+  std::vector<uint8_t> new_ticket, out;
+  ASSERT_TRUE(a->seal(contents, &new_ticket));
+  ASSERT_EQ(::chmod(file.c_str(), 0644), 0);
+  err.clear();
+  EXPECT_EQ(rot_b->tick(t0 + 1001, &err), TicketKeyRotation::Tick::kFailed);
+  EXPECT_NE(err.find("permissions 0644 for '" + file + "' are too open"),
+            std::string::npos)
+      << err;
+  EXPECT_FALSE(b->open(new_ticket, &out)) << "the new keys were not taken";
+  EXPECT_EQ(rot_b->failures(), 1u);
+  EXPECT_EQ(rot_b->tick(t0 + 1002, &err), TicketKeyRotation::Tick::kNothing)
+      << "reported once per change of the file";
+  ASSERT_EQ(::chmod(file.c_str(), 0600), 0);
+  EXPECT_EQ(rot_b->tick(t0 + 1003, &err), TicketKeyRotation::Tick::kReloaded)
+      << err;
+  EXPECT_TRUE(b->open(new_ticket, &out));
+  EXPECT_EQ(rot_b->failures(), 1u);
 }
 
 }  // namespace

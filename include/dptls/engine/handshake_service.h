@@ -44,8 +44,10 @@ using ServerContexts = std::vector<std::shared_ptr<const tls::ServerContext>>;
 // from their chain/key files, ALPN, cipher suites and server_preference,
 // groups, client_ca
 // (mTLS, certificate required) and one TicketKeys shared by every listener,
-// loaded from tickets.key_file when set (created and saved there when the
-// file does not exist yet), lifetime tickets.lifetime_s, rotation interval
+// loaded from tickets.key_file when set (created 0600 and saved there when
+// the file does not exist yet; refused, with the chmod or chown that fixes
+// it, unless it is a regular file of the effective uid that group and
+// others cannot access), lifetime tickets.lifetime_s, rotation interval
 // tickets.rotate_s. Returns an empty vector with *error set
 // ("listener[1] (0.0.0.0:443): certificate[0]: ...") on any failure.
 ServerContexts build_server_contexts(const config::Config& config,
@@ -70,14 +72,20 @@ class TicketKeyRotation {
                     std::string key_file);
 
   // One step of the schedule at `now_ms` (ms since the Unix epoch).
-  // kFailed with *error set when the file could not be read or written
-  // (the keys in use are then unchanged, or rotated but not saved).
+  // kFailed with *error set when the file could not be read or written,
+  // or is not private to us (TicketKeys::load's checks; the keys in use
+  // are then unchanged, or rotated but not saved). A file refused is
+  // reported once, then again after it changes (a chmod counts).
   Tick tick(uint64_t now_ms, std::string* error);
+  // Ticks that returned kFailed.
+  uint64_t failures() const { return failures_; }
 
  private:
-  // The key file's identity on disk (inode, size, mtime); 0 when absent.
+  // The key file's identity on disk (inode, size, mtime, ctime: a chmod
+  // that makes a refused file acceptable counts as a change); 0 when
+  // absent.
   struct FileStamp {
-    uint64_t ino = 0, size = 0, mtime_ns = 0;
+    uint64_t ino = 0, size = 0, mtime_ns = 0, ctime_ns = 0;
     bool operator==(const FileStamp&) const = default;
   };
   FileStamp stamp() const;
@@ -85,6 +93,7 @@ class TicketKeyRotation {
   std::shared_ptr<tls::TicketKeys> keys_;
   std::string file_;
   FileStamp seen_;
+  uint64_t failures_ = 0;
 };
 
 // SSLKEYLOGFILE writer (NSS key log format): one

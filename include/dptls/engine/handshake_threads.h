@@ -13,9 +13,15 @@
 //   hs.stop();
 //
 // A thread loops over its workers' request rings (peek, handle, pop) and
-// answers into that worker's response ring; when that ring is full it waits
-// (never drops) until the worker makes room or stop() is called. An idle
-// thread sleeps (50 us, doubling to 1 ms) so it does not burn a core.
+// answers into that worker's response ring. It takes a request that gets
+// an answer only when that ring has room for a whole answer (16 slots, or
+// the ring's capacity if smaller); otherwise it leaves the worker's
+// requests queued and serves the other workers (counted ring_skips()), so
+// one worker that stops taking its answers holds up no other. An answer
+// larger than that room can still find the ring full: the thread then waits
+// (never drops) until the worker makes room or stop() is called (counted
+// ring_full_waits()). An idle thread sleeps (50 us, doubling to 1 ms) so it
+// does not burn a core. The rings are wiped and freed with this object.
 #pragma once
 
 #include <atomic>
@@ -52,7 +58,8 @@ class HandshakeThreads {
   bool start(size_t n_workers, size_t n_threads, size_t ring_capacity,
              const ServerContexts& contexts, const std::string& keylog_path,
              uint64_t handshake_timeout_ms, std::string* error);
-  // Stops and joins the threads (idempotent). The rings stay readable.
+  // Stops and joins the threads (idempotent). The rings stay readable
+  // until this object is destroyed (or started again), which wipes them.
   void stop();
   bool running() const { return started_; }
 
@@ -78,12 +85,16 @@ class HandshakeThreads {
   // handling requests since start),
   // dptls_hs_thread_busy_seconds_total and dptls_hs_thread_cpu_seconds_total
   // (the wall time of rounds with work, and the thread's CPU time) and
-  // dptls_hs_response_ring_full_waits_total{thread="0"}.
+  // dptls_hs_response_ring_full_waits_total{thread="0"} and
+  // dptls_hs_response_ring_skips_total{thread="0"}.
   void render_prometheus(std::string* out) const;
   // Fraction of thread `t`'s time since start spent handling requests.
   double busy_ratio(size_t t) const;
   // Times thread `t` found a response ring full and waited.
   uint64_t ring_full_waits(size_t t) const;
+  // Times thread `t` left a worker's requests queued because that worker's
+  // response ring had no room for an answer.
+  uint64_t ring_skips(size_t t) const;
 
  private:
   struct PerThread {
@@ -92,6 +103,7 @@ class HandshakeThreads {
     std::atomic<uint64_t> total_ns{0};
     std::atomic<uint64_t> cpu_ns{0};  // CLOCK_THREAD_CPUTIME_ID, per round
     std::atomic<uint64_t> full_waits{0};
+    std::atomic<uint64_t> ring_skips{0};
     std::thread thread;
   };
   void run(size_t t);

@@ -3,6 +3,11 @@
 // per (worker, handshake thread), carrying fixed-size messages. Nothing here
 // allocates after construction, locks or makes a syscall.
 //
+// Every slot of a ring is wiped when the ring is destroyed, consumed or not
+// (kDone carries traffic secrets, kPostFinished record bytes, kData a
+// client's bytes): the worker wipes the keys of each kDone it takes, and
+// whatever it never took (shutdown, a stopped worker) goes with the ring.
+//
 // Protocol, per connection (a connection always talks to the same handshake
 // thread, so its messages stay in order):
 //   worker -> hs:  kData chunks of the raw bytes TCP delivered, the last one
@@ -22,6 +27,7 @@
 #include <cstring>
 #include <memory>
 
+#include "dptls/crypto/aead.h"
 #include "dptls/net/tcp.h"
 
 namespace dptls::engine {
@@ -40,6 +46,13 @@ class SpscRing {
     }
     mask_ = c - 1;
     slots_ = std::make_unique<T[]>(c);
+  }
+  // Wipes every slot (crypto::secure_wipe, which the compiler keeps)
+  // before freeing them: slots hold secrets and client bytes whether or
+  // not they were consumed. No producer or consumer may be running.
+  ~SpscRing() {
+    crypto::secure_wipe(static_cast<void*>(slots_.get()),
+                        sizeof(T) * capacity());
   }
   SpscRing(const SpscRing&) = delete;
   SpscRing& operator=(const SpscRing&) = delete;

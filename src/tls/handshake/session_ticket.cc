@@ -68,6 +68,41 @@ bool gcm(bool seal, const TicketKey& key, std::span<const uint8_t> nonce,
                              static_cast<int>(kTicketTagLen), tag) == 1;
 }
 
+// The key file opened as `fd` decrypts every ticket: refused unless it is
+// a regular file owned by the effective uid that nobody else may read or
+// write (OpenSSH's rule for private keys).
+bool private_key_file(int fd, const std::string& path, std::string* error) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    *error =
+        "cannot stat ticket key file '" + path + "': " + std::strerror(errno);
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    *error = "ticket key file '" + path + "' is not a regular file";
+    return false;
+  }
+  const uid_t euid = ::geteuid();
+  if (st.st_uid != euid) {
+    *error = "ticket key file '" + path + "' is owned by uid " +
+             std::to_string(st.st_uid) + ", not by uid " +
+             std::to_string(euid) + " that runs dptls: chown " +
+             std::to_string(euid) + " '" + path + "'";
+    return false;
+  }
+  const unsigned mode = st.st_mode & 07777;
+  if ((mode & 077) != 0) {
+    char octal[8];
+    std::snprintf(octal, sizeof(octal), "%04o", mode);
+    *error = std::string("permissions ") + octal + " for '" + path +
+             "' are too open: the ticket keys decrypt every session ticket "
+             "and must not be accessible by group or others: chmod 600 '" +
+             path + "'";
+    return false;
+  }
+  return true;
+}
+
 void wipe_vector(std::vector<uint8_t>* v) {
   crypto::secure_wipe(v->data(), v->size());
   v->clear();
@@ -104,11 +139,22 @@ std::shared_ptr<TicketKeys> TicketKeys::load(const std::string& path,
     *error = "ticket key rotation interval must be positive";
     return nullptr;
   }
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"),
-                                          &std::fclose);
-  if (f == nullptr) {
+  // O_NONBLOCK: a FIFO put there is refused below instead of blocking.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
     *error =
         "cannot open ticket key file " + path + ": " + std::strerror(errno);
+    return nullptr;
+  }
+  if (!private_key_file(fd, path, error)) {
+    ::close(fd);
+    return nullptr;
+  }
+  std::unique_ptr<FILE, int (*)(FILE*)> f(::fdopen(fd, "rb"), &std::fclose);
+  if (f == nullptr) {
+    *error =
+        "cannot read ticket key file " + path + ": " + std::strerror(errno);
+    ::close(fd);
     return nullptr;
   }
   // The largest valid file is 8 + 1 + 2 records; read one byte more to
@@ -163,22 +209,31 @@ bool TicketKeys::save(const std::string& path, std::string* error) const {
     }
   }
   const std::string tmp = path + ".tmp";
-  bool ok = w.ok();
-  const int fd =
-      ok ? ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600) : -1;
-  if (fd < 0) {
-    *error = "cannot create " + tmp + ": " + std::strerror(errno);
-    ok = false;
+  // A fresh file of ours, 0600 whatever the umask: a leftover temporary
+  // file (another owner or mode, or a symbolic link) is removed first, and
+  // O_EXCL makes sure the file written is the one created here.
+  bool ok = false;
+  if (!w.ok()) {
+    *error = "cannot encode the ticket keys";
+  } else if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) {
+    *error = "cannot remove " + tmp + ": " + std::strerror(errno);
   } else {
-    const std::span<const uint8_t> bytes = w.written();
-    ok = ::write(fd, bytes.data(), bytes.size()) ==
-             static_cast<ssize_t>(bytes.size()) &&
-         ::fsync(fd) == 0;
-    ok = (::close(fd) == 0) && ok;
-    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-      *error = "cannot write " + path + ": " + std::strerror(errno);
-      ::unlink(tmp.c_str());
-      ok = false;
+    const int fd =
+        ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      *error = "cannot create " + tmp + ": " + std::strerror(errno);
+    } else {
+      const std::span<const uint8_t> bytes = w.written();
+      ok = ::fchmod(fd, 0600) == 0 &&
+           ::write(fd, bytes.data(), bytes.size()) ==
+               static_cast<ssize_t>(bytes.size()) &&
+           ::fsync(fd) == 0;
+      ok = (::close(fd) == 0) && ok;
+      if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+        *error = "cannot write " + path + ": " + std::strerror(errno);
+        ::unlink(tmp.c_str());
+        ok = false;
+      }
     }
   }
   crypto::secure_wipe(buf.data(), buf.size());

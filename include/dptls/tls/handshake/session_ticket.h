@@ -70,8 +70,11 @@ struct TicketKey {
 //   "DPTLSTK1"                 8-byte magic and format version
 //   u8 count                   1 (current only) or 2 (current, previous)
 //   count x { name[16] key[32] u64 created_ms }
-// and nothing after. Written 0600 to `path`.tmp and renamed over `path`,
-// so a reader never sees half a file. Every instance that loads the same
+// and nothing after. Written 0600 (whatever the umask) to a fresh
+// `path`.tmp and renamed over `path`, so a reader never sees half a file.
+// Read only when it is a regular file (a symbolic link is followed) owned
+// by the effective uid with no access for group or others: it decrypts
+// every ticket. Every instance that loads the same
 // file seals and opens with the same keys; whichever instance rotates must
 // save it again (the others reload).
 class TicketKeys {
@@ -84,8 +87,10 @@ class TicketKeys {
                                               uint64_t rotation_interval_ms,
                                               std::string* error);
   // Reads a key file (format above). Returns nullptr with *error saying
-  // what is wrong ("cannot open ...", "bad magic", "bad key count",
-  // "truncated", "trailing bytes") otherwise.
+  // what is wrong ("cannot open ...", "... is not a regular file", "... is
+  // owned by uid N, not by uid M that runs dptls: chown M 'path'",
+  // "permissions 0644 for 'path' are too open: ... chmod 600 'path'", "bad
+  // magic", "bad key count", "truncated", "trailing bytes") otherwise.
   static std::shared_ptr<TicketKeys> load(const std::string& path,
                                           uint64_t rotation_interval_ms,
                                           std::string* error);
