@@ -44,6 +44,12 @@ def icmp_echo(data):
     return m[:2] + struct.pack("!H", csum(m)) + m[4:]
 
 
+def icmp_frag_needed(mtu, quoted):
+    """Destination Unreachable, fragmentation needed (RFC 1191)."""
+    m = struct.pack("!BBHHH", 3, 4, 0, 0, mtu) + quoted
+    return m[:2] + struct.pack("!H", csum(m)) + m[4:]
+
+
 def ipv6(src, dst, nxt, payload, hop=64):
     return struct.pack("!IHBB", 0x60000000, len(payload), nxt, hop) + src + \
         dst + payload
@@ -79,6 +85,14 @@ def main():
                PEER_MAC)
     echo6 = icmp6(PEER_IP6, OUR_IP6, 128, struct.pack("!HH", 7, 1) + b"abc")
     hbh = bytes([58, 0, 1, 4, 0, 0, 0, 0])
+    # The first 8 bytes of one of our TCP segments (ports 443 -> 50000,
+    # a sequence number), quoted by a router's too-big report.
+    far4, far6 = bytes([198, 19, 0, 9]), PEER_IP6[:15] + b"\x09"
+    tcp8 = struct.pack("!HHI", 443, 50000, 0x01020304)
+    frag = icmp_frag_needed(1280, ipv4(OUR_IP, far4, 6, b"\0" * 1480)[:20] +
+                            tcp8)
+    ptb = icmp6(PEER_IP6, OUR_IP6, 2, struct.pack("!I", 1280) +
+                ipv6(OUR_IP6, far6, 6, b"\0" * 1440)[:40] + tcp8)
     seeds = {
         "arp_request": seed(0, 0, eth(BCAST, PEER_MAC, 0x0806) + arp_req),
         "arp_reply_pending": seed(0x20, 0, eth(OUR_MAC, PEER_MAC, 0x0806) +
@@ -105,6 +119,10 @@ def main():
                                ipv6(PEER_IP6, OUR_IP6, 0, hbh + echo6)),
         "tcp6": seed(0, 0, eth(OUR_MAC, PEER_MAC, 0x86DD) +
                      ipv6(PEER_IP6, OUR_IP6, 6, b"\0" * 20)),
+        "icmp_frag_needed": seed(0, 0, eth(OUR_MAC, PEER_MAC, 0x0800) +
+                                 ipv4(PEER_IP, OUR_IP, 1, frag)),
+        "icmp6_packet_too_big": seed(0, 0, eth(OUR_MAC, PEER_MAC, 0x86DD) +
+                                     ipv6(PEER_IP6, OUR_IP6, 58, ptb)),
     }
     for name, data in seeds.items():
         with open(os.path.join(out, name + ".bin"), "wb") as f:
