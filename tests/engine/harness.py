@@ -1,8 +1,10 @@
 """Small helpers the engine tests share (test_engine_tls.py,
-test_engine_ping.py, test_gen.py): a free loopback port, the engine's
-/metrics as a dict, and a failure that prints the engine's log."""
+test_engine_ping.py, test_engine_pmtu.py, test_gen.py): a free loopback
+port, a test certificate, the engine's /metrics as a dict, and a failure
+that prints the engine's log."""
 import os
 import socket
+import subprocess
 import sys
 import urllib.request
 
@@ -21,6 +23,15 @@ def fail(msg, log=None, tail_chars=4000):
         print(open(log, errors="replace").read()[-tail_chars:],
               file=sys.stderr)
     sys.exit(1)
+
+
+def make_cert(exe, work, name="e.test"):
+    """`dptls certs`: a self-signed certificate and key for `name` in
+    `work` (<name>.pem, <name>.key); fails the test if it cannot."""
+    r = subprocess.run([exe, "certs", "--out", work, "--name", name],
+                       capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        fail(f"certs: {r.stderr}")
 
 
 def metrics(port):

@@ -30,7 +30,7 @@ import tempfile
 import time
 
 import netns  # tests/engine/netns.py
-from harness import fail, free_port, metrics
+from harness import fail, free_port, make_cert, metrics
 from netns import sh
 
 SKIP = 77
@@ -142,10 +142,7 @@ def main(exe):
         if not netns.add_namespace(client):
             return SKIP
         build_net(router, client, host_if, r_out, c_if)
-        r = subprocess.run([exe, "certs", "--out", work, "--name", "e.test"],
-                           capture_output=True, text=True, timeout=30)
-        if r.returncode != 0:
-            fail(f"certs: {r.stderr}")
+        make_cert(exe, work)
         admin = free_port()
         conf = write_config(work, host_if, admin)
         proc = subprocess.Popen([exe, "run", "-c", conf, "--max-seconds",

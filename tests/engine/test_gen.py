@@ -26,7 +26,7 @@ import tempfile
 import time
 
 import netns  # tests/engine/netns.py
-from harness import fail, free_port, metrics
+from harness import fail, free_port, make_cert, metrics
 from netns import sh
 
 SKIP = 77
@@ -58,10 +58,7 @@ def main(exe):
         netns.join_with_veth(ns, eng_if, gen_if)
         nsx = f"ip netns exec {ns} "
 
-        r = subprocess.run([exe, "certs", "--out", work, "--name", "e.test"],
-                           capture_output=True, text=True, timeout=30)
-        if r.returncode != 0:
-            fail(f"certs: {r.stderr}")
+        make_cert(exe, work)
         admin = free_port()
         conf = os.path.join(work, "engine.toml")
         cert = f"""[[listener.certificate]]
