@@ -440,6 +440,8 @@ int run_engine(const config::Config& config, const RunOptions& options) {
   }
   int rc = 1;
   uint16_t port = 0;
+  // The workers' wall clock; it outlives them.
+  std::unique_ptr<WallClock> wall_clock;
   std::vector<std::unique_ptr<WorkerSlot>> workers;
   HandshakeThreads hs;
   std::atomic<bool> stop{false};
@@ -515,8 +517,11 @@ int run_engine(const config::Config& config, const RunOptions& options) {
       break;
     }
     const uint64_t hz = rte_get_tsc_hz();
+    wall_clock = std::make_unique<WallClock>(1e9 / static_cast<double>(hz));
+    wall_clock->publish(system_clock_ns(), rte_rdtsc());
     for (const auto& w : workers) {
       WorkerSetup ws;
+      ws.wall_clock = wall_clock.get();
       ws.index = static_cast<uint16_t>(w->index);
       ws.port = port;
       ws.queue = static_cast<uint16_t>(w->index);
@@ -601,6 +606,8 @@ int run_engine(const config::Config& config, const RunOptions& options) {
       }
       if (Clock::now() - last_rotation_check >= std::chrono::seconds(1)) {
         last_rotation_check = Clock::now();
+        // The workers' clock follows the system's (NTP) once a second.
+        wall_clock->publish(system_clock_ns(), rte_rdtsc());
         std::string why;
         switch (rotation.tick(
             static_cast<uint64_t>(

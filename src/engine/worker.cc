@@ -8,7 +8,6 @@
 #include <rte_ring.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 #include <string_view>
 
@@ -154,19 +153,16 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
   }
   uint64_t hz = 1;
   double ns_per_tick = 1;  // a multiply, not a 128-bit divide
-  // The applications' wall clock (Application::on_clock): the wall clock
-  // read once at start-up plus the TSC since.
-  uint64_t wall_start_ns = 0;
-  uint64_t wall_start_tsc = 0;
+  // The applications' wall clock (Application::on_clock): the engine's,
+  // which the control plane keeps in step with the system clock, else (no
+  // engine, as in tests) one set from the wall clock read at start-up.
+  const WallClock* wall_clock = nullptr;
+  std::unique_ptr<WallClock> own_wall_clock;
   uint64_t clock_seconds = 0;  // what the applications were last told
   // Tells the applications the wall clock's second at TSC `t`, if it changed
   // (or `always`).
   void tell_clock(uint64_t t, bool always) {
-    const uint64_t ns =
-        wall_start_ns +
-        static_cast<uint64_t>(static_cast<double>(t - wall_start_tsc) *
-                              ns_per_tick);
-    const uint64_t seconds = ns / 1'000'000'000;
+    const uint64_t seconds = wall_clock->now_ns(t) / 1'000'000'000;
     if (seconds == clock_seconds && !always) {
       return;
     }
@@ -1228,11 +1224,12 @@ bool Worker::init(std::string* error) {
   I.hs_timeout = I.hz * cfg.timeouts.handshake_ms / 1000;
   I.idle_timeout = I.hz * cfg.timeouts.idle_ms / 1000;
   I.drain_grace = I.hz * kDrainGraceMs / 1000;
-  I.wall_start_tsc = rte_rdtsc();
-  I.wall_start_ns = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  I.wall_clock = setup_.wall_clock;
+  if (I.wall_clock == nullptr) {
+    I.own_wall_clock = std::make_unique<WallClock>(I.ns_per_tick);
+    I.own_wall_clock->publish(system_clock_ns(), rte_rdtsc());
+    I.wall_clock = I.own_wall_clock.get();
+  }
   I.net = net::NetStack::create(setup_.net, setup_.pool, error);
   I.port_offloads = setup_.net.tx_offloads.ipv4_checksum ||
                     setup_.net.tx_offloads.tcp_checksum;

@@ -18,6 +18,7 @@
 #include "dptls/app/app.h"
 #include "dptls/config/config.h"
 #include "dptls/engine/hs_channel.h"
+#include "dptls/engine/wall_clock.h"
 #include "dptls/net/fault_injector.h"
 #include "dptls/net/stack.h"
 #include "dptls/net/tcp.h"
@@ -96,6 +97,9 @@ struct WorkerSetup {
   // The rings to and from each handshake thread (index = thread).
   std::vector<SpscRing<HsRequest>*> requests;
   std::vector<SpscRing<HsResponse>*> responses;
+  // The engine's wall clock (its control plane publishes to it); null: the
+  // worker sets up its own from the wall clock at start-up.
+  const WallClock* wall_clock = nullptr;
 };
 
 // One metric sample a worker publishes: a name with labels, and the value

@@ -209,8 +209,8 @@ def http_date():
 
 def check_date(headers):
     """RFC 9110 6.6.1: a Date that is an IMF-fixdate within a few seconds of
-    this machine's clock (the engine's comes from the wall clock it read at
-    start-up plus its TSC)."""
+    this machine's clock (the engine's is its TSC plus the offset to the
+    system clock its control plane publishes once a second)."""
     d = headers.get("date", "")
     try:
         t = calendar.timegm(time.strptime(d, "%a, %d %b %Y %H:%M:%S GMT"))

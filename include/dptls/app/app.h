@@ -116,7 +116,8 @@ class Application {
   virtual void on_close(AppConn& conn) = 0;
   // The wall clock in whole seconds since the Unix epoch: called before the
   // first connection opens and then whenever the second changes. The
-  // worker derives it from a wall clock read once at start-up and its TSC,
+  // worker derives it from its TSC and an offset the control plane
+  // publishes once a second from the system clock (engine/wall_clock.h),
   // so the call costs no syscall.
   virtual void on_clock(uint64_t /*unix_seconds*/) {}
   // Nothing is half done on `conn` (no request partly read, no response
