@@ -10,6 +10,7 @@
 #include "dptls/net/tcp_seq.h"
 #include "dptls/util/bytes.h"
 #include "net/tcp_internal.h"
+#include "net/wire.h"
 
 namespace dptls::net {
 
@@ -50,7 +51,8 @@ void TcpStack::rx_one(const L4Packet& p, uint8_t hops) {
   ++stats_.segs_rx;
   Segment s;
   s.m = p.mbuf;
-  if (p.mtu != 0 && (p.protocol == kProtoIcmp || p.protocol == kProtoIcmp6)) {
+  if (p.mtu != 0 &&
+      (p.protocol == wire::kProtoIcmp || p.protocol == wire::kProtoIcmp6)) {
     return rx_too_big(p, hops);
   }
   if (p.protocol != 6) {

@@ -28,10 +28,6 @@ inline bool ts_rtt_usable(uint32_t now_ms, uint32_t tsecr,
          now_ms - tsecr <= kMaxSampleMs;
 }
 
-/// IP protocol numbers of the ICMP too-big reports NetStack hands up.
-inline constexpr uint8_t kProtoIcmp = 1;
-inline constexpr uint8_t kProtoIcmp6 = 58;
-
 /// Lowest IPv4 path MTU a report may set (Linux's min_pmtu; see
 /// TcpStack::rx_too_big).
 inline constexpr uint32_t kMinPmtu4 = 552;
