@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "dptls/engine/cert_reload.h"
 #include "dptls/engine/eal_args.h"
 #include "dptls/engine/handshake_service.h"
 #include "dptls/engine/handshake_threads.h"
@@ -47,10 +48,29 @@ static_assert(kRecordMbufDataRoom == 16384 + 512 + RTE_PKTMBUF_HEADROOM);
 // How long SIGTERM waits for sessions to finish before stopping anyway.
 constexpr double kDrainSeconds = 30;
 
+// Set by the signal handlers, read by the control plane loop: a handler
+// only stores to a lock-free atomic (async-signal-safe); the loop does the
+// work.
 std::atomic<int> g_signals{0};
+std::atomic<bool> g_reload{false};
+static_assert(std::atomic<int>::is_always_lock_free &&
+              std::atomic<bool>::is_always_lock_free);
 
 void on_signal(int /*sig*/) {
   g_signals.fetch_add(1, std::memory_order_relaxed);
+}
+
+// SIGHUP: reload the certificates (its default action would end the
+// process).
+void on_reload_signal(int /*sig*/) {
+  g_reload.store(true, std::memory_order_relaxed);
+}
+
+uint64_t unix_seconds() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
 }
 
 struct alignas(RTE_CACHE_LINE_SIZE) WorkerSlot {
@@ -234,9 +254,11 @@ class AdminServer {
     return true;
   }
 
-  // Serves requests for up to `timeout_ms`.
-  template <typename Render>
-  void serve(int timeout_ms, Render&& render) {
+  // Serves requests for up to `timeout_ms`: GET /metrics (render()) and
+  // POST /reload (reload(&text), true when it succeeded: 200, else 500,
+  // with the text).
+  template <typename Render, typename Reload>
+  void serve(int timeout_ms, Render&& render, Reload&& reload) {
     pollfd p{fd_, POLLIN, 0};
     if (poll(&p, 1, timeout_ms) != 1) {
       return;
@@ -256,6 +278,13 @@ class AdminServer {
           "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
           "Content-Length: " +
           std::to_string(body.size()) + "\r\n\r\n" + body;
+    } else if (n > 0 && std::strncmp(buf, "POST /reload", 12) == 0) {
+      std::string body;
+      const bool ok = reload(&body);
+      body += '\n';
+      response = std::string(ok ? "HTTP/1.0 200 OK" : "HTTP/1.0 500 Failed") +
+                 "\r\nContent-Type: text/plain\r\nContent-Length: " +
+                 std::to_string(body.size()) + "\r\n\r\n" + body;
     } else {
       response =
           "HTTP/1.0 404 Not Found\r\nContent-Length: 10\r\n\r\nnot found\n";
@@ -415,6 +444,10 @@ int run_engine(const config::Config& config, const RunOptions& options) {
     return 1;
   }
   std::string error;
+  // SIGHUP reloads the certificates from here on: one that comes before
+  // the loop runs is handled by its first round.
+  g_reload.store(false, std::memory_order_relaxed);
+  std::signal(SIGHUP, on_reload_signal);
   // Certificates and handshake policy first: a bad file stops us before
   // EAL touches the machine.
   auto contexts = build_server_contexts(config, &error);
@@ -589,20 +622,63 @@ int run_engine(const config::Config& config, const RunOptions& options) {
     // Every listener shares one set of ticket keys.
     TicketKeyRotation rotation(contexts[0]->config().ticket_keys,
                                config.tickets.key_file);
+    // Certificate reloads keep those keys: tickets resume across them.
+    CertificateReloader reloader(config, std::move(contexts), unix_seconds());
     auto render = [&] {
       std::string out = render_metrics(workers, hs);
       // Key file reloads refused (e.g. not 0600) or saves that failed.
       out += "# TYPE dptls_tickets_key_file_failures_total counter\n";
       out += "dptls_tickets_key_file_failures_total " +
              std::to_string(rotation.failures()) + "\n";
+      reloader.render_prometheus(&out);
       return out;
+    };
+    // A certificate reload, here on the control plane thread: the new
+    // contexts are built completely before the handshake threads are
+    // given them (HandshakeThreads::replace_contexts explains the swap);
+    // a failure keeps the old ones. *text: what happened, for the admin
+    // endpoint.
+    auto reload = [&](const char* why, std::string* text) {
+      const CertificateReloader::Result r = reloader.reload(
+          [&](const ServerContexts& c, std::string* e) {
+            return hs.replace_contexts(c, e);
+          },
+          unix_seconds());
+      if (!r.needs_restart.empty()) {
+        spdlog::warn(
+            "reload ({}): changed but not applied, needs a restart: {}", why,
+            fmt::join(r.needs_restart, ", "));
+      }
+      if (!r.ok) {
+        *text = "reload failed, the certificates in use are kept: " + r.error;
+        spdlog::error(
+            "reload ({}) failed, the certificates in use are kept: {}", why,
+            r.error);
+        return false;
+      }
+      *text = r.changed.empty()
+                  ? std::string("reloaded: no certificate changed")
+                  : fmt::format("reloaded: {}", fmt::join(r.changed, ", "));
+      spdlog::info("reload ({}): {}", why,
+                   r.changed.empty()
+                       ? std::string("certificates read again, none changed")
+                       : fmt::format("new certificate material for {}",
+                                     fmt::join(r.changed, ", ")));
+      return true;
+    };
+    auto admin_reload = [&](std::string* text) {
+      return reload("POST /reload", text);
     };
     auto last_rotation_check = Clock::now();
     while (!stop.load(std::memory_order_relaxed)) {
       if (config.admin.enabled) {
-        admin.serve(100, render);
+        admin.serve(100, render, admin_reload);
       } else {
         usleep(100000);
+      }
+      if (g_reload.exchange(false, std::memory_order_relaxed)) {
+        std::string text;
+        reload("SIGHUP", &text);
       }
       if (Clock::now() - last_rotation_check >= std::chrono::seconds(1)) {
         last_rotation_check = Clock::now();

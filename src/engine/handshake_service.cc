@@ -53,15 +53,6 @@ uint64_t steady_ms() {
           .count());
 }
 
-std::string listener_name(const config::Config& cfg, size_t i) {
-  std::string s = "listener[" + std::to_string(i) + "]";
-  const std::string& addr = cfg.listeners[i].address.text;
-  if (!addr.empty()) {
-    s += " (" + addr + ")";
-  }
-  return s;
-}
-
 // The shared ticket keys: from the key file (created there when missing)
 // or random.
 std::shared_ptr<tls::TicketKeys> make_ticket_keys(
@@ -100,6 +91,15 @@ void copy_truncated(std::string_view s, char (&dst)[N], LenT* len) {
 }
 
 }  // namespace
+
+std::string listener_name(const config::Config& cfg, size_t i) {
+  std::string s = "listener[" + std::to_string(i) + "]";
+  const std::string& addr = cfg.listeners[i].address.text;
+  if (!addr.empty()) {
+    s += " (" + addr + ")";
+  }
+  return s;
+}
 
 // ---- ticket key rotation ----
 
@@ -163,6 +163,13 @@ ServerContexts build_server_contexts(const config::Config& cfg,
     *error = err;
     return {};
   }
+  return build_server_contexts(cfg, keys, error);
+}
+
+ServerContexts build_server_contexts(
+    const config::Config& cfg, const std::shared_ptr<tls::TicketKeys>& keys,
+    std::string* error) {
+  std::string err;
   ServerContexts out;
   for (size_t i = 0; i < cfg.listeners.size(); ++i) {
     const config::ListenerSection& l = cfg.listeners[i];

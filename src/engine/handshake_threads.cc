@@ -113,6 +113,12 @@ bool HandshakeThreads::start(size_t n_workers, size_t n_threads,
   n_threads_ = n_threads;
   keylog_ = std::move(keylog);
   per_thread_ = std::move(per_thread);
+  {
+    // A restart serves `contexts`, not what an earlier run was given.
+    const std::lock_guard<std::mutex> lock(contexts_mu_);
+    next_contexts_.reset();
+    contexts_gen_.store(0, std::memory_order_release);
+  }
   stop_.store(false, std::memory_order_relaxed);
   for (size_t t = 0; t < n_threads; ++t) {
     per_thread_[t]->thread = std::thread([this, t] { run(t); });
@@ -121,6 +127,57 @@ bool HandshakeThreads::start(size_t n_workers, size_t n_threads,
   }
   started_ = true;
   return true;
+}
+
+bool HandshakeThreads::replace_contexts(const ServerContexts& contexts,
+                                        std::string* error) {
+  if (!started_) {
+    *error = "handshake threads not started";
+    return false;
+  }
+  auto next = std::make_shared<ServerContexts>(contexts);
+  if (keylog_ != nullptr) {
+    // As the services do at start (HandshakeServiceOptions::keylog), once
+    // here for every thread.
+    for (size_t i = 0; i < next->size(); ++i) {
+      std::string err;
+      auto k = with_keylog((*next)[i], keylog_, &err);
+      if (k == nullptr) {
+        *error = "listener[" + std::to_string(i) + "]: key log: " + err;
+        return false;
+      }
+      (*next)[i] = std::move(k);
+    }
+  }
+  const std::lock_guard<std::mutex> lock(contexts_mu_);
+  next_contexts_ = std::move(next);
+  contexts_gen_.store(contexts_gen_.load(std::memory_order_relaxed) + 1,
+                      std::memory_order_release);
+  return true;
+}
+
+uint64_t HandshakeThreads::contexts_taken(size_t t) const {
+  return t < per_thread_.size()
+             ? per_thread_[t]->contexts_taken.load(std::memory_order_acquire)
+             : 0;
+}
+
+void HandshakeThreads::take_contexts(PerThread& pt) {
+  if (contexts_gen_.load(std::memory_order_acquire) ==
+      pt.contexts_taken.load(std::memory_order_relaxed)) {
+    return;
+  }
+  std::shared_ptr<const ServerContexts> next;
+  uint64_t gen = 0;
+  {
+    const std::lock_guard<std::mutex> lock(contexts_mu_);
+    next = next_contexts_;
+    gen = contexts_gen_.load(std::memory_order_relaxed);
+  }
+  // The service's copy holds the contexts; the old ones go with the last
+  // handshake that started on them (their keys freed by ~Credential).
+  pt.service->set_contexts(*next);
+  pt.contexts_taken.store(gen, std::memory_order_release);
 }
 
 void HandshakeThreads::stop() {
@@ -178,6 +235,7 @@ void HandshakeThreads::run(size_t t) {
           break;
         }
         any = true;
+        take_contexts(pt);
         const bool ok = svc.handle(*req, emit);
         in.pop();
         if (!ok) {

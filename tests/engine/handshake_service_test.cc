@@ -10,7 +10,8 @@
 // resumption across threads, mTLS, the key log against libssl's, and two
 // workers with two threads. And the rings' wipe when they are destroyed,
 // and the ticket key file's permissions (refused unless private, saved
-// 0600).
+// 0600). And the certificate reload's swap: in one service, and through the
+// threads (replace_contexts()).
 #include "dptls/engine/handshake_service.h"
 
 #include <fcntl.h>
@@ -665,11 +666,12 @@ TEST(HandshakeServiceTest, RefusingEmitterDropsTheState) {
 
 // Sends `bytes` to `svc` as one batch of `chunk`-byte kData requests for
 // `h`, calling `between` after every chunk but the last; returns the kinds
-// answered (the last one's alert in *alert).
+// answered (the last one's alert in *alert, the kSend bytes appended to
+// *sent).
 std::vector<HsResponseKind> ServiceBatch(
     HandshakeService& svc, net::ConnHandle h, const Bytes& bytes,
     size_t chunk = kHsChunk, uint8_t* alert = nullptr,
-    const std::function<void()>& between = {}) {
+    const std::function<void()>& between = {}, Bytes* sent = nullptr) {
   std::vector<HsResponseKind> kinds;
   auto req = std::make_unique<HsRequest>();
   size_t off = 0;
@@ -685,6 +687,9 @@ std::vector<HsResponseKind> ServiceBatch(
       kinds.push_back(r.kind);
       if (alert != nullptr) {
         *alert = r.alert;
+      }
+      if (sent != nullptr && r.kind == HsResponseKind::kSend) {
+        sent->insert(sent->end(), r.data, r.data + r.len);
       }
       return true;
     }));
@@ -1099,6 +1104,159 @@ TEST(HandshakeCountersTest, EveryHandshakeKindHasACounter) {
   EXPECT_NE(prom.find("dptls_hs_completed_total{kind=\"psk-early-data\"} 1\n"),
             std::string::npos)
       << prom;
+}
+
+// ---- certificate reload: the swap ----
+
+// The DER leaf `client` was shown (empty when none).
+Bytes PeerLeaf(const TestClient& client) {
+  X509* x = SSL_get0_peer_certificate(client.ssl());
+  if (x == nullptr) {
+    return {};
+  }
+  unsigned char* der = nullptr;
+  const int n = i2d_X509(x, &der);
+  Bytes out(der, der + std::max(n, 0));
+  OPENSSL_free(der);
+  return out;
+}
+
+// Listener 0's first leaf in `ctx`.
+Bytes LeafOf(const ServerContexts& ctx) {
+  return ctx.at(0)->certs().credentials()[0]->chain()[0];
+}
+
+// Contexts for tc's configuration with listener 0 serving a fresh ECDSA
+// leaf for server.test (as a renewal would), from files of its own.
+ServerContexts BuildRenewed(TestConfig& tc) {
+  const tls::testing::TestPki::Leaf leaf =
+      Pki().MakeLeaf("ec", {"server.test"});
+  WriteFile(tc.dir + "/chain2.pem", leaf.chain_pem);
+  WriteFile(tc.dir + "/key2.pem", leaf.key_pem);
+  tc.cfg.listeners.at(0).certificates.at(0).chain_file = tc.dir + "/chain2.pem";
+  tc.cfg.listeners.at(0).certificates.at(0).key_file = tc.dir + "/key2.pem";
+  return tc.Build();
+}
+
+// One batch of `bytes` for `h` through `svc`; the kSend bytes answered
+// and the last kind in *last.
+Bytes ServiceRound(HandshakeService& svc, net::ConnHandle h, const Bytes& bytes,
+                   HsResponseKind* last) {
+  Bytes sent;
+  const std::vector<HsResponseKind> kinds =
+      ServiceBatch(svc, h, bytes, kHsChunk, nullptr, {}, &sent);
+  *last = kinds.empty() ? HsResponseKind::kFailed : kinds.back();
+  return sent;
+}
+
+// Runs `client`'s flights through `svc` until kDone (true) or anything
+// else final (false).
+bool ServiceHandshake(HandshakeService& svc, TestClient& client,
+                      net::ConnHandle h) {
+  for (int i = 0; i < 8; ++i) {
+    const Bytes c = client.Step();
+    if (c.empty()) {
+      return false;
+    }
+    HsResponseKind last = HsResponseKind::kFailed;
+    client.Deliver(ServiceRound(svc, h, c, &last));
+    if (last != HsResponseKind::kNeedMore) {
+      client.Step();
+      return last == HsResponseKind::kDone && client.handshake_done();
+    }
+  }
+  return false;
+}
+
+// A reload's swap in one service: a handshake whose ClientHello came
+// before it finishes with the certificate it started with; one that starts
+// after it gets the new certificate; the old context lives on (held by the
+// handshake) until that handshake ends.
+TEST(HandshakeServiceTest, SetContextsReachesOnlyNewConnections) {
+  TestConfig tc;
+  tc.AddListener();
+  const ServerContexts old_ctx = tc.Build();
+  const ServerContexts new_ctx = BuildRenewed(tc);
+  const Bytes old_leaf = LeafOf(old_ctx);
+  const Bytes new_leaf = LeafOf(new_ctx);
+  ASSERT_NE(old_leaf, new_leaf);
+  HandshakeService svc(old_ctx, {});
+  ASSERT_TRUE(svc.ok()) << svc.error();
+
+  // Connection 1 sends its ClientHello and gets the server's flight.
+  TestClient before(DefaultClient());
+  const net::ConnHandle h1 = net::ConnHandle::of(0, 1, 1);
+  HsResponseKind last = HsResponseKind::kFailed;
+  before.Deliver(ServiceRound(svc, h1, before.Step(), &last));
+  ASSERT_EQ(last, HsResponseKind::kNeedMore);
+
+  const std::weak_ptr<const tls::ServerContext> old_weak = old_ctx[0];
+  svc.set_contexts(new_ctx);
+  EXPECT_EQ(svc.contexts()[0], new_ctx[0]);
+
+  TestClient after(DefaultClient());
+  ASSERT_TRUE(ServiceHandshake(svc, after, net::ConnHandle::of(0, 2, 1)));
+  EXPECT_TRUE(PeerLeaf(after) == new_leaf) << "not the new certificate";
+
+  ASSERT_TRUE(ServiceHandshake(svc, before, h1));
+  EXPECT_TRUE(PeerLeaf(before) == old_leaf) << "not the old certificate";
+  EXPECT_EQ(
+      svc.counters().completed[static_cast<size_t>(tls::HandshakeKind::kFull)],
+      2u);
+  EXPECT_FALSE(old_weak.expired());  // this test's own copy still holds it
+}
+
+// The same through the handshake threads (two of them, each must take the
+// new set) with the key log on: replace_contexts() wraps the new contexts
+// with it, and a ClientHello handed over after it returns gets the new
+// certificate on either thread while a handshake begun before finishes on
+// the old one and then carries data.
+TEST_F(HandshakeThreadsTest, ReplacedContextsServeNewConnectionsOnly) {
+  tc_.AddListener();
+  const std::string keylog = tc_.dir + "/keys.log";
+  Start(1, 2, 64, keylog);
+  const Bytes old_leaf = LeafOf(tc_.Build());
+  WorkerSide ws(hs_, 0);
+  TestClient before(DefaultClient());
+  const net::ConnHandle h1 = net::ConnHandle::of(0, 1, 1);
+  ws.Send(h1, 0, before.Step());
+  const Answer flight = ws.Await(h1);
+  ASSERT_EQ(flight.last, HsResponseKind::kNeedMore);
+  before.Deliver(flight.send);
+
+  const ServerContexts renewed = BuildRenewed(tc_);
+  const Bytes new_leaf = LeafOf(renewed);
+  ASSERT_NE(old_leaf, new_leaf);
+  std::string err;
+  ASSERT_TRUE(hs_.replace_contexts(renewed, &err)) << err;
+  EXPECT_EQ(hs_.contexts_generation(), 1u);
+  const uint64_t lines_before = hs_.counters().keylog_lines;
+  for (uint32_t slot : {2u, 3u}) {  // one connection per thread
+    TestClient after(DefaultClient());
+    const Outcome o = Drive(after, ws, net::ConnHandle::of(0, slot, 1), 0);
+    ASSERT_TRUE(o.done) << int(o.last.alert);
+    EXPECT_TRUE(PeerLeaf(after) == new_leaf)
+        << "slot " << slot << ": not the new certificate";
+  }
+  EXPECT_EQ(hs_.contexts_taken(0), 1u);
+  EXPECT_EQ(hs_.contexts_taken(1), 1u);
+  // The new contexts log their secrets too.
+  EXPECT_GT(hs_.counters().keylog_lines, lines_before);
+
+  const Outcome o = Drive(before, ws, h1, 0);
+  ASSERT_TRUE(o.done) << int(o.last.alert);
+  EXPECT_TRUE(PeerLeaf(before) == old_leaf) << "not the old certificate";
+  ExchangeData(before, o, {}, 9);
+}
+
+TEST(HandshakeThreadsStartTest, ReplaceContextsBeforeStartIsRefused) {
+  TestConfig tc;
+  tc.AddListener();
+  HandshakeThreads hs;
+  std::string err;
+  EXPECT_FALSE(hs.replace_contexts(tc.Build(), &err));
+  EXPECT_NE(err.find("not started"), std::string::npos) << err;
+  EXPECT_EQ(hs.contexts_generation(), 0u);
 }
 
 // ---- build_server_contexts ----

@@ -1,8 +1,10 @@
 """Small helpers the engine tests share (test_engine_tls.py,
-test_engine_ping.py, test_engine_pmtu.py, test_gen.py): a free loopback
-port, a test certificate, the engine's /metrics as a dict, and a failure
-that prints the engine's log."""
+test_engine_ping.py, test_engine_pmtu.py, test_gen.py,
+test_engine_reload.py): a free loopback port, a test certificate, the
+engine's /metrics as a dict, a failure that prints the engine's log, the
+prerequisites check and the start of a configuration."""
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -49,3 +51,29 @@ def metrics(port):
             except ValueError:
                 pass
     return values
+
+
+def missing_prerequisite(tools):
+    """Why an engine test cannot run here (it needs root for namespaces,
+    and each of `tools`), or None when it can."""
+    if os.geteuid() != 0:
+        return "needs root for network namespaces"
+    for tool in tools:
+        if shutil.which(tool) is None:
+            return f"{tool} missing (scripts/setup.sh installs it)"
+    return None
+
+
+def engine_config(host_if, ipv4, admin, mbufs=8192):
+    """The start of an engine configuration: no hugepages, `mbufs` per
+    worker, one net_af_packet port on `host_if` at `ipv4` (a CIDR), the
+    admin socket on 127.0.0.1:`admin`. Listeners go after it."""
+    return f"""[dpdk]
+hugepages = "off"
+mbufs_per_worker = {mbufs}
+[[port]]
+device = "net_af_packet0,iface={host_if}"
+ipv4 = "{ipv4}"
+[admin]
+listen = "127.0.0.1:{admin}"
+"""

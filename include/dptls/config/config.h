@@ -1,6 +1,9 @@
-// The engine's configuration: a TOML file (toml++), read and checked once at
+// The engine's configuration: a TOML file (toml++), read and checked at
 // start-up. Every invalid value is reported with its file, line, key and
-// reason, all of them at once, and the engine does not start.
+// reason, all of them at once, and the engine does not start. A reload
+// (SIGHUP, engine/cert_reload.h) reads and checks it again the same way and
+// applies only the certificate material; the structs compare with == so it
+// can tell which other sections changed.
 // docs/configuration.md documents every key.
 #pragma once
 
@@ -29,6 +32,8 @@ struct IpPrefix {
   uint8_t bytes[16] = {};  // network order; IPv4 in the first 4
   uint8_t prefix_len = 0;
   std::string text;  // as written
+
+  bool operator==(const IpPrefix&) const = default;
 };
 
 // host:port, [v6]:port.
@@ -37,6 +42,8 @@ struct SocketAddress {
   uint8_t bytes[16] = {};
   uint16_t port = 0;
   std::string text;
+
+  bool operator==(const SocketAddress&) const = default;
 };
 
 enum class HugepageMode : uint8_t { kAuto, kOn, kOff };
@@ -50,6 +57,8 @@ struct EngineSection {
   LogLevel log_level = LogLevel::kInfo;
   // SSLKEYLOGFILE-format secrets for Wireshark; empty = off.
   std::string keylog_file;
+
+  bool operator==(const EngineSection&) const = default;
 };
 
 struct DpdkSection {
@@ -61,6 +70,8 @@ struct DpdkSection {
   uint32_t record_mbufs_per_worker = 0;
   // Extra EAL arguments, passed as they are.
   std::vector<std::string> eal_args;
+
+  bool operator==(const DpdkSection&) const = default;
 };
 
 struct PortSection {
@@ -74,6 +85,8 @@ struct PortSection {
   std::optional<IpPrefix> gateway6;  // prefix_len 128
   RssMode rss = RssMode::kSymmetric;
   bool offloads = true;
+
+  bool operator==(const PortSection&) const = default;
 };
 
 struct CertificateSection {
@@ -83,6 +96,8 @@ struct CertificateSection {
   std::string chain_file;  // PEM: leaf first, then intermediates
   std::string key_file;    // PEM private key matching the leaf
   std::string ocsp_file;   // DER OCSP response to staple; empty = none
+
+  bool operator==(const CertificateSection&) const = default;
 };
 
 struct ListenerSection {
@@ -102,17 +117,23 @@ struct ListenerSection {
   uint32_t http_body_bytes = 1024;
   // proxy app: backend addresses.
   std::vector<SocketAddress> backends;
+
+  bool operator==(const ListenerSection&) const = default;
 };
 
 struct TimeoutsSection {
   uint32_t handshake_ms = 10000;
   uint32_t idle_ms = 60000;
+
+  bool operator==(const TimeoutsSection&) const = default;
 };
 
 struct LimitsSection {
   uint32_t connections = 65536;
   uint32_t syn_backlog = 4096;
   uint32_t handshake_queue = 1024;
+
+  bool operator==(const LimitsSection&) const = default;
 };
 
 struct TicketsSection {
@@ -126,11 +147,15 @@ struct TicketsSection {
   // secrecy for the resumed session; RFC 8446 4.2.9). Off: such clients
   // get a full handshake.
   bool psk_ke = false;
+
+  bool operator==(const TicketsSection&) const = default;
 };
 
 struct AdminSection {
   SocketAddress listen;  // metrics (Prometheus text); 127.0.0.1:9100
   bool enabled = true;
+
+  bool operator==(const AdminSection&) const = default;
 };
 
 // For tests: the seeded fault injector on every port.
@@ -143,6 +168,8 @@ struct FaultSection {
   bool enabled() const {
     return drop > 0 || duplicate > 0 || reorder > 0 || corrupt > 0;
   }
+
+  bool operator==(const FaultSection&) const = default;
 };
 
 struct Config {
@@ -156,6 +183,8 @@ struct Config {
   TicketsSection tickets;
   AdminSection admin;
   FaultSection fault;
+
+  bool operator==(const Config&) const = default;
 };
 
 // Parses and checks a configuration. On success returns it and leaves

@@ -5,8 +5,9 @@
 // thread serves.
 //
 //   std::string err;
-//   auto contexts = build_server_contexts(config, &err);   // once, at start
+//   auto contexts = build_server_contexts(config, &err);   // at start
 //   HandshakeService svc(contexts, options);                // per thread
+//   svc.set_contexts(reloaded);     // a certificate reload (cert_reload.h)
 //   // for each HsRequest taken from a worker's request ring:
 //   svc.handle(req, [&](const HsResponse& r) { /* copy into the response
 //                                                 ring and publish */ });
@@ -52,6 +53,16 @@ using ServerContexts = std::vector<std::shared_ptr<const tls::ServerContext>>;
 // ("listener[1] (0.0.0.0:443): certificate[0]: ...") on any failure.
 ServerContexts build_server_contexts(const config::Config& config,
                                      std::string* error);
+// The same with the given ticket keys instead of tickets.key_file's (a
+// certificate reload keeps the running keys, so tickets issued before it
+// still resume). `ticket_keys` must not be null.
+ServerContexts build_server_contexts(
+    const config::Config& config,
+    const std::shared_ptr<tls::TicketKeys>& ticket_keys, std::string* error);
+
+// How errors and logs name listener `i` of `config`: "listener[1]
+// (0.0.0.0:443)".
+std::string listener_name(const config::Config& config, size_t i);
 
 // The ticket-key schedule while the engine runs (tickets.rotate_s,
 // tickets.key_file), ticked by the control plane, never a worker. Each
@@ -262,6 +273,17 @@ class HandshakeService {
   // drops the connection's state, unanswered. Returns false when `emit`
   // refused a response (the connection's state is then dropped).
   bool handle(const HsRequest& req, EmitRef emit);
+
+  // Replaces the contexts new connections start on (a certificate reload;
+  // one per listener, used as they are: the caller has already wrapped
+  // them with the key log when options.keylog is set). Handshakes in
+  // progress keep the context they started with (their ServerHandshake
+  // holds it), which is freed with the last of them. Owner thread only,
+  // between two handle() calls.
+  void set_contexts(ServerContexts contexts) {
+    contexts_ = std::move(contexts);
+  }
+  const ServerContexts& contexts() const { return contexts_; }
 
   // Drops states older than the timeout at `now_ms` (the clock of
   // options.clock_ms), except one whose batch is partly gathered (it is

@@ -10,6 +10,7 @@
 //   const size_t t = hs.thread_for(h);
 //   HsRequest* q = hs.requests(w, t).claim();  ... publish();
 //   while (HsResponse* r = hs.responses(w, t).peek()) { ...; pop(); }
+//   hs.replace_contexts(reloaded, &err);   // control plane: a cert reload
 //   hs.stop();
 //
 // A thread loops over its workers' request rings (peek, handle, pop) and
@@ -28,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -58,6 +60,24 @@ class HandshakeThreads {
   bool start(size_t n_workers, size_t n_threads, size_t ring_capacity,
              const ServerContexts& contexts, const std::string& keylog_path,
              uint64_t handshake_timeout_ms, std::string* error);
+  // Makes `contexts` (one per listener, build_server_contexts()) the ones
+  // every thread starts new connections on: a certificate reload. Built
+  // and (with a key log) wrapped here, on the calling control-plane
+  // thread, then published under a mutex with a new generation number;
+  // each thread, before it handles its next request, sees the generation
+  // move (an acquire load), takes the set under the same mutex and gives
+  // it to its service. A ClientHello a worker hands over after this
+  // returns therefore starts on the new contexts; a handshake already
+  // begun finishes on the context it holds. Returns false with *error set
+  // (nothing published) when not started or a key log copy fails.
+  bool replace_contexts(const ServerContexts& contexts, std::string* error);
+  // How many sets replace_contexts() has published, and how many thread
+  // `t` has taken (equal once it has handled a request since).
+  uint64_t contexts_generation() const {
+    return contexts_gen_.load(std::memory_order_acquire);
+  }
+  uint64_t contexts_taken(size_t t) const;
+
   // Stops and joins the threads (idempotent). The rings stay readable
   // until this object is destroyed (or started again), which wipes them.
   void stop();
@@ -104,9 +124,15 @@ class HandshakeThreads {
     std::atomic<uint64_t> cpu_ns{0};  // CLOCK_THREAD_CPUTIME_ID, per round
     std::atomic<uint64_t> full_waits{0};
     std::atomic<uint64_t> ring_skips{0};
+    // The contexts generation this thread's service runs (written by the
+    // thread, read by tests).
+    std::atomic<uint64_t> contexts_taken{0};
     std::thread thread;
   };
   void run(size_t t);
+  // On thread `pt`: takes the published contexts when their generation
+  // moved since it last looked.
+  void take_contexts(PerThread& pt);
 
   size_t n_workers_ = 0;
   size_t n_threads_ = 0;
@@ -116,6 +142,15 @@ class HandshakeThreads {
   bool started_ = false;
   std::shared_ptr<KeylogFile> keylog_;
   std::atomic<bool> stop_{false};
+  // The contexts published by replace_contexts(). Thread safety: the set
+  // is immutable once published (const contexts, shared_ptr refcounts are
+  // atomic); next_contexts_ is written and read only under contexts_mu_;
+  // contexts_gen_ is stored under the mutex (release) after the pointer
+  // and only tells the threads when to take the mutex, so the hot path
+  // costs one acquire load per request. The workers never see any of it.
+  std::mutex contexts_mu_;
+  std::shared_ptr<const ServerContexts> next_contexts_;
+  std::atomic<uint64_t> contexts_gen_{0};
 };
 
 }  // namespace dptls::engine

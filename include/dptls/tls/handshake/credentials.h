@@ -139,6 +139,10 @@ class CertificateStore {
   void add(std::shared_ptr<const Credential> credential);
   // True when no credential was added.
   bool empty() const { return credentials_.empty(); }
+  // The credentials in the order they were added.
+  std::span<const std::shared_ptr<const Credential>> credentials() const {
+    return credentials_;
+  }
 
   // Picks a credential and signature scheme for a ClientHello:
   // candidates are those whose name equals `server_name` (case-insensitive),

@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+"""Certificate reload without a restart: SIGHUP and POST /reload.
+
+    engine (198.18.0.2; net_af_packet on a veth) <-> namespace (198.18.0.1)
+
+The engine serves certificate A from srv.pem / srv.key. Then:
+  1. openssl s_client from the namespace sees A; a second s_client
+     connection is opened and kept, with one HTTP exchange on it;
+  2. certificate B is written over srv.pem / srv.key and SIGHUP sent: the
+     engine stays up, dptls_reloads_total becomes 1, a new connection sees
+     B, the log names the certificate that changed, and the connection
+     opened before the reload still carries a request and its response;
+  3. a broken key is written over srv.key and SIGHUP sent:
+     dptls_reload_failures_total becomes 1, the log names the key file and
+     the reason, new connections still see B, the kept connection still
+     works;
+  4. POST /reload on the admin port: 500 while the key is broken, 200 once
+     B's key is back (dptls_reloads_total 2);
+  5. SIGTERM: exit 0.
+
+Needs root (namespaces); exits 77 (meson's "skipped") otherwise. Every
+wait is bounded; the namespace and veth are removed whatever happens.
+"""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import netns  # tests/engine/netns.py
+from harness import (engine_config, fail, free_port, make_cert, metrics,
+                     missing_prerequisite)
+from netns import sh
+
+SKIP = 77
+PORT = 8443
+SERVER = "198.18.0.2"
+REQUEST = b"GET / HTTP/1.1\r\nHost: e.test\r\n\r\n"
+PEM_RE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----",
+                    re.S)
+
+
+def first_pem(data):
+    """The first PEM certificate block in `data` (bytes), or None."""
+    m = PEM_RE.search(data)
+    return m.group(0) if m else None
+
+
+def serial(pem):
+    """The certificate's serial number as openssl prints it."""
+    r = subprocess.run(["openssl", "x509", "-noout", "-serial"], input=pem,
+                       capture_output=True, timeout=10)
+    return r.stdout.decode().strip()
+
+
+def served_leaf(ns, log):
+    """The leaf certificate (PEM bytes) a new s_client connection from
+    `ns` is shown."""
+    r = subprocess.run(["ip", "netns", "exec", ns, "timeout", "15",
+                        "openssl", "s_client", "-connect", f"{SERVER}:{PORT}",
+                        "-servername", "e.test"],
+                       stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=30)
+    pem = first_pem(r.stdout)
+    if pem is None:
+        fail(f"s_client got no certificate (exit {r.returncode}): "
+             f"{r.stderr.decode(errors='replace')[-1500:]}", log)
+    return pem
+
+
+class KeptConnection:
+    """An s_client connection kept open; its output gathered by a thread."""
+
+    def __init__(self, ns):
+        self.p = subprocess.Popen(
+            ["ip", "netns", "exec", ns, "timeout", "60", "openssl",
+             "s_client", "-quiet", "-connect", f"{SERVER}:{PORT}",
+             "-servername", "e.test"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL)
+        self.out = bytearray()
+        self.lock = threading.Lock()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        while True:
+            d = os.read(self.p.stdout.fileno(), 65536)
+            if not d:
+                return
+            with self.lock:
+                self.out.extend(d)
+
+    def exchange(self, n, log, timeout=10):
+        """Sends a GET and waits until `n` responses have come in all."""
+        try:
+            self.p.stdin.write(REQUEST)
+            self.p.stdin.flush()
+        except OSError as e:
+            fail(f"kept connection: cannot send ({e})", log)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self.lock:
+                if self.out.count(b"HTTP/1.1 200") >= n:
+                    return
+            if self.p.poll() is not None:
+                break
+            time.sleep(0.05)
+        with self.lock:
+            got = bytes(self.out[-500:])
+        fail(f"kept connection: response {n} missing (s_client "
+             f"{'exited ' + str(self.p.returncode) if self.p.poll() is not None else 'running'}"
+             f"): {got!r}", log)
+
+    def close(self):
+        try:
+            self.p.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.p.wait(5)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+
+
+def write_config(work, host_if, admin):
+    conf = os.path.join(work, "engine.toml")
+    with open(conf, "w") as f:
+        f.write(engine_config(host_if, f"{SERVER}/24", admin))
+        f.write(f"""[[listener]]
+address = "{SERVER}:{PORT}"
+app = "http"
+alpn = ["http/1.1"]
+http_body_bytes = 64
+[[listener.certificate]]
+chain = "{work}/srv.pem"
+key = "{work}/srv.key"
+""")
+    return conf
+
+
+def install(src_dir, work):
+    """Copies src_dir's e.test.pem / e.test.key over work's srv.pem /
+    srv.key (written in place, as an operator's cp would)."""
+    for ext in ("pem", "key"):
+        with open(os.path.join(src_dir, f"e.test.{ext}"), "rb") as s, \
+                open(os.path.join(work, f"srv.{ext}"), "wb") as d:
+            d.write(s.read())
+
+
+def wait_metric(admin, name, want, proc, log, timeout=10):
+    """Waits until the metric `name` is `want`; fails the test when the
+    engine exits first or the time is up."""
+    deadline = time.time() + timeout
+    got = None
+    while time.time() < deadline:
+        try:
+            got = metrics(admin).get(name)
+        except OSError:  # the engine going away; poll() tells
+            got = None
+            time.sleep(0.2)
+        if proc.poll() is not None:
+            sig = (f", {signal.Signals(-proc.returncode).name}"
+                   if proc.returncode < 0 else "")
+            fail(f"engine exited ({proc.returncode}{sig}) waiting for "
+                 f"{name} = {want}", log)
+        if got == want:
+            return
+        time.sleep(0.05)
+    fail(f"{name} is {got}, want {want}", log)
+
+
+def post_reload(admin):
+    req = urllib.request.Request(f"http://127.0.0.1:{admin}/reload",
+                                 method="POST", data=b"")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def log_text(log):
+    with open(log, errors="replace") as f:
+        return f.read()
+
+
+def main(exe):
+    why = missing_prerequisite(("ip", "openssl"))
+    if why:
+        print(f"skipped: {why}")
+        return SKIP
+    tag = f"reload{os.getpid() % 100000}"
+    ns, host_if, ns_if = f"{tag}n", f"{tag}h", f"{tag}c"
+    work = tempfile.mkdtemp(prefix="dptls-reload-test-")
+    log = os.path.join(work, "engine.log")
+    proc = None
+    kept = None
+    try:
+        if not netns.add_namespace(ns):
+            return SKIP
+        netns.join_with_veth(ns, host_if, ns_if, ["198.18.0.1/24"])
+        cert_a, cert_b = os.path.join(work, "a"), os.path.join(work, "b")
+        for d in (cert_a, cert_b):
+            os.mkdir(d)
+            make_cert(exe, d)
+        install(cert_a, work)
+        admin = free_port()
+        conf = write_config(work, host_if, admin)
+        proc = subprocess.Popen([exe, "run", "-c", conf, "--max-seconds",
+                                 "60"], stdout=open(log, "w"),
+                                stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while sh(f"ip netns exec {ns} ping -c 1 -W 1 {SERVER}",
+                 False).returncode != 0:
+            if proc.poll() is not None:
+                fail(f"engine exited early ({proc.returncode})", log)
+            if time.time() > deadline:
+                fail("the engine does not answer ping", log)
+            time.sleep(0.2)
+        pem_a = first_pem(open(os.path.join(cert_a, "e.test.pem"), "rb").read())
+        pem_b = first_pem(open(os.path.join(cert_b, "e.test.pem"), "rb").read())
+        if pem_a == pem_b:
+            fail("dptls certs made the same certificate twice")
+
+        # 1. A is served; a connection is kept open across the reloads.
+        got = served_leaf(ns, log)
+        if got != pem_a:
+            fail(f"served {serial(got)}, want A {serial(pem_a)}", log)
+        m = metrics(admin)
+        if m.get("dptls_reloads_total", 0) != 0:
+            fail(f"dptls_reloads_total {m.get('dptls_reloads_total')} at "
+                 f"start", log)
+        kept = KeptConnection(ns)
+        kept.exchange(1, log)
+        print(f"before: serial {serial(pem_a)} (A); kept connection: 1 "
+              f"response")
+
+        # 2. B over the files, SIGHUP.
+        install(cert_b, work)
+        proc.send_signal(signal.SIGHUP)
+        wait_metric(admin, "dptls_reloads_total", 1, proc, log)
+        got = served_leaf(ns, log)
+        if got != pem_b:
+            fail(f"after SIGHUP served {serial(got)}, want B "
+                 f"{serial(pem_b)}", log)
+        if "reload (SIGHUP): new certificate material for listener[0] " \
+                f"({SERVER}:{PORT}): certificate[0]" not in log_text(log):
+            fail("no log line naming the changed certificate", log)
+        kept.exchange(2, log)
+        m = metrics(admin)
+        not_after = m.get('dptls_certificate_not_after_timestamp_seconds'
+                          '{listener="0",certificate="0"}', 0)
+        if not_after < time.time():
+            fail(f"notAfter gauge {not_after} is not in the future", log)
+        print(f"after SIGHUP: serial {serial(got)} (B); reloads 1; kept "
+              f"connection: 2 responses; notAfter {not_after:.0f}")
+
+        # 3. A broken key: refused, B stays.
+        with open(os.path.join(work, "srv.key"), "w") as f:
+            f.write("-----BEGIN PRIVATE KEY-----\nbroken\n"
+                    "-----END PRIVATE KEY-----\n")
+        proc.send_signal(signal.SIGHUP)
+        wait_metric(admin, "dptls_reload_failures_total", 1, proc, log)
+        text = log_text(log)
+        want = f"'{work}/srv.key' holds no PEM private key"
+        if "reload (SIGHUP) failed, the certificates in use are kept" not in \
+                text or want not in text:
+            fail(f"no log line with the failure and '{want}'", log)
+        got = served_leaf(ns, log)
+        if got != pem_b:
+            fail(f"after a failed reload served {serial(got)}, want B", log)
+        kept.exchange(3, log)
+        m = metrics(admin)
+        if m.get("dptls_reloads_total") != 1:
+            fail(f"dptls_reloads_total {m.get('dptls_reloads_total')}", log)
+        print("broken key: refused (failures 1), still serving B; kept "
+              "connection: 3 responses")
+
+        # 4. The admin endpoint.
+        status, body = post_reload(admin)
+        if status != 500 or want not in body:
+            fail(f"POST /reload with a broken key: {status} {body!r}", log)
+        install(cert_b, work)
+        status, body = post_reload(admin)
+        if status != 200 or metrics(admin).get("dptls_reloads_total") != 2:
+            fail(f"POST /reload: {status} {body!r}", log)
+        if metrics(admin).get("dptls_reload_failures_total") != 2:
+            fail("POST /reload failure not counted", log)
+        print(f"POST /reload: 500 while broken, then 200 ({body.strip()})")
+
+        kept.close()
+        kept = None
+        proc.send_signal(signal.SIGTERM)
+        if proc.wait(30) != 0:
+            fail(f"engine exit {proc.returncode} after SIGTERM", log)
+        proc = None
+        for line in log_text(log).splitlines():
+            if "reload (" in line:
+                print("engine:", line)
+        print("ok: certificates reloaded by SIGHUP and POST /reload, a bad "
+              "key refused, connections kept")
+        return 0
+    finally:
+        if kept is not None:
+            kept.close()
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+        netns.remove(ns, host_if)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
