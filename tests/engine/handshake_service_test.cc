@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -1227,8 +1228,20 @@ TEST_F(HandshakeThreadsTest, ReplacedContextsServeNewConnectionsOnly) {
   const ServerContexts renewed = BuildRenewed(tc_);
   const Bytes new_leaf = LeafOf(renewed);
   ASSERT_NE(old_leaf, new_leaf);
+  // Published from a thread of its own, as the engine's control plane
+  // does: nothing but replace_contexts() orders it with the handshake
+  // threads (the relaxed flag gives ThreadSanitizer no happens-before), so
+  // a swap that is not synchronised shows up as a data race there.
   std::string err;
-  ASSERT_TRUE(hs_.replace_contexts(renewed, &err)) << err;
+  bool replaced = false;
+  std::atomic<bool> published{false};
+  std::thread control([&] {
+    replaced = hs_.replace_contexts(renewed, &err);
+    published.store(true, std::memory_order_relaxed);
+  });
+  while (!published.load(std::memory_order_relaxed)) {
+    std::this_thread::yield();
+  }
   EXPECT_EQ(hs_.contexts_generation(), 1u);
   const uint64_t lines_before = hs_.counters().keylog_lines;
   for (uint32_t slot : {2u, 3u}) {  // one connection per thread
@@ -1242,6 +1255,8 @@ TEST_F(HandshakeThreadsTest, ReplacedContextsServeNewConnectionsOnly) {
   EXPECT_EQ(hs_.contexts_taken(1), 1u);
   // The new contexts log their secrets too.
   EXPECT_GT(hs_.counters().keylog_lines, lines_before);
+  control.join();
+  EXPECT_TRUE(replaced) << err;
 
   const Outcome o = Drive(before, ws, h1, 0);
   ASSERT_TRUE(o.done) << int(o.last.alert);
