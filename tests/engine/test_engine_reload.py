@@ -8,8 +8,9 @@ The engine serves certificate A from srv.pem / srv.key. Then:
      connection is opened and kept, with one HTTP exchange on it;
   2. certificate B is written over srv.pem / srv.key and SIGHUP sent: the
      engine stays up, dptls_reloads_total becomes 1, a new connection sees
-     B, the log names the certificate that changed, and the connection
-     opened before the reload still carries a request and its response;
+     B, the log names the certificate that changed, the connection opened
+     before the reload still carries a request and its response, and its
+     session (ticket) resumes on a new connection (the ticket keys stay);
   3. a broken key is written over srv.key and SIGHUP sent:
      dptls_reload_failures_total becomes 1, the log names the key file and
      the reason, new connections still see B, the kept connection still
@@ -59,14 +60,20 @@ def serial(pem):
     return r.stdout.decode().strip()
 
 
+def s_client_once(ns, extra=()):
+    """One s_client handshake from `ns` (stdin closed at once)."""
+    return subprocess.run(["ip", "netns", "exec", ns, "timeout", "15",
+                           "openssl", "s_client", "-connect",
+                           f"{SERVER}:{PORT}", "-servername", "e.test",
+                           *extra],
+                          stdin=subprocess.DEVNULL, capture_output=True,
+                          timeout=30)
+
+
 def served_leaf(ns, log):
     """The leaf certificate (PEM bytes) a new s_client connection from
     `ns` is shown."""
-    r = subprocess.run(["ip", "netns", "exec", ns, "timeout", "15",
-                        "openssl", "s_client", "-connect", f"{SERVER}:{PORT}",
-                        "-servername", "e.test"],
-                       stdin=subprocess.DEVNULL, capture_output=True,
-                       timeout=30)
+    r = s_client_once(ns)
     pem = first_pem(r.stdout)
     if pem is None:
         fail(f"s_client got no certificate (exit {r.returncode}): "
@@ -77,11 +84,11 @@ def served_leaf(ns, log):
 class KeptConnection:
     """An s_client connection kept open; its output gathered by a thread."""
 
-    def __init__(self, ns):
+    def __init__(self, ns, sess_out):
         self.p = subprocess.Popen(
             ["ip", "netns", "exec", ns, "timeout", "60", "openssl",
              "s_client", "-quiet", "-connect", f"{SERVER}:{PORT}",
-             "-servername", "e.test"],
+             "-servername", "e.test", "-sess_out", sess_out],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL)
         self.out = bytearray()
@@ -238,8 +245,9 @@ def main(exe):
         if m.get("dptls_reloads_total", 0) != 0:
             fail(f"dptls_reloads_total {m.get('dptls_reloads_total')} at "
                  f"start", log)
-        kept = KeptConnection(ns)
-        kept.exchange(1, log)
+        sess = os.path.join(work, "session.pem")
+        kept = KeptConnection(ns, sess)
+        kept.exchange(1, log)  # the tickets came before the response
         print(f"before: serial {serial(pem_a)} (A); kept connection: 1 "
               f"response")
 
@@ -255,13 +263,19 @@ def main(exe):
                 f"({SERVER}:{PORT}): certificate[0]" not in log_text(log):
             fail("no log line naming the changed certificate", log)
         kept.exchange(2, log)
+        # The ticket keys stay: a ticket issued before the reload resumes.
+        r = s_client_once(ns, ["-sess_in", sess])
+        if b"Reused, TLSv1.3" not in r.stdout:
+            fail("a session from before the reload did not resume: "
+                 f"{r.stdout.decode(errors='replace')[-600:]}", log)
         m = metrics(admin)
         not_after = m.get('dptls_certificate_not_after_timestamp_seconds'
                           '{listener="0",certificate="0"}', 0)
         if not_after < time.time():
             fail(f"notAfter gauge {not_after} is not in the future", log)
         print(f"after SIGHUP: serial {serial(got)} (B); reloads 1; kept "
-              f"connection: 2 responses; notAfter {not_after:.0f}")
+              f"connection: 2 responses; the earlier session resumed; "
+              f"notAfter {not_after:.0f}")
 
         # 3. A broken key: refused, B stays.
         with open(os.path.join(work, "srv.key"), "w") as f:
