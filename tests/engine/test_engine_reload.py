@@ -43,8 +43,8 @@ SKIP = 77
 PORT = 8443
 SERVER = "198.18.0.2"
 REQUEST = b"GET / HTTP/1.1\r\nHost: e.test\r\n\r\n"
-PEM_RE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----",
-                    re.S)
+PEM_RE = re.compile(
+    rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 
 
 def first_pem(data):
@@ -121,9 +121,10 @@ class KeptConnection:
             time.sleep(0.05)
         with self.lock:
             got = bytes(self.out[-500:])
-        fail(f"kept connection: response {n} missing (s_client "
-             f"{'exited ' + str(self.p.returncode) if self.p.poll() is not None else 'running'}"
-             f"): {got!r}", log)
+        state = ("running" if self.p.poll() is None
+                 else f"exited {self.p.returncode}")
+        fail(f"kept connection: response {n} missing (s_client {state}): "
+             f"{got!r}", log)
 
     def close(self):
         try:
@@ -232,8 +233,9 @@ def main(exe):
             if time.time() > deadline:
                 fail("the engine does not answer ping", log)
             time.sleep(0.2)
-        pem_a = first_pem(open(os.path.join(cert_a, "e.test.pem"), "rb").read())
-        pem_b = first_pem(open(os.path.join(cert_b, "e.test.pem"), "rb").read())
+        pem_a, pem_b = (first_pem(open(os.path.join(d, "e.test.pem"),
+                                       "rb").read())
+                        for d in (cert_a, cert_b))
         if pem_a == pem_b:
             fail("dptls certs made the same certificate twice")
 
