@@ -1017,13 +1017,6 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
     const uint32_t held = held_buffers(s, unacked(s));
     return held >= kPressureShare ? 0 : kPressureShare - held;
   }
-  // Under pressure, the session's share of record buffers (not TCP's
-  // queue) leaves it less than kWakeSpace to write.
-  bool buffer_bound(const Session& s) const {
-    return pressure &&
-           size_t{buffers_allowed(s)} * kRecordBufferBytes <
-               s.round_wire + tls::RecordEngine::kSealOverhead + kWakeSpace;
-  }
   // The session found no record buffer, or had its share: it waits on
   // buf_wait (retried each timer tick) rather than for a kWritable event.
   void wait_for_buffer(Session& s) {
@@ -1115,7 +1108,13 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
   }
 
   // ---- sending ----
-  size_t write_space(const Session& s) const {
+  // *share_bound (if given) says whether the session's share of record
+  // buffers under pressure, not TCP's queue, set the limit: its wait is
+  // then for buffers (buf_wait), not for a kWritable event.
+  size_t write_space(const Session& s, bool* share_bound = nullptr) const {
+    if (share_bound != nullptr) {
+      *share_bound = false;
+    }
     if (s.phase != Phase::kOpen || s.shutdown_req || s.rec.tx_closed()) {
       return 0;
     }
@@ -1130,9 +1129,17 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
       // already took (round_wire).
       const size_t share = size_t{buffers_allowed(s)} * kRecordBufferBytes;
       if (share <= s.round_wire + tls::RecordEngine::kSealOverhead) {
+        if (share_bound != nullptr) {
+          *share_bound = true;
+        }
         return 0;
       }
-      avail = std::min(avail, share - s.round_wire);
+      if (share - s.round_wire < avail) {
+        avail = share - s.round_wire;
+        if (share_bound != nullptr) {
+          *share_bound = true;
+        }
+      }
     }
     const size_t reserve =
         (avail / kSpaceRecordEstimate + 1) * tls::RecordEngine::kSealOverhead;
@@ -1286,7 +1293,8 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
   }
 
   size_t write(Session& s, std::span<const uint8_t> bytes) {
-    const size_t n = std::min(bytes.size(), write_space(s));
+    bool share_bound = false;
+    const size_t n = std::min(bytes.size(), write_space(s, &share_bound));
     size_t off = 0;
     bool no_buffer = false;
     while (off < n) {
@@ -1309,7 +1317,7 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
         }
       }
     }
-    if (off < bytes.size() && (no_buffer || buffer_bound(s))) {
+    if (off < bytes.size() && (no_buffer || share_bound)) {
       if (!s.in_buf_wait && !no_buffer) {
         ++c.pressure_throttled;
       }
@@ -1362,7 +1370,10 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
     tx.clear();
     for (uint32_t slot : wake) {
       Session& s = sessions[slot];
-      if (s.phase == Phase::kOpen && s.want_writable) {
+      // One that went on buf_wait since waits for a buffer: TCP would
+      // raise kWritable at once (its queue is short) and the next attempt
+      // would find none again.
+      if (s.phase == Phase::kOpen && s.want_writable && !s.in_buf_wait) {
         tcp->want_writable(s.h);
       }
     }
@@ -1401,10 +1412,11 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
 };
 
 size_t Worker::Session::write_space() const {
-  const size_t space = w->write_space(*this);
+  bool share_bound = false;
+  const size_t space = w->write_space(*this, &share_bound);
   // An application that finds little room waits for on_writable().
   if (space < kWakeSpace && !want_writable && phase == Phase::kOpen) {
-    if (w->buffer_bound(*this)) {
+    if (share_bound) {
       // Room in TCP but not in its share of record buffers: the wait is
       // for buffers, not for TCP.
       ++w->c.pressure_throttled;
