@@ -604,6 +604,7 @@ void read_config(Context& ctx, const toml::table& root, Config* c) {
     Walker w(ctx, *t, "timeouts");
     w.integer("handshake_ms", &c->timeouts.handshake_ms, 100, 600000);
     w.integer("idle_ms", &c->timeouts.idle_ms, 100, 86400000);
+    w.integer("send_stall_ms", &c->timeouts.send_stall_ms, 100, 600000);
   }
   if (const toml::table* t = top.table("limits")) {
     Walker w(ctx, *t, "limits");

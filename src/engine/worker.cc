@@ -47,6 +47,26 @@ constexpr size_t kControlReserve = 2 * (tls::RecordEngine::kSealOverhead + 5);
 // before SIGTERM were closed before they could ask anything.
 constexpr uint64_t kDrainGraceMs = 1000;
 
+// Record buffer pressure (architecture.md, "Record buffer pressure"): the
+// pool is under pressure once fewer than 1/kPressureLowDiv of its buffers
+// are free, and leaves it when more than 1/kPressureHighDiv are.
+constexpr uint32_t kPressureLowDiv = 4;
+constexpr uint32_t kPressureHighDiv = 2;
+// Under pressure, the record buffers a session may hold in TCP (sent, not
+// yet acknowledged) before it gets no more: a fair share, so that new
+// sessions and handshake completions still find buffers. Four full
+// records are 64 KB in flight, enough for a LAN-speed download.
+constexpr uint32_t kPressureShare = 4;
+// Progress over timeouts.send_stall_ms below one full record of newly
+// acknowledged data counts as a stall: a reader that acknowledges a byte
+// at a time still stalls.
+constexpr uint64_t kStallProgressBytes = 16384;
+// Payload bytes a record buffer holds at most (for the estimate of the
+// buffers a stalled session frees).
+constexpr uint64_t kRecordBufferBytes = 16384 + 256;
+// Sessions reset for pressure per sweep (every 100 ms), at most.
+constexpr size_t kMaxPressureResets = 64;
+
 enum class Phase : uint8_t { kFree, kHandshake, kOpen, kClosing };
 
 }  // namespace
@@ -69,11 +89,23 @@ struct Worker::Session final : app::AppConn {
   mutable bool want_writable = false;  // a kWritable event was asked for
   bool abort_pending = false;  // abort asked for while records were open
   bool heard_from = false;     // data arrived since the handshake
+  bool in_buf_wait = false;    // waits for a record buffer (buf_wait)
+  uint8_t buf_next = 0;        // next slot of buf_end
   uint32_t consume_bytes = 0;
   uint32_t live_prev = kNone;
   uint32_t live_next = kNone;
   uint64_t deadline = 0;   // TSC: handshake deadline or idle expiry
   uint64_t opened_at = 0;  // TSC: when the keys arrived
+  // Bytes handed to TCP since the connection opened (handshake, records,
+  // alerts): TCP's unacknowledged count subtracted gives the bytes
+  // acknowledged, and with buf_end the record buffers TCP still holds.
+  uint64_t sent_total = 0;
+  // sent_total after each of the last kPressureShare record buffers.
+  uint64_t buf_end[kPressureShare] = {};
+  // The stall window (pressure): acknowledged bytes at its start, and when
+  // it started (TSC).
+  uint64_t progress_mark = 0;
+  uint64_t progress_at = 0;
   // The session's open record buffer: data_len bytes of records already
   // queued for sealing, then (rec_open) the record write() is filling,
   // its plaintext at data_len + kRecordHeaderLen.
@@ -126,6 +158,23 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
     uint16_t listener;
   };
   std::vector<OwedClose> closed_owed;
+  // Sessions that wait for a record buffer (the pool was empty, or they
+  // had their share under pressure): retried every timer tick, not by a
+  // kWritable event, which TCP would raise at once (their queue is not
+  // full) and so spin the loop.
+  std::vector<uint32_t> buf_wait;
+  // Record buffer pressure.
+  bool pressure = false;
+  uint32_t record_low = 0;   // free buffers below this: pressure
+  uint32_t record_high = 0;  // free buffers above this: no pressure
+  uint64_t send_stall = 0;   // TSC ticks: timeouts.send_stall_ms
+  struct StallCandidate {
+    uint32_t slot;
+    uint32_t held;      // record buffers TCP holds for it (estimate)
+    uint32_t unacked;   // bytes
+    uint64_t progress;  // bytes acknowledged in its stall window
+  };
+  std::vector<StallCandidate> stalled;  // sweep() scratch, reserved
   // Sessions that want a kWritable event; asked of TCP once the round's
   // records are in its queue (else the event would fire at once, forever).
   std::vector<uint32_t> wake;
@@ -271,6 +320,11 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
     s.abort_pending = false;
     s.heard_from = false;
     s.consume_bytes = 0;
+    s.sent_total = 0;
+    std::fill(std::begin(s.buf_end), std::end(s.buf_end), 0);
+    s.buf_next = 0;
+    s.progress_mark = 0;
+    s.progress_at = now;
     s.round_wire = 0;
     s.alpn_len = s.sni_len = s.id_len = 0;
     s.deadline = now + hs_timeout;
@@ -445,10 +499,12 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
     if (m == nullptr) {
       return false;
     }
+    const uint32_t len_sent = m->pkt_len;
     if (tcp->send(s.h, m, now) != net::TcpResult::kOk) {
       rte_pktmbuf_free(m);
       return false;
     }
+    count_sent(s, len_sent, false);
     return true;
   }
 
@@ -905,11 +961,160 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
       rte_pktmbuf_free(m);
       ++c.tcp_send_refused;
       abort_session(s);
+      return;
+    }
+    count_sent(s, static_cast<uint32_t>(len), false);
+  }
+
+  // ---- record buffer accounting and pressure ----
+  // Bytes handed to TCP and not yet acknowledged (TCP's send queue).
+  uint32_t unacked(const Session& s) const {
+    const uint32_t space = tcp->send_space(s.h);
+    const uint32_t queued =
+        space >= setup.tcp.snd_buf ? 0 : setup.tcp.snd_buf - space;
+    return static_cast<uint32_t>(std::min<uint64_t>(queued, s.sent_total));
+  }
+  // Of the session's last kPressureShare record buffers, those TCP still
+  // holds (a buffer is freed once all its bytes are acknowledged).
+  static uint32_t held_buffers(const Session& s, uint32_t unacked_bytes) {
+    const uint64_t acked = s.sent_total - unacked_bytes;
+    uint32_t n = 0;
+    for (const uint64_t end : s.buf_end) {
+      n += end > acked ? 1 : 0;
+    }
+    return n;
+  }
+  // `len` bytes went to TCP (`record_buffer`: one record buffer's).
+  void count_sent(Session& s, uint32_t len, bool record_buffer) {
+    s.sent_total += len;
+    if (!record_buffer) {
+      return;
+    }
+    if (unacked(s) == len) {
+      // Nothing was in flight before: its stall window starts now.
+      s.progress_mark = s.sent_total - len;
+      s.progress_at = now;
+    }
+    s.buf_end[s.buf_next] = s.sent_total;
+    s.buf_next = static_cast<uint8_t>((s.buf_next + 1) % kPressureShare);
+  }
+  // Enters or leaves pressure by the pool's free count (hysteresis).
+  void update_pressure() {
+    const unsigned free_bufs = rte_mempool_avail_count(setup.record_pool);
+    if (!pressure && free_bufs < record_low) {
+      pressure = true;
+      ++c.pressure_entered;
+    } else if (pressure && free_bufs > record_high) {
+      pressure = false;
+    }
+  }
+  // Record buffers the session may still take under pressure (its share
+  // minus what TCP holds for it); kPressureShare without pressure.
+  uint32_t buffers_allowed(const Session& s) const {
+    if (!pressure) {
+      return kPressureShare;
+    }
+    const uint32_t held = held_buffers(s, unacked(s));
+    return held >= kPressureShare ? 0 : kPressureShare - held;
+  }
+  // The session found no record buffer, or had its share: it waits on
+  // buf_wait (retried each timer tick) rather than for a kWritable event.
+  void wait_for_buffer(Session& s) {
+    s.want_writable = true;
+    if (!s.in_buf_wait) {
+      s.in_buf_wait = true;
+      buf_wait.push_back(s.slot);
+    }
+  }
+  // Every timer tick: the waiting sessions that may now take a buffer are
+  // told they can write. Sessions that fail again go back on the list.
+  void retry_buffer_waits() {
+    const size_t n = buf_wait.size();
+    const bool any_free = rte_mempool_avail_count(setup.record_pool) != 0;
+    size_t kept = 0;
+    for (size_t i = 0; i < n; ++i) {
+      Session& s = sessions[buf_wait[i]];
+      if (s.phase != Phase::kOpen || !s.app_open) {
+        s.in_buf_wait = false;
+        continue;
+      }
+      if (!any_free || buffers_allowed(s) == 0) {
+        buf_wait[kept++] = s.slot;
+        continue;
+      }
+      s.in_buf_wait = false;
+      s.want_writable = false;
+      mark_dirty(s);
+      apps[s.listener]->on_writable(s);
+    }
+    // Those on_writable() put back are behind the first n.
+    buf_wait.erase(buf_wait.begin() + static_cast<ptrdiff_t>(kept),
+                   buf_wait.begin() + static_cast<ptrdiff_t>(n));
+  }
+
+  // Under pressure (from sweep()): sessions that hold record buffers and
+  // whose peer acknowledged less than kStallProgressBytes over
+  // send_stall_ms are reset, those holding the most (then with the least
+  // progress) first, until the buffers they free would lift the pool
+  // above its high watermark; at most kMaxPressureResets a sweep.
+  void reclaim_stalled() {
+    stalled.clear();
+    for (uint32_t slot = live_head; slot != kNone;) {
+      Session& s = sessions[slot];
+      slot = s.live_next;
+      if (s.phase != Phase::kOpen && s.phase != Phase::kClosing) {
+        continue;
+      }
+      const uint32_t u = unacked(s);
+      const uint64_t acked = s.sent_total - u;
+      if (u == 0 || acked - s.progress_mark >= kStallProgressBytes) {
+        s.progress_mark = acked;
+        s.progress_at = now;
+        continue;
+      }
+      const uint32_t held = std::max<uint32_t>(
+          held_buffers(s, u),
+          static_cast<uint32_t>((u + kRecordBufferBytes - 1) /
+                                kRecordBufferBytes));
+      if (now - s.progress_at >= send_stall && held_buffers(s, u) != 0) {
+        stalled.push_back(
+            StallCandidate{s.slot, held, u, acked - s.progress_mark});
+      }
+    }
+    if (stalled.empty()) {
+      return;
+    }
+    std::sort(stalled.begin(), stalled.end(),
+              [](const StallCandidate& a, const StallCandidate& b) {
+                if (a.held != b.held) {
+                  return a.held > b.held;
+                }
+                if (a.progress != b.progress) {
+                  return a.progress < b.progress;
+                }
+                return a.unacked > b.unacked;
+              });
+    uint64_t free_bufs = rte_mempool_avail_count(setup.record_pool);
+    size_t resets = 0;
+    for (const StallCandidate& k : stalled) {
+      if (free_bufs > record_high || resets == kMaxPressureResets) {
+        break;
+      }
+      ++c.pressure_resets;
+      ++resets;
+      free_bufs += k.held;
+      abort_session(sessions[k.slot]);
     }
   }
 
   // ---- sending ----
-  size_t write_space(const Session& s) const {
+  // *share_bound (if given) says whether the session's share of record
+  // buffers under pressure, not TCP's queue, set the limit: its wait is
+  // then for buffers (buf_wait), not for a kWritable event.
+  size_t write_space(const Session& s, bool* share_bound = nullptr) const {
+    if (share_bound != nullptr) {
+      *share_bound = false;
+    }
     if (s.phase != Phase::kOpen || s.shutdown_req || s.rec.tx_closed()) {
       return 0;
     }
@@ -918,7 +1123,24 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
         s.round_wire + tls::RecordEngine::kSealOverhead + kControlReserve) {
       return 0;
     }
-    const size_t avail = space - s.round_wire - kControlReserve;
+    size_t avail = space - s.round_wire - kControlReserve;
+    if (pressure) {
+      // Its share's worth of full records, less what the open buffer
+      // already took (round_wire).
+      const size_t share = size_t{buffers_allowed(s)} * kRecordBufferBytes;
+      if (share <= s.round_wire + tls::RecordEngine::kSealOverhead) {
+        if (share_bound != nullptr) {
+          *share_bound = true;
+        }
+        return 0;
+      }
+      if (share - s.round_wire < avail) {
+        avail = share - s.round_wire;
+        if (share_bound != nullptr) {
+          *share_bound = true;
+        }
+      }
+    }
     const size_t reserve =
         (avail / kSpaceRecordEstimate + 1) * tls::RecordEngine::kSealOverhead;
     return avail > reserve ? avail - reserve : 0;
@@ -945,6 +1167,10 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
       rte_mbuf* m = rte_pktmbuf_alloc(setup.record_pool);
       if (m == nullptr) {
         ++c.record_pool_empty;
+        if (!pressure) {
+          pressure = true;
+          ++c.pressure_entered;
+        }
         return false;
       }
       s.rec_m = m;
@@ -1048,12 +1274,15 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
         rte_pktmbuf_free(r.m);
         continue;
       }
-      s->round_wire -= std::min<uint32_t>(s->round_wire, r.m->pkt_len);
+      const uint32_t len = r.m->pkt_len;
+      s->round_wire -= std::min<uint32_t>(s->round_wire, len);
       if (tcp->send(s->h, r.m, now) != net::TcpResult::kOk) {
         rte_pktmbuf_free(r.m);
         ++c.tcp_send_refused;
         abort_session(*s);
+        continue;
       }
+      count_sent(*s, len, true);
     }
     sealed.clear();
   }
@@ -1064,13 +1293,16 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
   }
 
   size_t write(Session& s, std::span<const uint8_t> bytes) {
-    const size_t n = std::min(bytes.size(), write_space(s));
+    bool share_bound = false;
+    const size_t n = std::min(bytes.size(), write_space(s, &share_bound));
     size_t off = 0;
+    bool no_buffer = false;
     while (off < n) {
       if (!s.rec_open && !start_record(s)) {
         if (s.phase != Phase::kOpen) {
           return off;  // handing the full buffer to TCP ended it
         }
+        no_buffer = true;
         break;
       }
       const size_t take = std::min<size_t>(n - off, s.rec_cap - s.rec_len);
@@ -1085,12 +1317,21 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
         }
       }
     }
-    if (off < bytes.size() && !s.want_writable) {
+    if (off < bytes.size() && (no_buffer || share_bound)) {
+      if (!s.in_buf_wait && !no_buffer) {
+        ++c.pressure_throttled;
+      }
+      wait_for_buffer(s);
+    } else if (off < bytes.size() && !s.want_writable) {
       s.want_writable = true;
       wake.push_back(s.slot);
     }
     c.app_bytes_tx += off;
-    s.deadline = now + idle_timeout;
+    if (off != 0) {
+      // Only progress counts: a write refused for want of room must not
+      // keep a stalled session from its idle timeout.
+      s.deadline = now + idle_timeout;
+    }
     return off;
   }
 
@@ -1129,7 +1370,10 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
     tx.clear();
     for (uint32_t slot : wake) {
       Session& s = sessions[slot];
-      if (s.phase == Phase::kOpen && s.want_writable) {
+      // One that went on buf_wait since waits for a buffer: TCP would
+      // raise kWritable at once (its queue is short) and the next attempt
+      // would find none again.
+      if (s.phase == Phase::kOpen && s.want_writable && !s.in_buf_wait) {
         tcp->want_writable(s.h);
       }
     }
@@ -1161,15 +1405,26 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
         }
       }
     }
+    if (pressure) {
+      reclaim_stalled();
+    }
   }
 };
 
 size_t Worker::Session::write_space() const {
-  const size_t space = w->write_space(*this);
+  bool share_bound = false;
+  const size_t space = w->write_space(*this, &share_bound);
   // An application that finds little room waits for on_writable().
   if (space < kWakeSpace && !want_writable && phase == Phase::kOpen) {
-    want_writable = true;
-    w->wake.push_back(slot);
+    if (share_bound) {
+      // Room in TCP but not in its share of record buffers: the wait is
+      // for buffers, not for TCP.
+      ++w->c.pressure_throttled;
+      w->wait_for_buffer(w->sessions[slot]);
+    } else {
+      want_writable = true;
+      w->wake.push_back(slot);
+    }
   }
   return space;
 }
@@ -1223,6 +1478,11 @@ bool Worker::init(std::string* error) {
   I.ns_per_tick = 1e9 / static_cast<double>(I.hz);
   I.hs_timeout = I.hz * cfg.timeouts.handshake_ms / 1000;
   I.idle_timeout = I.hz * cfg.timeouts.idle_ms / 1000;
+  I.send_stall = I.hz * cfg.timeouts.send_stall_ms / 1000;
+  if (setup_.record_pool != nullptr) {
+    I.record_low = setup_.record_pool->size / kPressureLowDiv;
+    I.record_high = setup_.record_pool->size / kPressureHighDiv;
+  }
   I.drain_grace = I.hz * kDrainGraceMs / 1000;
   I.wall_clock = setup_.wall_clock;
   if (I.wall_clock == nullptr) {
@@ -1309,6 +1569,8 @@ bool Worker::init(std::string* error) {
   I.closed_owed.reserve(n);
   I.deferred_aborts.reserve(n);
   I.wake.reserve(n);
+  I.buf_wait.reserve(n);
+  I.stalled.reserve(n);
   I.sealed.reserve(kMaxSealed);
 
   // The metric names, in the order publish() writes their values.
@@ -1370,6 +1632,10 @@ bool Worker::init(std::string* error) {
         "the port).",
         true);
   }
+  add("dptls_worker_record_pressure", "",
+      "1 while the record pool is under pressure (fewer than a quarter of "
+      "its buffers free, until more than half are).",
+      true);
   add("dptls_worker_busy_cycles_total", "",
       "TSC cycles of polls that found work.");
   add("dptls_worker_idle_cycles_total", "", "TSC cycles of empty polls.");
@@ -1419,6 +1685,7 @@ void Worker::publish() {
     put(pool == nullptr ? 0 : pool->size);
     put(pool == nullptr ? 0 : rte_mempool_in_use_count(pool));
   }
+  put(I.pressure ? 1 : 0);
   put(I.busy);
   put(I.idle);
   put(I.busy_ppm);
@@ -1490,6 +1757,12 @@ void Worker::run(const std::atomic<bool>& stop,
       I.net->tick(t0);
       I.tcp->timers(t0);
       I.tell_clock(t0, false);
+      if (setup_.record_pool != nullptr) {
+        I.update_pressure();
+      }
+      if (!I.buf_wait.empty()) {
+        I.retry_buffer_waits();
+      }
       last_tick = t0;
       ticked = true;
     }

@@ -56,6 +56,14 @@ namespace dptls::engine {
   X(close_notify_sent, "close_notify alerts sent")                           \
   X(packet_pool_empty, "packet mbuf allocations that failed")                \
   X(record_pool_empty, "record mbuf allocations that failed")                \
+  X(pressure_entered,                                                        \
+    "times the record pool fell below its low watermark (pressure)")         \
+  X(pressure_throttled,                                                      \
+    "writes held back: the session had its share of record buffers in TCP "  \
+    "while the pool was under pressure")                                     \
+  X(pressure_resets,                                                         \
+    "sessions reset under record-pool pressure: holding buffers, peer "      \
+    "stalled for send_stall_ms")                                             \
   X(rx_stream_stuck, "sessions reset: too many tiny pieces for one record")  \
   X(tcp_send_refused, "sealed records TCP refused (session reset)")          \
   X(tx_dropped, "frames the port's TX queue refused")                        \

@@ -107,7 +107,8 @@ TEST_F(ConfigTest, FullFileReadsBackAsWritten) {
       "  chain = \"" +
       P("b.pem") + "\"\n  key = \"" + P("b.key") +
       "\"\n"
-      "[timeouts]\nhandshake_ms = 5000\nidle_ms = 30000\n"
+      "[timeouts]\nhandshake_ms = 5000\nidle_ms = 30000\nsend_stall_ms = "
+      "2000\n"
       "[limits]\nconnections = 1000\nsyn_backlog = 64\nhandshake_queue = 32\n"
       "[tickets]\nrotate_s = 600\nlifetime_s = 3600\nper_handshake = 0\n"
       "[admin]\nlisten = \"127.0.0.1:9999\"\n"
@@ -149,6 +150,7 @@ TEST_F(ConfigTest, FullFileReadsBackAsWritten) {
   ASSERT_EQ(l.certificates.size(), 2u);
   EXPECT_EQ(l.certificates[1].sni, std::vector<std::string>{"*.b.dptls.test"});
   EXPECT_EQ(c->timeouts.handshake_ms, 5000u);
+  EXPECT_EQ(c->timeouts.send_stall_ms, 2000u);
   EXPECT_EQ(c->limits.syn_backlog, 64u);
   EXPECT_EQ(c->tickets.lifetime_s, 3600u);
   EXPECT_EQ(c->tickets.per_handshake, 0u);
@@ -170,6 +172,7 @@ TEST_F(ConfigTest, MinimalFileGetsDefaults) {
   EXPECT_EQ(c->admin.listen.text, "127.0.0.1:9100");
   EXPECT_FALSE(c->fault.enabled());
   EXPECT_EQ(c->tickets.per_handshake, 2u);
+  EXPECT_EQ(c->timeouts.send_stall_ms, 5000u);
 }
 
 TEST_F(ConfigTest, OutOfRangeIntegerNamesKeyLineAndRange) {
@@ -185,6 +188,9 @@ TEST_F(ConfigTest, OutOfRangeIntegerNamesKeyLineAndRange) {
   EXPECT_EQ(records[0].key, "dpdk.record_mbufs_per_worker");
   ExpectOneError("[tickets]\nper_handshake = 17\n" + Minimal(),
                  "tickets.per_handshake", "must be between 0 and 16, got 17");
+  ExpectOneError("[timeouts]\nsend_stall_ms = 50\n" + Minimal(),
+                 "timeouts.send_stall_ms",
+                 "must be between 100 and 600000, got 50");
 }
 
 TEST_F(ConfigTest, UnknownKeyIsATypo) {

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 
 
@@ -77,3 +78,41 @@ ipv4 = "{ipv4}"
 [admin]
 listen = "127.0.0.1:{admin}"
 """
+
+
+def http_listener_toml(address, body_bytes, work, name="e.test"):
+    """A [[listener]] of the http app at `address` ("a.b.c.d:port" or
+    "[v6]:port") serving `body_bytes`, with make_cert()'s certificate."""
+    return f"""[[listener]]
+address = "{address}"
+app = "http"
+alpn = ["http/1.1"]
+http_body_bytes = {body_bytes}
+[[listener.certificate]]
+chain = "{work}/{name}.pem"
+key = "{work}/{name}.key"
+"""
+
+
+def start_engine(exe, conf, log, admin, max_seconds, timeout=20,
+                 ready=None):
+    """`dptls run -c conf` with its output in `log`. Returns the process
+    once its admin socket on `admin` answers (and `ready()`, if given, is
+    true); fails the test if it exits or is not ready within `timeout`
+    seconds."""
+    proc = subprocess.Popen([exe, "run", "-c", conf, "--max-seconds",
+                             str(max_seconds)], stdout=open(log, "w"),
+                            stderr=subprocess.STDOUT)
+    deadline = time.time() + timeout
+    while True:
+        if proc.poll() is not None:
+            fail(f"engine exited early with {proc.returncode}", log)
+        try:
+            metrics(admin)
+            if ready is None or ready():
+                return proc
+        except OSError:
+            pass
+        if time.time() > deadline:
+            fail(f"engine not ready within {timeout} s", log)
+        time.sleep(0.2)

@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 
+import harness  # tests/engine/harness.py
 import netns  # tests/engine/netns.py
 from harness import fail, free_port, make_cert, metrics
 from netns import sh
@@ -89,15 +90,7 @@ gateway6 = "2001:2::1"
 listen = "127.0.0.1:{admin}"
 """)
         for addr in ("198.18.0.2", "[2001:2::2]"):
-            f.write(f"""[[listener]]
-address = "{addr}:{PORT}"
-app = "http"
-alpn = ["http/1.1"]
-http_body_bytes = {BODY}
-[[listener.certificate]]
-chain = "{work}/e.test.pem"
-key = "{work}/e.test.key"
-""")
+            f.write(harness.http_listener_toml(f"{addr}:{PORT}", BODY, work))
     return conf
 
 

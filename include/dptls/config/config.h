@@ -124,6 +124,10 @@ struct ListenerSection {
 struct TimeoutsSection {
   uint32_t handshake_ms = 10000;
   uint32_t idle_ms = 60000;
+  // Under record-buffer pressure: a session whose peer acknowledged less
+  // than one full record of new data in this long while it holds record
+  // buffers is reset (architecture.md, "Record buffer pressure").
+  uint32_t send_stall_ms = 5000;
 
   bool operator==(const TimeoutsSection&) const = default;
 };
