@@ -145,6 +145,7 @@ void TcpStack::rx_too_big(const L4Packet& p, uint8_t hops) {
     // The report's RSS hash is the router's, not the flow's: another
     // worker may hold the connection.
     if (forward_stray(p, false, hops)) {
+      ++stats_.pmtu_reports_forwarded;
       return;
     }
     return drop(m, DropReason::kTcpPmtuNoConnection);

@@ -1,11 +1,12 @@
 """Small helpers the engine tests share (test_engine_tls.py,
 test_engine_ping.py, test_engine_pmtu.py, test_gen.py): a free loopback
 port, a test certificate, the engine's /metrics as a dict, and a failure
-that prints the engine's log."""
+that prints the engine's log, and an engine started until it is ready."""
 import os
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 
 
@@ -49,3 +50,22 @@ def metrics(port):
             except ValueError:
                 pass
     return values
+
+
+def start_engine(exe, conf, log, ready, what, max_seconds, wait_s):
+    """`exe run -c conf` with its output in `log`, once `ready()` is true
+    (polled every 0.2 s); fails the test if the engine exits first or is
+    not `what` within `wait_s` seconds (then it is killed)."""
+    proc = subprocess.Popen([exe, "run", "-c", conf, "--max-seconds",
+                             str(max_seconds)], stdout=open(log, "w"),
+                            stderr=subprocess.STDOUT)
+    deadline = time.time() + wait_s
+    while not ready():
+        if proc.poll() is not None:
+            fail(f"engine exited early with {proc.returncode}", log)
+        if time.time() > deadline:
+            proc.kill()
+            proc.wait()
+            fail(f"engine {what} within {wait_s} s", log)
+        time.sleep(0.2)
+    return proc

@@ -26,7 +26,7 @@ import tempfile
 import time
 
 import netns  # tests/engine/netns.py
-from harness import fail, free_port, make_cert, metrics
+from harness import fail, free_port, make_cert, metrics, start_engine
 from netns import sh
 
 SKIP = 77
@@ -83,20 +83,14 @@ http_body_bytes = 1048576
 [admin]
 listen = "127.0.0.1:{admin}"
 """)
-        proc = subprocess.Popen([exe, "run", "-c", conf, "--max-seconds",
-                                 "150"], stdout=open(log, "w"),
-                                stderr=subprocess.STDOUT)
-        deadline = time.time() + 20
-        while True:
-            if proc.poll() is not None:
-                fail(f"engine exited early with {proc.returncode}", log)
+        def admin_up():
             try:
                 metrics(admin)
-                break
+                return True
             except OSError:
-                if time.time() > deadline:
-                    fail("engine admin not up within 20 s", log)
-                time.sleep(0.2)
+                return False
+        proc = start_engine(exe, conf, log, admin_up, "admin not up", 150,
+                            20)
 
         gen = [exe, "gen", "--port-device", f"net_af_packet1,iface={gen_if}",
                "--ip", f"{GEN_IP}/24", "--hugepages", "off"]

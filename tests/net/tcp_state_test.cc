@@ -1658,6 +1658,48 @@ TEST_F(TcpStrayTest, SegmentOfAnotherWorkersConnectionIsPassedOn) {
   }
 }
 
+// An ICMP too-big report hashes on the router's address, not the flow's,
+// so with several workers it usually lands on one that does not hold the
+// connection: it is passed on (counted pmtu_reports_forwarded, and in
+// strays_forwarded) and lowers the MSS where the connection lives.
+TEST_F(TcpStrayTest, TooBigReportOfAnotherWorkersConnectionIsPassedOn) {
+  const ConnHandle h = established();
+  send_bytes(h, 2 * 1460);
+  const std::vector<Seg> first = sent();
+  ASSERT_EQ(first.size(), 2u);
+  Bytes f = eth(kOurMac, kPeerMac, 0x0800);
+  Ipv4Opts quoted;
+  quoted.total_len = 1500;
+  append(f, ipv4(Ipv4Addr::of(198, 18, 0, 254), kOurIp, 1,
+                 icmp_frag_needed(
+                     1280, ipv4(kOurIp, kPeerIp, 6,
+                                tcp_quote(80, 40000, first[0].seq), quoted))));
+  rte_mbuf* m = make_mbuf(f);
+  other_net_->rx(&m, 1, now_);
+  L4Packet p[8];
+  for (uint16_t n; (n = other_net_->poll_deliveries(p, 8)) > 0;) {
+    other_->rx(p, n, now_);
+  }
+  EXPECT_EQ(other_net_->stats().icmp_too_big_rx, 1u);
+  ASSERT_EQ(ring_.size(), 1u);
+  EXPECT_EQ(ring_[0].hops, 1);
+  EXPECT_EQ(other_->stats().pmtu_reports_forwarded, 1u);
+  EXPECT_EQ(other_->stats().strays_forwarded, 1u);
+  EXPECT_EQ(other_->stats().pmtu_updates, 0u);
+  EXPECT_EQ(other_->stats().total_drops(), 0u);
+  deliver_ring(*tcp_);
+  EXPECT_EQ(tcp_->stats().pmtu_updates, 1u);
+  EXPECT_EQ(tcp_->stats().pmtu_reports_forwarded, 0u);
+  EXPECT_EQ(info(h).smss, 1280 - 20 - 20);
+  // What was in flight goes again at once, in segments that fit.
+  const std::vector<Seg> again = sent();
+  ASSERT_FALSE(again.empty());
+  EXPECT_EQ(again[0].seq, first[0].seq);
+  for (const Seg& s : again) {
+    EXPECT_LE(s.payload.size(), 1240u);
+  }
+}
+
 TEST_F(TcpStrayTest, SegmentNoWorkerKnowsIsResetByTheLast) {
   const Seg stray{.sport = 41000,
                   .dport = 80,
