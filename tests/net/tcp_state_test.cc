@@ -1124,6 +1124,29 @@ TEST_F(TcpStateTest, RstIsExactInWindowOrOutside) {
   EXPECT_EQ(tcp_->connections(), 0u);
 }
 
+// As Linux (tcp_reset_check): after the peer's FIN, a RST at RCV.NXT - 1
+// is what a peer that closed its socket sends in answer to data we sent
+// before our ACK of its FIN; it resets. Before the FIN it is out of window.
+TEST_F(TcpStateTest, RstOneBelowRcvNxtAfterThePeersFinResets) {
+  const ConnHandle h = established();
+  inject(peer(UINT32_MAX, kTcpRst));  // RCV.NXT - 1 in ESTABLISHED
+  EXPECT_EQ(drops(DropReason::kTcpOutOfWindow), 1u);
+  EXPECT_EQ(state(h), TcpState::kEstablished);
+  inject(peer(0, kTcpAck | kTcpFin));
+  sent();
+  events();
+  EXPECT_EQ(state(h), TcpState::kCloseWait);
+  send_bytes(h, 10);  // our close_notify, say, stamped ACK = RCV.NXT - 1
+  sent();
+  inject(peer(0, kTcpRst));  // the FIN's own sequence number
+  const std::vector<TcpEvent> ev = events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].type, TcpEventType::kReset);
+  EXPECT_EQ(ev[0].reason, TcpCloseReason::kPeerReset);
+  EXPECT_EQ(tcp_->connections(), 0u);
+  EXPECT_EQ(drops(DropReason::kTcpOutOfWindow), 1u);
+}
+
 TEST_F(TcpStateTest, SynInSynchronizedStateGetsChallengeAck) {
   const ConnHandle h = established();
   inject(Seg{.sport = 40000,
