@@ -531,7 +531,16 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
     const bool ok =
         engine->install(s.rec, static_cast<tls::CipherSuite>(k.suite), rx, txs,
                         k.peer_record_size_limit, k.own_record_size_limit);
-    k.wipe();
+    if (ok) {
+      s.alpn_len = std::min<uint8_t>(k.alpn_len, sizeof(s.alpn_buf));
+      std::memcpy(s.alpn_buf, k.alpn, s.alpn_len);
+      s.sni_len = std::min<uint8_t>(k.sni_len, sizeof(s.sni_buf));
+      std::memcpy(s.sni_buf, k.sni, s.sni_len);
+      s.id_len = static_cast<uint8_t>(
+          std::min<size_t>(k.identity_len, sizeof(s.id_buf)));
+      std::memcpy(s.id_buf, k.identity, s.id_len);
+    }
+    k.wipe();  // secrets and metadata: the slot goes back to the ring
     --in_handshake;
     s.hs_inflight = false;
     if (!ok) {
@@ -540,13 +549,6 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
       abort_session(s);
       return;
     }
-    s.alpn_len = std::min<uint8_t>(k.alpn_len, sizeof(s.alpn_buf));
-    std::memcpy(s.alpn_buf, k.alpn, s.alpn_len);
-    s.sni_len = std::min<uint8_t>(k.sni_len, sizeof(s.sni_buf));
-    std::memcpy(s.sni_buf, k.sni, s.sni_len);
-    s.id_len = static_cast<uint8_t>(
-        std::min<size_t>(k.identity_len, sizeof(s.id_buf)));
-    std::memcpy(s.id_buf, k.identity, s.id_len);
     s.phase = Phase::kOpen;
     s.deadline = now + idle_timeout;
     s.opened_at = now;

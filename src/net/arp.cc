@@ -64,11 +64,12 @@ void NetStack::rx_arp(const RxFrame& f, uint64_t now) {
     return drop(m, DropReason::kArpBadOpcode);
   }
   // A group or zero sender MAC, a sender claiming one of our addresses
-  // (a conflict, RFC 5227 section 2.4) or a broadcast/multicast/loopback
-  // sender address must never enter the cache.
+  // (a conflict, RFC 5227 section 2.4) or a sender address IPv4 refuses as
+  // a source (a martian, or a directed broadcast: see rx_ipv4) must never
+  // enter the cache. 0.0.0.0 alone is allowed: an ARP probe's (RFC 5227
+  // 2.1.1), answered but never learned.
   if (sha.is_multicast() || sha.is_zero() || is_local(spa) ||
-      spa.is_multicast() || spa.is_limited_broadcast() || spa.is_loopback() ||
-      is_ipv4_broadcast(spa)) {
+      (!spa.is_zero() && spa.is_martian_source()) || is_ipv4_broadcast(spa)) {
     return drop(m, DropReason::kArpBadSender);
   }
   const bool for_us = is_local(tpa);

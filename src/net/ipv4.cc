@@ -146,12 +146,13 @@ void NetStack::rx_ipv4(const RxFrame& f, uint64_t /*now*/) {
       }
       break;
   }
-  // RFC 1122 3.2.1.3: discard datagrams from broadcast, multicast,
-  // loopback or unspecified sources. One of our own addresses as the source
-  // is spoofed (we never hear ourselves): answering it would talk to
-  // ourselves ("land").
-  if (src.is_zero() || src.is_multicast() || src.is_loopback() ||
-      is_ipv4_broadcast(src) || is_local(src)) {
+  // RFC 1122 3.2.1.3 and RFC 1812 5.3.7: discard datagrams from sources
+  // no host may use on the wire ("martians": 0.0.0.0/8, loopback,
+  // multicast, 240.0.0.0/4 with the limited broadcast) and from a directed
+  // broadcast. A server never needs 0.0.0.0/8 (a host's source only while
+  // it boots). One of our own addresses as the source is spoofed (we never
+  // hear ourselves): answering it would talk to ourselves ("land").
+  if (src.is_martian_source() || is_ipv4_broadcast(src) || is_local(src)) {
     return drop(m, DropReason::kIpv4BadSource);
   }
   const bool unicast = is_local(dst);

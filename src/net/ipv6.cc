@@ -106,9 +106,13 @@ void NetStack::rx_ipv6(const RxFrame& f, uint64_t now) {
     return drop(m, DropReason::kIpv6PayloadLengthExceedsFrame);
   }
   // RFC 4291 2.7: multicast is never a source; RFC 4291 2.5.3: loopback
-  // never leaves a node. One of our own addresses as the source is spoofed:
-  // it must neither be answered nor teach the cache a MAC for it.
-  if (src.is_multicast() || src.is_loopback() || is_local(src)) {
+  // never leaves a node; RFC 4291 2.5.5.2: an IPv4-mapped address is for a
+  // node's own API, and Linux drops it as a source on the wire. One of our
+  // own addresses as the source is spoofed: it must neither be answered
+  // nor teach the cache a MAC for it. The unspecified source is refused
+  // later, where the upper layer is known (only DAD may use it).
+  if (src.is_multicast() || src.is_loopback() || src.is_v4_mapped() ||
+      is_local(src)) {
     return drop(m, DropReason::kIpv6BadSource);
   }
   const bool unicast = is_local(dst);
@@ -256,6 +260,14 @@ void NetStack::rx_icmp6(const RxFrame& f, const L4Packet& ip, uint32_t l4_off,
   uint8_t type = 0;
   ByteReader r(first_segment(m).subspan(l4_off));
   r.u8(&type);
+  // RFC 4291 2.5.2: "::" is the source of a node with no address yet; of
+  // what we handle only a Duplicate Address Detection probe (a Neighbor
+  // Solicitation, RFC 4862 5.4.2) comes from it. An echo request, an
+  // advertisement or a too-big report from it names no one to answer or
+  // believe.
+  if (ip.src6.is_unspecified() && type != wire::kNdNeighborSolicit) {
+    return drop(m, DropReason::kIpv6BadSource);
+  }
   switch (type) {
     case wire::kIcmp6EchoRequest:
       return icmp6_echo(f, ip, l4_off);
@@ -282,9 +294,6 @@ void NetStack::icmp6_echo(const RxFrame& f, const L4Packet& ip,
   }
   if (auto bad = check_header(m, l4_off + 8, DropReason::kIcmp6Truncated)) {
     return drop(m, *bad);
-  }
-  if (ip.src6.is_unspecified()) {
-    return drop(m, DropReason::kIpv6BadSource);
   }
   // RFC 4443 4.2: a reply to a multicast request comes from one of our
   // unicast addresses.

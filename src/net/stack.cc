@@ -33,15 +33,17 @@ std::string NetConfig::validate() const {
   if (ipv4.size() > kMaxAddresses || ipv6.size() > kMaxAddresses) {
     return "at most 8 addresses per family";
   }
+  // Never an address the stack would refuse as a peer's source (rx_ipv4,
+  // rx_ipv6): nothing sent from it could be answered.
   for (const Ipv4Interface& a : ipv4) {
-    if (a.prefix_len > 32 || a.addr.is_zero() || a.addr.is_multicast() ||
-        a.addr.is_limited_broadcast() || a.addr.is_loopback()) {
+    if (a.prefix_len > 32 || a.addr.is_martian_source()) {
       return "bad IPv4 address or prefix length";
     }
   }
   for (const Ipv6Interface& a : ipv6) {
     if (a.prefix_len > 128 || a.addr.is_unspecified() ||
-        a.addr.is_multicast() || a.addr.is_loopback()) {
+        a.addr.is_multicast() || a.addr.is_loopback() ||
+        a.addr.is_v4_mapped()) {
       return "bad IPv6 address or prefix length";
     }
   }

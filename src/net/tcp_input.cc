@@ -145,6 +145,7 @@ void TcpStack::rx_too_big(const L4Packet& p, uint8_t hops) {
     // The report's RSS hash is the router's, not the flow's: another
     // worker may hold the connection.
     if (forward_stray(p, false, hops)) {
+      ++stats_.pmtu_reports_forwarded;
       return;
     }
     return drop(m, DropReason::kTcpPmtuNoConnection);
@@ -512,13 +513,25 @@ void TcpStack::rx_synchronized(TcpConn& c, Segment& s) {
     return;
   }
 
+  // As Linux's tcp_reset_check: once the peer's FIN is in, a peer that
+  // closed its socket answers our data with a RST whose sequence number
+  // is the ACK field of that data, RCV.NXT - 1 when we sent it before our
+  // ACK of the FIN (curl after a download, answering our close_notify).
+  // Taken as an exact match; else it is out of window and the connection
+  // lingers until our retransmission timeout draws another RST.
+  const bool rst_after_fin =
+      h.has(kTcpRst) && h.seq == c.rcv_nxt - 1 &&
+      c.in_state(TcpState::kCloseWait | TcpState::kLastAck |
+                 TcpState::kClosing);
   // "first check sequence number": the four cases of the acceptability
   // test, against the window we advertised.
   const uint32_t rcv_wnd =
       seq_gt(c.rcv_adv, c.rcv_nxt) ? c.rcv_adv - c.rcv_nxt : 0;
   const uint32_t seg_len = h.seg_len();
   bool acceptable;
-  if (seg_len == 0) {
+  if (rst_after_fin) {
+    acceptable = true;
+  } else if (seg_len == 0) {
     // Zero-length segments are also taken at the right edge itself
     // (SEG.SEQ = RCV.NXT + RCV.WND): a sender that filled our window
     // stamps its ACKs there. Linux's tcp_sequence() is as lenient.
@@ -559,7 +572,7 @@ void TcpStack::rx_synchronized(TcpConn& c, Segment& s) {
   // "second check the RST bit" (RFC 5961 3.2): exact match resets, in
   // window gets a challenge ACK.
   if (h.has(kTcpRst)) {
-    if (h.seq != c.rcv_nxt) {
+    if (h.seq != c.rcv_nxt && !rst_after_fin) {
       if (take_challenge_token()) {
         send_ack(c);
       }

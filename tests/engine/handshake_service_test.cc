@@ -110,6 +110,19 @@ struct TestConfig {
   config::Config cfg;
 };
 
+// True when nothing of a connection is left in `k` once wiped: the traffic
+// secrets, and the ALPN, SNI and client identity (a slot is reused by
+// other connections) with their lengths.
+bool KeysWiped(const HsKeys& k) {
+  auto zero = [](const auto& a) {
+    return std::all_of(std::begin(a), std::end(a),
+                       [](auto b) { return b == 0; });
+  };
+  return zero(k.client_secret) && zero(k.server_secret) && zero(k.alpn) &&
+         zero(k.sni) && zero(k.identity) && k.secret_len == 0 &&
+         k.alpn_len == 0 && k.sni_len == 0 && k.identity_len == 0;
+}
+
 // ---- the worker's side of the rings ----
 
 // Everything answered to one batch.
@@ -190,6 +203,7 @@ class WorkerSide {
           case HsResponseKind::kDone:
             a.keys = r->keys;
             r->keys.wipe();
+            EXPECT_TRUE(KeysWiped(r->keys)) << "HsKeys::wipe left bytes";
             a.complete = true;
             break;
           case HsResponseKind::kFailed:

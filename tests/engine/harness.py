@@ -95,11 +95,11 @@ key = "{work}/{name}.key"
 
 
 def start_engine(exe, conf, log, admin, max_seconds, timeout=20,
-                 ready=None):
+                 ready=None, what="ready"):
     """`dptls run -c conf` with its output in `log`. Returns the process
     once its admin socket on `admin` answers (and `ready()`, if given, is
-    true); fails the test if it exits or is not ready within `timeout`
-    seconds."""
+    true); fails the test if it exits first or is not `what` within
+    `timeout` seconds (then it is killed)."""
     proc = subprocess.Popen([exe, "run", "-c", conf, "--max-seconds",
                              str(max_seconds)], stdout=open(log, "w"),
                             stderr=subprocess.STDOUT)
@@ -114,5 +114,7 @@ def start_engine(exe, conf, log, admin, max_seconds, timeout=20,
         except OSError:
             pass
         if time.time() > deadline:
-            fail(f"engine not ready within {timeout} s", log)
+            proc.kill()
+            proc.wait()
+            fail(f"engine not {what} within {timeout} s", log)
         time.sleep(0.2)

@@ -99,6 +99,17 @@ TEST_F(ArpTest, MalformedArpIsDroppedByReason) {
                MacAddr{}, kOurIp));
   EXPECT_EQ(drops(DropReason::kArpBadSender), 2u);
 
+  // Every sender IPv4 refuses as a source (RFC 1122 3.2.1.3, RFC 1812
+  // 5.3.7), 0.0.0.0 itself aside (a probe): never answered nor learned.
+  for (const Ipv4Addr spa :
+       {Ipv4Addr::of(0, 1, 2, 3), Ipv4Addr::of(240, 0, 0, 1),
+        Ipv4Addr::of(255, 255, 255, 255), Ipv4Addr::of(127, 0, 0, 1),
+        Ipv4Addr::of(224, 0, 0, 1)}) {
+    rx(arp_frame(1, MacAddr::broadcast(), kPeerMac, spa, MacAddr{}, kOurIp));
+    EXPECT_EQ(stack_->arp_table().find(NeighborKey::of(spa)), nullptr) << spa.v;
+  }
+  EXPECT_EQ(drops(DropReason::kArpBadSender), 7u);
+
   Bytes shortf = request_for_us();
   shortf.resize(14 + 27);
   rx(shortf);

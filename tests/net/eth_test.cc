@@ -182,7 +182,18 @@ TEST(NetConfigTest, ValidateRejectsBadConfigs) {
   EXPECT_FALSE(c.validate().empty());
   c.ipv4 = {Ipv4Interface{kOurIp, 33}};
   EXPECT_FALSE(c.validate().empty());
+  // Addresses the stack refuses as a peer's source are no address of ours.
+  for (const Ipv4Addr a :
+       {Ipv4Addr::of(0, 1, 2, 3), Ipv4Addr::of(240, 0, 0, 1),
+        Ipv4Addr::of(255, 255, 255, 255), Ipv4Addr::of(127, 0, 0, 1)}) {
+    c.ipv4 = {Ipv4Interface{a, 24}};
+    EXPECT_FALSE(c.validate().empty()) << a.v;
+  }
   c.ipv4.clear();
+  c.ipv6 = {Ipv6Interface{
+      Ipv6Addr{{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 18, 0, 1}}, 64}};
+  EXPECT_FALSE(c.validate().empty());  // IPv4-mapped
+  c.ipv6.clear();
   c.mtu = 1000;  // IPv6 link-local is on by default
   EXPECT_FALSE(c.validate().empty());
   c.ipv6_link_local = false;

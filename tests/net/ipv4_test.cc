@@ -169,14 +169,28 @@ std::vector<Malformed> malformed_cases() {
                frame4(ipv4(kPeerIp, kOurIp, 6, seg)),
                DropReason::kHeaderNotInFirstSegment,
                {30}});
-  v.push_back({"MulticastSource",
-               frame4(ipv4(Ipv4Addr::of(224, 0, 0, 1), kOurIp, 6, seg)),
-               DropReason::kIpv4BadSource});
-  v.push_back({"BroadcastSource",
-               frame4(ipv4(Ipv4Addr::of(198, 18, 0, 255), kOurIp, 6, seg)),
-               DropReason::kIpv4BadSource});
-  v.push_back({"LoopbackSource",
-               frame4(ipv4(Ipv4Addr::of(127, 0, 0, 1), kOurIp, 6, seg)),
+  // RFC 1122 3.2.1.3 / RFC 1812 5.3.7 (Linux's martians): multicast, a
+  // directed broadcast, loopback, "this network" 0.0.0.0/8, class E
+  // 240.0.0.0/4 and the limited broadcast are never a source on the wire.
+  const struct {
+    const char* name;
+    Ipv4Addr src;
+  } bad_sources[] = {
+      {"MulticastSource", Ipv4Addr::of(224, 0, 0, 1)},
+      {"BroadcastSource", Ipv4Addr::of(198, 18, 0, 255)},
+      {"LoopbackSource", Ipv4Addr::of(127, 0, 0, 1)},
+      {"ZeroSource", Ipv4Addr{}},
+      {"ThisNetworkSource", Ipv4Addr::of(0, 1, 2, 3)},
+      {"ClassESource", Ipv4Addr::of(240, 0, 0, 1)},
+      {"LimitedBroadcastSource", Ipv4Addr::of(255, 255, 255, 255)},
+  };
+  for (const auto& b : bad_sources) {
+    v.push_back({b.name, frame4(ipv4(b.src, kOurIp, 6, seg)),
+                 DropReason::kIpv4BadSource});
+  }
+  v.push_back({"EchoFromClassE",
+               frame4(ipv4(Ipv4Addr::of(254, 1, 2, 3), kOurIp, 1,
+                           icmp_echo(8, 1, 1, {}))),
                DropReason::kIpv4BadSource});
   // A datagram from the wire that claims one of our addresses as its
   // source is spoofed (a "land" attack): never delivered, never answered.

@@ -163,6 +163,36 @@ std::vector<Malformed6> malformed6_cases() {
   v.push_back({"TcpFromUnspecified",
                frame6(Ipv6Addr{}, our_ip6(), 6, Bytes(20, 0)),
                DropReason::kIpv6BadSource});
+  // Only a DAD probe (a Neighbor Solicitation) may come from "::": an echo
+  // request, advertisement or too-big report from it is refused.
+  v.push_back(
+      {"EchoFromUnspecified",
+       frame6(Ipv6Addr{}, our_ip6(), 58,
+              icmp6(Ipv6Addr{}, our_ip6(), 128, 0, echo_body(1, 1, {}))),
+       DropReason::kIpv6BadSource});
+  v.push_back({"NaFromUnspecified",
+               frame6(Ipv6Addr{}, Ipv6Addr::all_nodes(), 58,
+                      icmp6(Ipv6Addr{}, Ipv6Addr::all_nodes(), 136, 0,
+                            na_body(kOverride, peer_ip6(), kPeerMac)),
+                      255, multicast_mac(Ipv6Addr::all_nodes())),
+               DropReason::kIpv6BadSource});
+  Bytes ptb;
+  put32(ptb, 1280);
+  append(ptb, ipv6(our_ip6(), peer_ip6(), 6, tcp_quote(443, 50000, 1)));
+  v.push_back({"TooBigFromUnspecified",
+               frame6(Ipv6Addr{}, our_ip6(), 58,
+                      icmp6(Ipv6Addr{}, our_ip6(), 2, 0, ptb)),
+               DropReason::kIpv6BadSource});
+  // RFC 4291 2.5.5.2: ::ffff:0:0/96 is for a node's own API; Linux drops
+  // it as a source on the wire.
+  const Ipv6Addr mapped{
+      {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 18, 0, 1}};
+  v.push_back({"TcpFromV4Mapped", frame6(mapped, our_ip6(), 6, Bytes(20, 0)),
+               DropReason::kIpv6BadSource});
+  v.push_back({"EchoFromV4Mapped",
+               frame6(mapped, our_ip6(), 58,
+                      icmp6(mapped, our_ip6(), 128, 0, echo_body(1, 1, {}))),
+               DropReason::kIpv6BadSource});
   v.push_back({"NotForUs", frame6(peer_ip6(), other, 6, Bytes(20, 0)),
                DropReason::kIpv6NotForUs});
   v.push_back(

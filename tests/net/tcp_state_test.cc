@@ -1124,6 +1124,29 @@ TEST_F(TcpStateTest, RstIsExactInWindowOrOutside) {
   EXPECT_EQ(tcp_->connections(), 0u);
 }
 
+// As Linux (tcp_reset_check): after the peer's FIN, a RST at RCV.NXT - 1
+// is what a peer that closed its socket sends in answer to data we sent
+// before our ACK of its FIN; it resets. Before the FIN it is out of window.
+TEST_F(TcpStateTest, RstOneBelowRcvNxtAfterThePeersFinResets) {
+  const ConnHandle h = established();
+  inject(peer(UINT32_MAX, kTcpRst));  // RCV.NXT - 1 in ESTABLISHED
+  EXPECT_EQ(drops(DropReason::kTcpOutOfWindow), 1u);
+  EXPECT_EQ(state(h), TcpState::kEstablished);
+  inject(peer(0, kTcpAck | kTcpFin));
+  sent();
+  events();
+  EXPECT_EQ(state(h), TcpState::kCloseWait);
+  send_bytes(h, 10);  // our close_notify, say, stamped ACK = RCV.NXT - 1
+  sent();
+  inject(peer(0, kTcpRst));  // the FIN's own sequence number
+  const std::vector<TcpEvent> ev = events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].type, TcpEventType::kReset);
+  EXPECT_EQ(ev[0].reason, TcpCloseReason::kPeerReset);
+  EXPECT_EQ(tcp_->connections(), 0u);
+  EXPECT_EQ(drops(DropReason::kTcpOutOfWindow), 1u);
+}
+
 TEST_F(TcpStateTest, SynInSynchronizedStateGetsChallengeAck) {
   const ConnHandle h = established();
   inject(Seg{.sport = 40000,
@@ -1655,6 +1678,48 @@ TEST_F(TcpStrayTest, SegmentOfAnotherWorkersConnectionIsPassedOn) {
     const TcpStats& st = t->stats();
     EXPECT_EQ(st.segs_rx, st.segs_absorbed + st.segs_queued + st.total_drops() +
                               st.strays_forwarded);
+  }
+}
+
+// An ICMP too-big report hashes on the router's address, not the flow's,
+// so with several workers it usually lands on one that does not hold the
+// connection: it is passed on (counted pmtu_reports_forwarded, and in
+// strays_forwarded) and lowers the MSS where the connection lives.
+TEST_F(TcpStrayTest, TooBigReportOfAnotherWorkersConnectionIsPassedOn) {
+  const ConnHandle h = established();
+  send_bytes(h, 2 * 1460);
+  const std::vector<Seg> first = sent();
+  ASSERT_EQ(first.size(), 2u);
+  Bytes f = eth(kOurMac, kPeerMac, 0x0800);
+  Ipv4Opts quoted;
+  quoted.total_len = 1500;
+  append(f, ipv4(Ipv4Addr::of(198, 18, 0, 254), kOurIp, 1,
+                 icmp_frag_needed(
+                     1280, ipv4(kOurIp, kPeerIp, 6,
+                                tcp_quote(80, 40000, first[0].seq), quoted))));
+  rte_mbuf* m = make_mbuf(f);
+  other_net_->rx(&m, 1, now_);
+  L4Packet p[8];
+  for (uint16_t n; (n = other_net_->poll_deliveries(p, 8)) > 0;) {
+    other_->rx(p, n, now_);
+  }
+  EXPECT_EQ(other_net_->stats().icmp_too_big_rx, 1u);
+  ASSERT_EQ(ring_.size(), 1u);
+  EXPECT_EQ(ring_[0].hops, 1);
+  EXPECT_EQ(other_->stats().pmtu_reports_forwarded, 1u);
+  EXPECT_EQ(other_->stats().strays_forwarded, 1u);
+  EXPECT_EQ(other_->stats().pmtu_updates, 0u);
+  EXPECT_EQ(other_->stats().total_drops(), 0u);
+  deliver_ring(*tcp_);
+  EXPECT_EQ(tcp_->stats().pmtu_updates, 1u);
+  EXPECT_EQ(tcp_->stats().pmtu_reports_forwarded, 0u);
+  EXPECT_EQ(info(h).smss, 1280 - 20 - 20);
+  // What was in flight goes again at once, in segments that fit.
+  const std::vector<Seg> again = sent();
+  ASSERT_FALSE(again.empty());
+  EXPECT_EQ(again[0].seq, first[0].seq);
+  for (const Seg& s : again) {
+    EXPECT_LE(s.payload.size(), 1240u);
   }
 }
 

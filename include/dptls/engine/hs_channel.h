@@ -152,14 +152,28 @@ struct HsKeys {
   uint16_t identity_len = 0;
   char identity[512];  // client certificate subject (mTLS), truncated
 
+  /// Zeroes the traffic secrets and the connection's metadata (ALPN, SNI,
+  /// client identity) with their lengths: a ring slot is reused by other
+  /// connections, and an mTLS client's identity must not linger in it.
+  /// Call once the worker has taken what it needs.
   void wipe() {
-    volatile uint8_t* p = client_secret;
-    for (size_t i = 0; i < sizeof(client_secret); ++i) {
-      p[i] = 0;
-    }
-    p = server_secret;
-    for (size_t i = 0; i < sizeof(server_secret); ++i) {
-      p[i] = 0;
+    wipe_bytes(client_secret, sizeof(client_secret));
+    wipe_bytes(server_secret, sizeof(server_secret));
+    wipe_bytes(alpn, sizeof(alpn));
+    wipe_bytes(sni, sizeof(sni));
+    wipe_bytes(identity, sizeof(identity));
+    secret_len = 0;
+    alpn_len = 0;
+    sni_len = 0;
+    identity_len = 0;
+  }
+
+ private:
+  // Volatile stores, so the compiler cannot drop them as dead.
+  static void wipe_bytes(void* p, size_t n) {
+    auto* v = static_cast<volatile uint8_t*>(p);
+    for (size_t i = 0; i < n; ++i) {
+      v[i] = 0;
     }
   }
 };

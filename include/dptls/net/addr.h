@@ -39,6 +39,21 @@ struct Ipv4Addr {
   constexpr bool is_limited_broadcast() const { return v == 0xffffffffu; }
   /// 127.0.0.0/8, which must never appear on a wire (RFC 1122 3.2.1.3 (g)).
   constexpr bool is_loopback() const { return (v >> 24) == 127; }
+  /// 0.0.0.0/8, "this host on this network": a source only while a host
+  /// learns its own address (RFC 1122 3.2.1.3 (a), (b); RFC 6890).
+  constexpr bool is_this_network() const { return (v >> 24) == 0; }
+  /// 240.0.0.0/4, reserved ("class E", RFC 1112 section 4, RFC 6890); it
+  /// holds the limited broadcast 255.255.255.255.
+  constexpr bool is_reserved() const { return (v >> 28) == 0xf; }
+  /// True for an address no datagram on the wire may come from: what
+  /// Linux calls a martian source (RFC 1122 3.2.1.3, RFC 1812 5.3.7):
+  /// 0.0.0.0/8, loopback, multicast and 240.0.0.0/4 (with the limited
+  /// broadcast). A subnet's directed broadcast is one too, but only the
+  /// interface's configuration knows it.
+  constexpr bool is_martian_source() const {
+    return is_this_network() || is_loopback() || is_multicast() ||
+           is_reserved();
+  }
   friend constexpr bool operator==(Ipv4Addr, Ipv4Addr) = default;
 };
 
@@ -71,6 +86,16 @@ struct Ipv6Addr {
   }
   constexpr bool is_loopback() const {
     return *this == Ipv6Addr{{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}};
+  }
+  /// ::ffff:0:0/96, an IPv4 address in IPv6 form for a node's own API
+  /// (RFC 4291 2.5.5.2): never on the wire.
+  constexpr bool is_v4_mapped() const {
+    for (size_t i = 0; i < 10; ++i) {
+      if (b[i] != 0) {
+        return false;
+      }
+    }
+    return b[10] == 0xff && b[11] == 0xff;
   }
   friend constexpr bool operator==(const Ipv6Addr&, const Ipv6Addr&) = default;
 };

@@ -54,7 +54,8 @@ namespace dptls::net {
   X(mbuf_alloc_failed)      /* header or indirect mbuf unavailable */          \
   X(tx_backpressure)        /* output deferred: the stack's queue was full */  \
   X(stale_handle_calls)     /* API calls refused for a stale handle */         \
-  X(pmtu_updates)           /* ICMP too-big reports that lowered the MSS */
+  X(pmtu_updates)           /* ICMP too-big reports that lowered the MSS */    \
+  X(pmtu_reports_forwarded) /* of strays_forwarded: too-big reports */
 
 /// Counters of one worker's TCP layer.
 /// Drops by reason: only the TCP reasons are used here.
