@@ -254,11 +254,24 @@ class AdminServer {
     return true;
   }
 
-  // Serves requests for up to `timeout_ms`: GET /metrics (render()) and
+  // Serves requests for up to `timeout_ms`: GET /metrics (render()),
   // POST /reload (reload(&text), true when it succeeded: 200, else 500,
-  // with the text).
-  template <typename Render, typename Reload>
-  void serve(int timeout_ms, Render&& render, Reload&& reload) {
+  // with the text) and GET /healthz (health(&text), true: 200 "ok", else
+  // 503 with the reason, e.g. draining, so that a load balancer in front
+  // stops sending new connections).
+  // An HTTP/1.0 response with `body` and a newline as text/plain.
+  static std::string text_response(const char* status, std::string body) {
+    if (!body.empty()) {
+      body += '\n';
+    }
+    return std::string("HTTP/1.0 ") + status +
+           "\r\nContent-Type: text/plain\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  }
+
+  template <typename Render, typename Reload, typename Health>
+  void serve(int timeout_ms, Render&& render, Reload&& reload,
+             Health&& health) {
     pollfd p{fd_, POLLIN, 0};
     if (poll(&p, 1, timeout_ms) != 1) {
       return;
@@ -281,10 +294,12 @@ class AdminServer {
     } else if (n > 0 && std::strncmp(buf, "POST /reload", 12) == 0) {
       std::string body;
       const bool ok = reload(&body);
-      body += '\n';
-      response = std::string(ok ? "HTTP/1.0 200 OK" : "HTTP/1.0 500 Failed") +
-                 "\r\nContent-Type: text/plain\r\nContent-Length: " +
-                 std::to_string(body.size()) + "\r\n\r\n" + body;
+      response = text_response(ok ? "200 OK" : "500 Failed", std::move(body));
+    } else if (n > 0 && std::strncmp(buf, "GET /healthz", 12) == 0) {
+      std::string body;
+      const bool ok = health(&body);
+      response = text_response(ok ? "200 OK" : "503 Service Unavailable",
+                               std::move(body));
     } else {
       response =
           "HTTP/1.0 404 Not Found\r\nContent-Length: 10\r\n\r\nnot found\n";
@@ -669,10 +684,19 @@ int run_engine(const config::Config& config, const RunOptions& options) {
     auto admin_reload = [&](std::string* text) {
       return reload("POST /reload", text);
     };
+    // /healthz: 503 once SIGTERM (or --max-seconds) started the drain.
+    auto health = [&](std::string* text) {
+      if (drain.load()) {
+        *text = "draining";
+        return false;
+      }
+      *text = "ok";
+      return true;
+    };
     auto last_rotation_check = Clock::now();
     while (!stop.load(std::memory_order_relaxed)) {
       if (config.admin.enabled) {
-        admin.serve(100, render, admin_reload);
+        admin.serve(100, render, admin_reload, health);
       } else {
         usleep(100000);
       }

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 
@@ -52,6 +53,16 @@ def metrics(port):
             except ValueError:
                 pass
     return values
+
+
+def health(port):
+    """GET /healthz on 127.0.0.1:port: (HTTP status, body text)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz",
+                                    timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
 
 
 def missing_prerequisite(tools):

@@ -42,7 +42,8 @@ Phases, each ending in one PASS/FAIL line, then a summary:
                 (handshake_ms = 2000), 2000 spoofed SYNs, all while a curl
                 download runs: the download stays intact, the engine alive
   metrics       handshake and request counters > 0 (METRIC_NAMES below)
-  sigterm       SIGTERM during a 10 MiB download: it completes, exit 0
+  sigterm       SIGTERM during a 10 MiB download: it completes, exit 0;
+                /healthz 200 before, 503 "draining" during the drain
   fault-*       a second engine with [fault] drop = 0.02: curl 10 MiB and
                 s_client exchanges, every byte correct
   two-workers*  a third engine with two workers on two queue pairs with
@@ -955,16 +956,23 @@ def phase_sigterm(t):
     stop = {}
     stopper = threading.Thread(
         target=lambda: stop.update(rc=t.stop_engine(timeout=60)))
+    healthz = []  # /healthz before SIGTERM, then during the drain
     try:
         time.sleep(1.0)
         check(dl.poll() is None, "download finished before SIGTERM")
         late = t.s_client(HTTP)
         check(late.wait_for(lambda o, e: b"Cipher is" in o, 15),
               f"no handshake for the late request\n{late.dump()}")
+        if not t.stand_in:
+            healthz.append(harness.health(t.admin))
         stopper.start()
         time.sleep(0.3)
         late.send(REQUEST)
         answered = late.wait_for(lambda o, e: b"HTTP/1.1 200" in o, 10)
+        if not t.stand_in:
+            # The 4 MB/s download still runs, so the engine still drains.
+            check(dl.poll() is None, "download finished 0.3 s after SIGTERM")
+            healthz.append(harness.health(t.admin))
         o, e = dl.communicate(timeout=60)
         stopper.join(70)
     finally:
@@ -975,6 +983,12 @@ def phase_sigterm(t):
             dl.wait()
     check(answered, "a request sent 0.3 s after SIGTERM on a connection "
           f"opened before it got no response\n{late.dump()}")
+    # A load balancer in front learns of the drain from /healthz.
+    if not t.stand_in:
+        check(healthz[0] == (200, "ok\n"),
+              f"/healthz before SIGTERM: {healthz[0]}")
+        check(healthz[1] == (503, "draining\n"),
+              f"/healthz while draining: {healthz[1]}")
     check(dl.returncode == 0, f"curl exit {dl.returncode}: {tail(e)}")
     check_body(open(out, "rb").read(), BIG, "10 MiB body across SIGTERM")
     rc = stop.get("rc")
