@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,11 @@ spdlog::level::level_enum spd_level(config::LogLevel l) {
 }
 
 int run(const RunOptions& o) {
+  // SIGHUP asks a running engine to reload its certificates; one that
+  // comes while the configuration is still being read must not end the
+  // process (its default action). run_engine() installs the handler
+  // before it loads the certificate files, so nothing is missed.
+  std::signal(SIGHUP, SIG_IGN);
   std::vector<config::ConfigError> errors;
   const auto c = config::load_config_file(o.config_file, &errors);
   if (!c) {

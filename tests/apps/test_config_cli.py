@@ -6,10 +6,12 @@ check-config accepts a good file, and for a bad one prints every problem as
 file:line:column: key: reason and exits 1.
 """
 import os
+import signal
 import stat
 import subprocess
 import sys
 import tempfile
+import time
 
 
 def run(exe, *args, cwd):
@@ -69,6 +71,30 @@ def main(exe):
         r = run(exe, "check-config", "absent.toml", cwd=d)
         check(r.returncode == 1 and "cannot read the file" in r.stderr,
               "missing file")
+
+        # SIGHUP (a certificate reload asked for) while `dptls run` still
+        # reads its configuration: a FIFO holds the read open until the
+        # signal has been sent. It must not end the process (SIGHUP's
+        # default action); the bad file is then reported as usual.
+        fifo = os.path.join(d, "slow.toml")
+        os.mkfifo(fifo)
+        p = subprocess.Popen([exe, "run", "-c", fifo], cwd=d,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        try:
+            # Opening a FIFO for writing blocks until dptls opens it.
+            with open(fifo, "w") as w:
+                p.send_signal(signal.SIGHUP)
+                time.sleep(0.2)
+                w.write("[engine]\nworkers = 0\n")
+            out, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        check(p.returncode == 2 and "engine.workers" in err,
+              f"SIGHUP while reading the configuration: exit {p.returncode} "
+              f"{err}")
     print("config cli: ok")
 
 
