@@ -153,7 +153,8 @@ TcpStack::~TcpStack() {
 }
 
 size_t TcpStack::bytes_per_connection(const TcpStack& s) {
-  return sizeof(TcpConn) + s.flows_.bytes_per_slot() + 3 * sizeof(uint32_t) +
+  return sizeof(TcpConn) + s.flows_.bytes_per_slot() +
+         s.sources_.bytes() / s.conns_.size() + 3 * sizeof(uint32_t) +
          sizeof(uint64_t);  // wheel links + expiry
 }
 

@@ -29,6 +29,8 @@ SourceKey SourceKey::of(const FlowKey& flow) {
   return SourceKey{load_be64(flow.remote.data()), 0};
 }
 
+static_assert(sizeof(SourceKey) == 16);
+
 SourceTable::SourceTable(uint32_t capacity, uint64_t seed)
     : buckets_(std::bit_ceil(uint64_t{capacity < 1 ? 1 : capacity} * 2)),
       mask_(static_cast<uint32_t>(buckets_.size() - 1)),

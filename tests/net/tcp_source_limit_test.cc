@@ -231,6 +231,13 @@ TEST_F(TcpSourceLimitTest, OffByDefault) {
   TcpConfig c = default_tcp_config();
   EXPECT_EQ(c.max_connections_per_source, 0u);
   rebuild(c);
+  const size_t off = TcpStack::bytes_per_connection(*tcp_);
+  c.max_connections_per_source = 8;
+  rebuild(c);
+  EXPECT_EQ(TcpStack::bytes_per_connection(*tcp_), off + 48)
+      << "2 buckets of 24 bytes per slot, only when on";
+  c.max_connections_per_source = 0;
+  rebuild(c);
   tcp_->listen(TcpListen{.port = 80});
   for (uint16_t port = 1; port <= 40; ++port) {
     inject4(kPeerIp, syn(port));

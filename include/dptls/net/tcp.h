@@ -366,7 +366,8 @@ class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
   /// Sources holding at least one counted connection.
   size_t sources() const { return sources_.sources(); }
   uint16_t worker() const { return cfg_.worker_id; }
-  /// Bytes of per-connection memory: the TCB, its flow-table share and its
+  /// Bytes of per-connection memory: the TCB, its flow-table share, its
+  /// per-source-table share (48 bytes, only when the limit is on) and its
   /// timer.
   static size_t bytes_per_connection(const TcpStack& s);
 

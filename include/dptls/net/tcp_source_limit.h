@@ -56,6 +56,8 @@ class SourceTable {
   /// Connections counted over every source.
   size_t connections() const { return connections_; }
   size_t buckets() const { return buckets_.size(); }
+  /// Bytes of the bucket array (24 per bucket).
+  size_t bytes() const { return buckets_.size() * sizeof(Bucket); }
   /// Longest probe sequence seen by acquire (a health metric).
   uint32_t max_probe() const { return max_probe_; }
 
