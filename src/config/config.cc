@@ -611,6 +611,15 @@ void read_config(Context& ctx, const toml::table& root, Config* c) {
     w.integer("connections", &c->limits.connections, 1, 1 << 24);
     w.integer("syn_backlog", &c->limits.syn_backlog, 1, 1 << 20);
     w.integer("handshake_queue", &c->limits.handshake_queue, 1, 1 << 20);
+    w.integer("connections_per_source", &c->limits.connections_per_source, 0,
+              1 << 24);
+    if (c->limits.connections_per_source > c->limits.connections) {
+      ctx.error(w.get("connections_per_source"),
+                w.key("connections_per_source"),
+                "larger than limits.connections (" +
+                    std::to_string(c->limits.connections) +
+                    "), so it would never apply; use 0 for no limit");
+    }
   }
   if (const toml::table* t = top.table("tickets")) {
     Walker w(ctx, *t, "tickets");

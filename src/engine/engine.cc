@@ -445,6 +445,7 @@ net::TcpConfig tcp_config(const config::Config& config, unsigned worker,
   t.worker_id = static_cast<uint16_t>(worker);
   t.max_connections = config.limits.connections;
   t.syn_backlog = config.limits.syn_backlog;
+  t.max_connections_per_source = config.limits.connections_per_source;
   t.clock_hz = hz;
   t.seed = rte_rand();
   return t;

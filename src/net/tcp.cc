@@ -123,6 +123,9 @@ TcpStack::TcpStack(const TcpConfig& config, NetStack* net, rte_mempool* pool)
       conns_(config.max_connections),
       listeners_(config.max_listeners),
       flows_(config.max_connections, SipKey::from_seed(config.seed, 3).k0),
+      sources_(
+          config.max_connections_per_source != 0 ? config.max_connections : 0,
+          SipKey::from_seed(config.seed, 4).k0),
       wheel_(config.max_connections, config.wheel_slots, 0) {
   tso_max_ = net->tx_offloads().tso_max_payload;
   tso_max_mbufs_ = net->tx_offloads().tso_max_mbufs;
@@ -150,7 +153,8 @@ TcpStack::~TcpStack() {
 }
 
 size_t TcpStack::bytes_per_connection(const TcpStack& s) {
-  return sizeof(TcpConn) + s.flows_.bytes_per_slot() + 3 * sizeof(uint32_t) +
+  return sizeof(TcpConn) + s.flows_.bytes_per_slot() +
+         s.sources_.bytes() / s.conns_.size() + 3 * sizeof(uint32_t) +
          sizeof(uint64_t);  // wheel links + expiry
 }
 
@@ -252,6 +256,36 @@ TcpConn* TcpStack::alloc_conn(const FlowKey& key) {
   return &c;
 }
 
+TcpConn* TcpStack::alloc_passive(Segment& s) {
+  const uint32_t limit = cfg_.max_connections_per_source;
+  const SourceKey src = SourceKey::of(s.key);
+  if (limit != 0 && !sources_.acquire(src, limit)) {
+    drop_seg(s, DropReason::kTcpSourceLimit);
+    return nullptr;
+  }
+  TcpConn* c = alloc_conn(s.key);
+  if (c == nullptr) {
+    if (limit != 0) {
+      sources_.release(src);
+    }
+    drop_seg(s, DropReason::kTcpConnLimit);
+    return nullptr;
+  }
+  if (limit != 0) {
+    c->set(kFlagSrcCounted);
+  }
+  return c;
+}
+
+void TcpStack::unlink_flow(TcpConn& c) {
+  const uint32_t slot = slot_of(c);
+  if (c.has(kFlagSrcCounted) && flows_.in_use(slot)) {
+    sources_.release(SourceKey::of(flows_.key(slot)));
+    c.clear(kFlagSrcCounted);
+  }
+  flows_.erase(slot);
+}
+
 void TcpStack::init_conn_common(TcpConn& c) {
   const uint32_t gen = c.generation;
   c = TcpConn{};
@@ -290,7 +324,7 @@ void TcpStack::set_state(TcpConn& c, TcpState s) {
 void TcpStack::free_conn(TcpConn& c) {
   const uint32_t slot = slot_of(c);
   set_state(c, TcpState::kClosed);
-  flows_.erase(slot);
+  unlink_flow(c);
   wheel_.cancel(slot);
   rte_pktmbuf_free(c.sq_head);
   c.sq_head = c.sq_tail = c.sq_cursor = nullptr;
@@ -325,7 +359,7 @@ void TcpStack::enter_closed(TcpConn& c, TcpCloseReason reason, bool reset) {
     return;
   }
   set_state(c, TcpState::kClosed);
-  flows_.erase(slot_of(c));
+  unlink_flow(c);
   wheel_.cancel(slot_of(c));
   c.t_rexmit = c.t_delack = c.t_keepalive = c.t_linger = 0;
   rte_pktmbuf_free(c.sq_head);

@@ -242,6 +242,12 @@ void TcpStack::rx_listen(Segment& s, int li) {
   }
   Listener& l = listeners_[li];
   if (l.syn_received >= cfg_.syn_backlog) {
+    // A source at its limit gets no cookie either: its ACK would be
+    // refused (alloc_passive checks again, the count may have changed).
+    const uint32_t limit = cfg_.max_connections_per_source;
+    if (limit != 0 && sources_.count(SourceKey::of(s.key)) >= limit) {
+      return drop_seg(s, DropReason::kTcpSourceLimit);
+    }
     if (!cfg_.syn_cookies) {
       return drop_seg(s, DropReason::kTcpSynBacklogFull);
     }
@@ -267,9 +273,9 @@ void TcpStack::rx_listen(Segment& s, int li) {
     ++stats_.syn_cookies_sent;
     return;
   }
-  TcpConn* c = alloc_conn(s.key);
+  TcpConn* c = alloc_passive(s);
   if (c == nullptr) {
-    return drop_seg(s, DropReason::kTcpConnLimit);
+    return;  // dropped and counted
   }
   // "Set RCV.NXT to SEG.SEQ+1, IRS is set to SEG.SEQ ... ISS should be
   // selected and a SYN segment sent ... SND.NXT is set to ISS+1 and SND.UNA
@@ -311,10 +317,9 @@ bool TcpStack::rx_syn_cookie_ack(Segment& s, int li) {
                         &idx)) {
     return false;
   }
-  TcpConn* c = alloc_conn(s.key);
+  TcpConn* c = alloc_passive(s);
   if (c == nullptr) {
-    drop_seg(s, DropReason::kTcpConnLimit);
-    return true;
+    return true;  // dropped and counted
   }
   c->set(kFlagPassive);
   c->listener = static_cast<uint16_t>(li);

@@ -110,6 +110,7 @@ TEST_F(ConfigTest, FullFileReadsBackAsWritten) {
       "[timeouts]\nhandshake_ms = 5000\nidle_ms = 30000\nsend_stall_ms = "
       "2000\n"
       "[limits]\nconnections = 1000\nsyn_backlog = 64\nhandshake_queue = 32\n"
+      "connections_per_source = 100\n"
       "[tickets]\nrotate_s = 600\nlifetime_s = 3600\nper_handshake = 0\n"
       "[admin]\nlisten = \"127.0.0.1:9999\"\n"
       "[fault]\nseed = 7\ndrop = 0.02\nreorder = 0.01\n";
@@ -152,6 +153,7 @@ TEST_F(ConfigTest, FullFileReadsBackAsWritten) {
   EXPECT_EQ(c->timeouts.handshake_ms, 5000u);
   EXPECT_EQ(c->timeouts.send_stall_ms, 2000u);
   EXPECT_EQ(c->limits.syn_backlog, 64u);
+  EXPECT_EQ(c->limits.connections_per_source, 100u);
   EXPECT_EQ(c->tickets.lifetime_s, 3600u);
   EXPECT_EQ(c->tickets.per_handshake, 0u);
   EXPECT_EQ(c->admin.listen.port, 9999);
@@ -173,6 +175,7 @@ TEST_F(ConfigTest, MinimalFileGetsDefaults) {
   EXPECT_FALSE(c->fault.enabled());
   EXPECT_EQ(c->tickets.per_handshake, 2u);
   EXPECT_EQ(c->timeouts.send_stall_ms, 5000u);
+  EXPECT_EQ(c->limits.connections_per_source, 0u);  // off
 }
 
 TEST_F(ConfigTest, OutOfRangeIntegerNamesKeyLineAndRange) {
@@ -191,6 +194,22 @@ TEST_F(ConfigTest, OutOfRangeIntegerNamesKeyLineAndRange) {
   ExpectOneError("[timeouts]\nsend_stall_ms = 50\n" + Minimal(),
                  "timeouts.send_stall_ms",
                  "must be between 100 and 600000, got 50");
+}
+
+TEST_F(ConfigTest, ConnectionsPerSourceIsCheckedAgainstConnections) {
+  ExpectOneError("[limits]\nconnections_per_source = -1\n" + Minimal(),
+                 "limits.connections_per_source",
+                 "must be between 0 and 16777216, got -1");
+  ExpectOneError(
+      "[limits]\nconnections = 100\nconnections_per_source = 101\n" + Minimal(),
+      "limits.connections_per_source", "larger than limits.connections (100)");
+  // Equal to the table is allowed (a single client may fill it).
+  std::vector<ConfigError> errors;
+  auto c = load_config_text(
+      "[limits]\nconnections = 100\nconnections_per_source = 100\n" + Minimal(),
+      "eq.toml", &errors);
+  ASSERT_TRUE(c.has_value()) << errors[0].to_string();
+  EXPECT_EQ(c->limits.connections_per_source, 100u);
 }
 
 TEST_F(ConfigTest, UnknownKeyIsATypo) {

@@ -136,6 +136,11 @@ struct LimitsSection {
   uint32_t connections = 65536;
   uint32_t syn_backlog = 4096;
   uint32_t handshake_queue = 1024;
+  // Passive connections one client host (an IPv4 address, an IPv6 /64)
+  // may hold per worker; beyond it its SYNs are dropped (drop reason
+  // tcp_source_limit). 0: off (the default: clients behind one NAT or
+  // proxy address are indistinguishable; configuration.md).
+  uint32_t connections_per_source = 0;
 
   bool operator==(const LimitsSection&) const = default;
 };

@@ -90,6 +90,7 @@ namespace dptls::net {
   X(kTcpListenBadSegment, "tcp_listen_bad_segment")                      \
   X(kTcpSynBacklogFull, "tcp_syn_backlog_full")                          \
   X(kTcpConnLimit, "tcp_conn_limit")                                     \
+  X(kTcpSourceLimit, "tcp_source_limit")                                 \
   X(kTcpBadSynCookie, "tcp_bad_syn_cookie")                              \
   /* TCP segment acceptance (RFC 9293 3.10.7.4, RFC 5961, RFC 7323). */  \
   X(kTcpSynSentBadAck, "tcp_syn_sent_bad_ack")                           \

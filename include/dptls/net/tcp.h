@@ -40,6 +40,7 @@
 #include "dptls/net/tcp_conn.h"
 #include "dptls/net/tcp_flow_table.h"
 #include "dptls/net/tcp_header.h"
+#include "dptls/net/tcp_source_limit.h"
 #include "dptls/net/tcp_stats.h"
 #include "dptls/net/tcp_syn_cookie.h"
 #include "dptls/net/tcp_timer_wheel.h"
@@ -181,6 +182,11 @@ struct TcpConfig {
   /// (or, without cookies, SYNs are dropped).
   uint32_t syn_backlog = 1024;
   bool syn_cookies = true;
+  /// Passive connections one source (an IPv4 address, an IPv6 /64) may
+  /// hold on this stack, counted from the SYN (or cookie ACK) that creates
+  /// one until it leaves the flow table (TIME-WAIT included); a SYN or
+  /// cookie ACK beyond it is dropped silently (kTcpSourceLimit). 0: off.
+  uint32_t max_connections_per_source = 0;
   /// RFC 5961 section 7: challenge ACKs per second, stack-wide.
   uint32_t challenge_acks_per_sec = 1000;
 
@@ -352,8 +358,16 @@ class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
   const TcpStats& stats() const { return stats_; }
   /// Connections in any state (TIME-WAIT included), listeners excluded.
   size_t connections() const { return flows_.size(); }
+  /// Passive connections counted against `flow`'s source (its remote IPv4
+  /// address or IPv6 /64); 0 when max_connections_per_source is off.
+  uint32_t source_connections(const FlowKey& flow) const {
+    return sources_.count(SourceKey::of(flow));
+  }
+  /// Sources holding at least one counted connection.
+  size_t sources() const { return sources_.sources(); }
   uint16_t worker() const { return cfg_.worker_id; }
-  /// Bytes of per-connection memory: the TCB, its flow-table share and its
+  /// Bytes of per-connection memory: the TCB, its flow-table share, its
+  /// per-source-table share (48 bytes, only when the limit is on) and its
   /// timer.
   static size_t bytes_per_connection(const TcpStack& s);
 
@@ -375,6 +389,12 @@ class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
     return static_cast<uint32_t>(&c - conns_.data());
   }
   TcpConn* alloc_conn(const FlowKey& key);
+  // alloc_conn() for a passive open, counted against its source. Null when
+  // the source is at its limit or no slot is free; the segment is then
+  // dropped and counted.
+  TcpConn* alloc_passive(Segment& s);
+  // Takes the connection out of the flow table and uncounts its source.
+  void unlink_flow(TcpConn& c);
   void free_conn(TcpConn& c);
   void release_if_zombie(TcpConn& c);
   uint32_t deadline(uint32_t ms) const;
@@ -485,6 +505,8 @@ class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
   std::vector<uint32_t> free_slots_;
   std::vector<Listener> listeners_;
   FlowTable flows_;
+  // Passive connections per source; buckets only when the limit is on.
+  SourceTable sources_;
   TimerWheel wheel_;
   TcpStats stats_;
 };

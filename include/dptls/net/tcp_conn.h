@@ -87,6 +87,7 @@ enum ConnFlag : uint32_t {
   kFlagKeepalive = 1u << 20,     // keep-alive enabled on this connection
   kFlagZombie = 1u << 21,        // freed while still on a list
   kFlagNoDf = 1u << 22,          // IPv4 path below 552 bytes: DF cleared
+  kFlagSrcCounted = 1u << 23,    // counted in the per-source table
 };
 
 /// Pending events (TcpConn::events).
