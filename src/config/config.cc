@@ -608,11 +608,13 @@ void read_config(Context& ctx, const toml::table& root, Config* c) {
   }
   if (const toml::table* t = top.table("limits")) {
     Walker w(ctx, *t, "limits");
-    w.integer("connections", &c->limits.connections, 1, 1 << 24);
+    // 2^22: the most the TCP flow table holds (net::FlowTable::
+    // kMaxCapacity; TcpConfig::validate refuses more at start-up).
+    w.integer("connections", &c->limits.connections, 1, 1 << 22);
     w.integer("syn_backlog", &c->limits.syn_backlog, 1, 1 << 20);
     w.integer("handshake_queue", &c->limits.handshake_queue, 1, 1 << 20);
     w.integer("connections_per_source", &c->limits.connections_per_source, 0,
-              1 << 24);
+              1 << 22);
     if (c->limits.connections_per_source > c->limits.connections) {
       ctx.error(w.get("connections_per_source"),
                 w.key("connections_per_source"),

@@ -199,7 +199,12 @@ TEST_F(ConfigTest, OutOfRangeIntegerNamesKeyLineAndRange) {
 TEST_F(ConfigTest, ConnectionsPerSourceIsCheckedAgainstConnections) {
   ExpectOneError("[limits]\nconnections_per_source = -1\n" + Minimal(),
                  "limits.connections_per_source",
-                 "must be between 0 and 16777216, got -1");
+                 "must be between 0 and 4194304, got -1");
+  // The TCP flow table holds at most 2^22 connections per worker: more was
+  // accepted here, then refused by the worker at start-up.
+  ExpectOneError("[limits]\nconnections = 4194305\n" + Minimal(),
+                 "limits.connections",
+                 "must be between 1 and 4194304, got 4194305");
   ExpectOneError(
       "[limits]\nconnections = 100\nconnections_per_source = 101\n" + Minimal(),
       "limits.connections_per_source", "larger than limits.connections (100)");
