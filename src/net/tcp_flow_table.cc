@@ -3,14 +3,10 @@
 
 #include <cstring>
 
+#include "net/hash_mix.h"
+
 namespace dptls::net {
 namespace {
-
-constexpr uint64_t mix(uint64_t a, uint64_t b) {
-  // 64x64 -> 128 multiply, folded (the wyhash mixing step).
-  const unsigned __int128 p = static_cast<unsigned __int128>(a) * b;
-  return static_cast<uint64_t>(p) ^ static_cast<uint64_t>(p >> 64);
-}
 
 uint32_t next_pow2(uint64_t v) {
   uint64_t n = 1;
@@ -62,12 +58,11 @@ uint32_t flow_hash(const FlowKey& key, uint64_t seed) {
   uint64_t w[5];
   static_assert(sizeof(w) == sizeof(FlowKey));
   std::memcpy(w, &key, sizeof(w));
-  constexpr uint64_t kP0 = 0xa0761d6478bd642full;
-  constexpr uint64_t kP1 = 0xe7037ed1a0b428dbull;
+  using hash::kP0, hash::kP1, hash::mix;
   uint64_t h = mix(w[0] ^ kP0 ^ seed, w[1] ^ kP1);
   h = mix(h ^ w[2] ^ kP0, w[3] ^ seed);
   h = mix(h ^ w[4] ^ kP1, seed ^ kP0);
-  return static_cast<uint32_t>(h ^ (h >> 32));
+  return hash::fold32(h);
 }
 
 FlowTable::FlowTable(uint32_t capacity, uint64_t seed)

@@ -3,6 +3,8 @@
 
 #include <bit>
 
+#include "net/hash_mix.h"
+
 namespace dptls::net {
 namespace {
 
@@ -12,12 +14,6 @@ uint64_t load_be64(const uint8_t* p) {
     v = (v << 8) | p[i];
   }
   return v;
-}
-
-uint64_t mix(uint64_t a, uint64_t b) {
-  // 64x64 -> 128 multiply, folded (the wyhash mixing step, as flow_hash).
-  const unsigned __int128 p = static_cast<unsigned __int128>(a) * b;
-  return static_cast<uint64_t>(p) ^ static_cast<uint64_t>(p >> 64);
 }
 
 }  // namespace
@@ -38,10 +34,9 @@ SourceTable::SourceTable(uint32_t capacity, uint64_t seed)
       seed_(seed) {}
 
 uint32_t SourceTable::hash_of(const SourceKey& src) const {
-  constexpr uint64_t kP0 = 0xa0761d6478bd642full;
-  constexpr uint64_t kP1 = 0xe7037ed1a0b428dbull;
-  const uint64_t h = mix(mix(src.hi ^ seed_ ^ kP0, src.lo ^ kP1), seed_ ^ kP1);
-  return static_cast<uint32_t>(h ^ (h >> 32));
+  using hash::kP0, hash::kP1, hash::mix;
+  return hash::fold32(
+      mix(mix(src.hi ^ seed_ ^ kP0, src.lo ^ kP1), seed_ ^ kP1));
 }
 
 uint32_t SourceTable::probe(const SourceKey& src, uint32_t hash,
