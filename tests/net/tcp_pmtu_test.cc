@@ -32,16 +32,6 @@ Bytes quote4(Ipv4Addr src, Ipv4Addr dst, uint16_t sport, uint16_t dport,
 
 class PmtuRawTest : public RawTcpTest {
  protected:
-  // Feeds a whole frame through NetStack into TCP.
-  void inject_frame(const Bytes& frame) {
-    rte_mbuf* m = make_mbuf(frame);
-    net_->rx(&m, 1, now_);
-    L4Packet p[8];
-    uint16_t n = 0;
-    while ((n = net_->poll_deliveries(p, 8)) > 0) {
-      tcp_->rx(p, n, now_);
-    }
-  }
   // A "fragmentation needed" from the router about a segment of ours.
   void inject_frag_needed(uint16_t mtu, uint32_t seq, uint16_t total_len,
                           uint16_t local_port = 80) {

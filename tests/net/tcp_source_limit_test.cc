@@ -139,15 +139,6 @@ class TcpSourceLimitTest : public RawTcpTest {
     rebuild(c);
     ASSERT_EQ(tcp_->listen(TcpListen{.port = 80}), TcpResult::kOk);
   }
-  void inject_frame(const Bytes& f) {
-    rte_mbuf* m = make_mbuf(f);
-    net_->rx(&m, 1, now_);
-    L4Packet p[8];
-    uint16_t n = 0;
-    while ((n = net_->poll_deliveries(p, 8)) > 0) {
-      tcp_->rx(p, n, now_);
-    }
-  }
   void inject4(Ipv4Addr src, const Seg& s) {
     Bytes f = eth(kOurMac, kPeerMac, 0x0800);
     append(f, ipv4(src, kOurIp, 6, tcp_bytes(src, kOurIp, s)));

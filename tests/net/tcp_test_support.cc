@@ -218,8 +218,10 @@ void RawTcpTest::rebuild(const TcpConfig& c) {
   }
 }
 
-void RawTcpTest::inject(const Seg& s) {
-  rte_mbuf* m = make_mbuf(tcp_frame(s));
+void RawTcpTest::inject(const Seg& s) { inject_frame(tcp_frame(s)); }
+
+void RawTcpTest::inject_frame(const Bytes& frame) {
+  rte_mbuf* m = make_mbuf(frame);
   net_->rx(&m, 1, now_);
   L4Packet p[8];
   uint16_t n = 0;

@@ -90,6 +90,8 @@ class RawTcpTest : public TcpLeakCheckedTest {
 
   /// Feeds a segment from the peer (as an Ethernet frame through NetStack).
   void inject(const Seg& s);
+  /// Feeds a whole Ethernet frame through NetStack into TCP.
+  void inject_frame(const Bytes& frame);
   /// Everything the stack sent since the last call, parsed (non-TCP frames
   /// are skipped). Fails the test on a frame that does not parse.
   std::vector<Seg> sent();
