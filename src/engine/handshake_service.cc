@@ -67,8 +67,11 @@ std::shared_ptr<tls::TicketKeys> make_ticket_keys(
     }
     return keys;
   }
+  // lstat, not stat: a symlink whose target is missing (a secrets volume
+  // not mounted yet) is not a missing file. Load fails on it with the
+  // reason; saving would replace the link with fresh keys of our own.
   struct stat st {};
-  if (::stat(t.key_file.c_str(), &st) != 0 && errno == ENOENT) {
+  if (::lstat(t.key_file.c_str(), &st) != 0 && errno == ENOENT) {
     auto keys = tls::TicketKeys::generate(wall_ms(), interval_ms, &err);
     if (keys == nullptr || !keys->save(t.key_file, &err)) {
       *error = "tickets.key_file '" + t.key_file + "': " + err;

@@ -1445,6 +1445,27 @@ TEST(BuildServerContextsTest, ErrorsNameTheListener) {
   EXPECT_NE(err.find("tickets.key_file"), std::string::npos) << err;
 }
 
+// A ticket key file that is a symlink to nothing (a secrets volume not
+// mounted yet, a typo in the link) is an error: the engine does not start.
+// Treating it as missing would write fresh keys over the link, and the
+// instances meant to share their keys would each have their own.
+TEST(BuildServerContextsTest, DanglingTicketKeySymlinkIsAnError) {
+  TestConfig tc;
+  tc.AddListener({});
+  tc.cfg.tickets.key_file = tc.dir + "/tickets.bin";
+  const std::string target = tc.dir + "/not-mounted/tickets.bin";
+  ASSERT_EQ(::symlink(target.c_str(), tc.cfg.tickets.key_file.c_str()), 0);
+  std::string err;
+  EXPECT_TRUE(build_server_contexts(tc.cfg, &err).empty());
+  EXPECT_NE(err.find("tickets.key_file"), std::string::npos) << err;
+  EXPECT_NE(err.find("No such file"), std::string::npos) << err;
+  // The link is still a link, and nothing was written through it.
+  struct stat st {};
+  ASSERT_EQ(::lstat(tc.cfg.tickets.key_file.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  EXPECT_NE(::access(target.c_str(), F_OK), 0);
+}
+
 TEST(BuildServerContextsTest, PolicyFromTheConfig) {
   TestConfig tc;
   config::ListenerSection& l = tc.AddListener({"h2"});

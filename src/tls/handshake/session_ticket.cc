@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string_view>
@@ -208,12 +209,35 @@ bool TicketKeys::save(const std::string& path, std::string* error) const {
       w.u64(k->created_ms);
     }
   }
-  const std::string tmp = path + ".tmp";
+  // Where the bytes go: through a symbolic link to its target, so that
+  // instances sharing the file through a link (a secrets volume) keep
+  // sharing it; the rename below would otherwise replace the link with a
+  // file of our own. A missing file is created at `path`; a link to
+  // nothing is an error, not a file to create in its place.
+  std::string target = path;
+  bool ok = false;
+  bool resolved = true;
+  if (std::unique_ptr<char, decltype(&std::free)> real(
+          ::realpath(path.c_str(), nullptr), &std::free);
+      real != nullptr) {
+    target = real.get();
+  } else {
+    const int err = errno;
+    struct stat st {};
+    if (err != ENOENT || ::lstat(path.c_str(), &st) == 0) {
+      *error =
+          "cannot write " + path + ": " + std::strerror(err) +
+          (S_ISLNK(st.st_mode) ? " (a symbolic link to a missing file)" : "");
+      resolved = false;
+    }
+  }
+  const std::string tmp = target + ".tmp";
   // A fresh file of ours, 0600 whatever the umask: a leftover temporary
   // file (another owner or mode, or a symbolic link) is removed first, and
   // O_EXCL makes sure the file written is the one created here.
-  bool ok = false;
-  if (!w.ok()) {
+  if (!resolved) {
+    // *error is set
+  } else if (!w.ok()) {
     *error = "cannot encode the ticket keys";
   } else if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) {
     *error = "cannot remove " + tmp + ": " + std::strerror(errno);
@@ -229,8 +253,8 @@ bool TicketKeys::save(const std::string& path, std::string* error) const {
                static_cast<ssize_t>(bytes.size()) &&
            ::fsync(fd) == 0;
       ok = (::close(fd) == 0) && ok;
-      if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-        *error = "cannot write " + path + ": " + std::strerror(errno);
+      if (!ok || std::rename(tmp.c_str(), target.c_str()) != 0) {
+        *error = "cannot write " + target + ": " + std::strerror(errno);
         ::unlink(tmp.c_str());
         ok = false;
       }

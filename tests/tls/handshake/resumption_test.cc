@@ -21,6 +21,7 @@
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -642,6 +643,39 @@ TEST_F(TicketKeyFileTest, RoundTripSharesKeys) {
   // The schedule carries over: the current key was created at 1010.
   EXPECT_FALSE(c->rotate(1015));
   EXPECT_TRUE(c->rotate(1020));
+}
+
+// Instances often share the key file through a symbolic link (a secrets
+// volume, /etc/dptls/tickets.bin -> /srv/shared/tickets.bin). Saving after
+// a rotation writes the link's target, not a new file in place of the link:
+// otherwise the saving instance would cut itself off from the shared file.
+// A link whose target is gone is refused, not replaced.
+TEST_F(TicketKeyFileTest, SaveWritesThroughASymlink) {
+  std::string error;
+  const std::string shared_dir = dir_ + "/shared";
+  const std::string target = shared_dir + "/tickets.bin";
+  ASSERT_EQ(mkdir(shared_dir.c_str(), 0700), 0);
+  auto a = TicketKeys::generate(1000, 10, &error);
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(a->save(target, &error)) << error;
+  ASSERT_EQ(symlink(target.c_str(), path_.c_str()), 0);
+  ASSERT_TRUE(a->rotate(1010));
+  ASSERT_TRUE(a->save(path_, &error)) << error;
+  struct stat st {};
+  ASSERT_EQ(lstat(path_.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode)) << "the link was replaced by a file";
+  auto b = TicketKeys::load(target, 10, &error);
+  ASSERT_NE(b, nullptr) << error;
+  EXPECT_EQ(b->current_name(), a->current_name()) << "the target has the keys";
+  EXPECT_TRUE(b->has_previous());
+  EXPECT_NE(access((shared_dir + "/tickets.bin.tmp").c_str(), F_OK), 0);
+  // The target gone: saving fails with the reason, the link stays a link.
+  ASSERT_EQ(std::remove(target.c_str()), 0);
+  EXPECT_FALSE(a->save(path_, &error));
+  EXPECT_NE(error.find("No such file"), std::string::npos) << error;
+  ASSERT_EQ(lstat(path_.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  EXPECT_EQ(rmdir(shared_dir.c_str()), 0) << "nothing left in the target dir";
 }
 
 TEST_F(TicketKeyFileTest, BadFilesRefused) {
