@@ -637,6 +637,7 @@ void read_config(Context& ctx, const toml::table& root, Config* c) {
     Walker w(ctx, *t, "admin");
     read_socket(w, "listen", &c->admin.listen, false);
     w.boolean("enabled", &c->admin.enabled);
+    w.integer("worker_stall_ms", &c->admin.worker_stall_ms, 100, 600000);
   }
   if (const toml::table* t = top.table("fault")) {
     Walker w(ctx, *t, "fault");
@@ -645,6 +646,14 @@ void read_config(Context& ctx, const toml::table& root, Config* c) {
     w.number("duplicate", &c->fault.duplicate, 0, 1);
     w.number("reorder", &c->fault.reorder, 0, 1);
     w.number("corrupt", &c->fault.corrupt, 0, 1);
+    w.integer("worker_stall_after_ms", &c->fault.worker_stall_after_ms, 0,
+              3600000);
+    w.integer("worker_stall_ms", &c->fault.worker_stall_ms, 0, 600000);
+    if (c->fault.worker_stall_after_ms > 0 && c->fault.worker_stall_ms == 0) {
+      ctx.error(w.get("worker_stall_after_ms"), w.key("worker_stall_after_ms"),
+                "has no effect without fault.worker_stall_ms (how long the "
+                "worker stalls)");
+    }
   }
 }
 

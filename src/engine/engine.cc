@@ -184,6 +184,71 @@ int telemetry_handshakes(const char* /*cmd*/, const char* /*params*/,
   return 0;
 }
 
+// TSC cycles since the worker's last heartbeat (Worker::heartbeat), by
+// the control plane's TSC now; 0 when the heartbeat is ahead (two cores'
+// TSCs may differ by a few cycles).
+uint64_t heartbeat_age(const Worker& w, uint64_t now) {
+  const uint64_t beat = w.heartbeat();
+  return now > beat ? now - beat : 0;
+}
+
+// Workers whose poll loop has not reported for longer than
+// admin.worker_stall_ms (a worker stuck in a loop, or descheduled): for
+// /healthz and the log. Control plane only.
+class StallWatch {
+ public:
+  StallWatch(const std::vector<std::unique_ptr<WorkerSlot>>& ws,
+             uint32_t threshold_ms)
+      : ws_(ws),
+        ms_(rte_get_tsc_hz() / 1000),
+        threshold_(uint64_t{threshold_ms} * ms_),
+        silent_ms_(ws.size(), 0) {}
+
+  // "worker 1 stalled for 2345 ms", one line per stalled worker; empty
+  // when every worker polls.
+  std::string report() const {
+    std::string out;
+    const uint64_t now = rte_rdtsc();
+    for (const auto& w : ws_) {
+      const uint64_t age = heartbeat_age(*w->worker, now);
+      if (age > threshold_) {
+        out += fmt::format("{}worker {} stalled for {} ms",
+                           out.empty() ? "" : "\n", w->index, age / ms_);
+      }
+    }
+    return out;
+  }
+
+  // Logs each worker that stalled, or polls again, since the last call.
+  void log_changes() {
+    const uint64_t now = rte_rdtsc();
+    for (size_t i = 0; i < ws_.size(); ++i) {
+      const uint64_t age = heartbeat_age(*ws_[i]->worker, now);
+      uint64_t& silent = silent_ms_[i];
+      if (age > threshold_) {
+        if (silent == 0) {
+          spdlog::warn(
+              "worker {} stalled: its poll loop has not reported for {} ms "
+              "(admin.worker_stall_ms {})",
+              ws_[i]->index, age / ms_, threshold_ / ms_);
+        }
+        silent = std::max(silent, age / ms_);
+      } else if (silent != 0) {
+        spdlog::info("worker {} polling again (silent for {} ms or more)",
+                     ws_[i]->index, silent);
+        silent = 0;
+      }
+    }
+  }
+
+ private:
+  const std::vector<std::unique_ptr<WorkerSlot>>& ws_;
+  uint64_t ms_;         // TSC cycles per millisecond
+  uint64_t threshold_;  // in TSC cycles
+  // Per worker: the longest silence seen while it is stalled; 0: polling.
+  std::vector<uint64_t> silent_ms_;
+};
+
 // Prometheus text exposition: every worker's samples, then the handshake
 // threads'. One HELP/TYPE per metric name.
 std::string render_metrics(const std::vector<std::unique_ptr<WorkerSlot>>& ws,
@@ -212,6 +277,18 @@ std::string render_metrics(const std::vector<std::unique_ptr<WorkerSlot>>& ws,
   std::string out;
   for (const std::string& name : order) {
     out += body[name];
+  }
+  // Read here, not published by the worker: a stalled one could not.
+  out +=
+      "# HELP dptls_worker_heartbeat_age_seconds Time since the worker's "
+      "poll loop last reported (every ms while it polls).\n"
+      "# TYPE dptls_worker_heartbeat_age_seconds gauge\n";
+  const uint64_t now = rte_rdtsc();
+  const auto hz = static_cast<double>(rte_get_tsc_hz());
+  for (const auto& w : ws) {
+    out += fmt::format(
+        "dptls_worker_heartbeat_age_seconds{{worker=\"{}\"}} {:.6f}\n",
+        w->index, static_cast<double>(heartbeat_age(*w->worker, now)) / hz);
   }
   hs.render_prometheus(&out);
   return out;
@@ -257,8 +334,8 @@ class AdminServer {
   // Serves requests for up to `timeout_ms`: GET /metrics (render()),
   // POST /reload (reload(&text), true when it succeeded: 200, else 500,
   // with the text) and GET /healthz (health(&text), true: 200 "ok", else
-  // 503 with the reason, e.g. draining, so that a load balancer in front
-  // stops sending new connections).
+  // 503 with the reason, e.g. draining or a stalled worker, so that a load
+  // balancer in front stops sending new connections).
   // An HTTP/1.0 response with `body` and a newline as text/plain.
   static std::string text_response(const char* status, std::string body) {
     if (!body.empty()) {
@@ -632,6 +709,12 @@ int run_engine(const config::Config& config, const RunOptions& options) {
         workers.size(), hs.threads(), config.ports[0].name,
         config.ports[0].device, config.listeners.size(),
         config.admin.enabled ? config.admin.listen.text : "off");
+    if (config.fault.worker_stall_ms != 0) {
+      spdlog::warn(
+          "fault: worker 0 will stop polling for {} ms, {} ms after it "
+          "starts (fault.worker_stall_ms, for tests)",
+          config.fault.worker_stall_ms, config.fault.worker_stall_after_ms);
+    }
     using Clock = std::chrono::steady_clock;
     const auto start = Clock::now();
     auto drain_start = Clock::time_point{};
@@ -685,10 +768,16 @@ int run_engine(const config::Config& config, const RunOptions& options) {
     auto admin_reload = [&](std::string* text) {
       return reload("POST /reload", text);
     };
-    // /healthz: 503 once SIGTERM (or --max-seconds) started the drain.
+    // /healthz: 503 once SIGTERM (or --max-seconds) started the drain,
+    // else 503 naming the workers that stopped polling.
+    StallWatch stalls(workers, config.admin.worker_stall_ms);
     auto health = [&](std::string* text) {
       if (drain.load()) {
         *text = "draining";
+        return false;
+      }
+      *text = stalls.report();
+      if (!text->empty()) {
         return false;
       }
       *text = "ok";
@@ -701,6 +790,7 @@ int run_engine(const config::Config& config, const RunOptions& options) {
       } else {
         usleep(100000);
       }
+      stalls.log_changes();
       if (g_reload.exchange(false, std::memory_order_relaxed)) {
         std::string text;
         reload("SIGHUP", &text);

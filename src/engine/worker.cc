@@ -4,6 +4,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_pause.h>
 #include <rte_random.h>
 #include <rte_ring.h>
 
@@ -1558,6 +1559,7 @@ bool Worker::init(std::string* error) {
     }
   }
   I.tell_clock(rte_rdtsc(), true);
+  heartbeat_.store(rte_rdtsc(), std::memory_order_relaxed);
   const size_t n = setup_.tcp.max_connections;
   I.sessions = std::vector<Session>(n);
   for (size_t i = 0; i < n; ++i) {
@@ -1705,12 +1707,20 @@ void Worker::run(const std::atomic<bool>& stop,
   const uint64_t window_every = I.hz;         // busy ratio: 1 s
   uint64_t last_tick = rte_rdtsc(), last_sweep = last_tick,
            last_publish = last_tick, last_window = last_tick;
+  heartbeat_.store(last_tick, std::memory_order_relaxed);
   const uint16_t port = setup_.port, queue = setup_.queue;
   // One TSC read per loop (it can cost 100 cycles in a VM): a loop's time
   // runs from its own start to the next loop's, and is counted at the top
   // of the next loop as busy or idle by what the loop did.
   uint64_t prev_t0 = last_tick;
   bool prev_worked = false;
+  // fault.worker_stall_ms (tests): worker 0 stops polling once, busy as a
+  // worker stuck in a loop would be. stall_ticks 0: none (left).
+  const config::FaultSection& fault = setup_.config->fault;
+  uint64_t stall_ticks =
+      setup_.index == 0 ? I.hz * fault.worker_stall_ms / 1000 : 0;
+  const uint64_t stall_at =
+      last_tick + I.hz * fault.worker_stall_after_ms / 1000;
   while (!stop.load(std::memory_order_relaxed)) {
     const uint64_t t0 = rte_rdtsc();
     (prev_worked ? I.busy : I.idle) += t0 - prev_t0;
@@ -1765,6 +1775,13 @@ void Worker::run(const std::atomic<bool>& stop,
       if (!I.buf_wait.empty()) {
         I.retry_buffer_waits();
       }
+      if (stall_ticks != 0 && t0 >= stall_at) {
+        while (rte_rdtsc() - t0 < stall_ticks) {
+          rte_pause();
+        }
+        stall_ticks = 0;
+      }
+      heartbeat_.store(t0, std::memory_order_relaxed);
       last_tick = t0;
       ticked = true;
     }

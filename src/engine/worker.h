@@ -142,6 +142,12 @@ class Worker {
     return live_pub_.load(std::memory_order_relaxed);
   }
   unsigned index() const { return setup_.index; }
+  // The TSC of the poll loop's last timer tick (every ms; at creation
+  // before the loop runs): one that stops moving is a worker that stopped
+  // polling (the admin endpoint's /healthz and heartbeat age).
+  uint64_t heartbeat() const {
+    return heartbeat_.load(std::memory_order_relaxed);
+  }
 
   struct Session;  // worker.cc
 
@@ -156,6 +162,9 @@ class Worker {
   std::vector<MetricSample> names_;
   std::unique_ptr<std::atomic<uint64_t>[]> values_;
   std::atomic<uint64_t> live_pub_{0};
+  // Its own cache line: the control plane reads it while the worker
+  // stores to it every millisecond.
+  alignas(RTE_CACHE_LINE_SIZE) std::atomic<uint64_t> heartbeat_{0};
 };
 
 }  // namespace dptls::engine

@@ -112,8 +112,9 @@ TEST_F(ConfigTest, FullFileReadsBackAsWritten) {
       "[limits]\nconnections = 1000\nsyn_backlog = 64\nhandshake_queue = 32\n"
       "connections_per_source = 100\n"
       "[tickets]\nrotate_s = 600\nlifetime_s = 3600\nper_handshake = 0\n"
-      "[admin]\nlisten = \"127.0.0.1:9999\"\n"
-      "[fault]\nseed = 7\ndrop = 0.02\nreorder = 0.01\n";
+      "[admin]\nlisten = \"127.0.0.1:9999\"\nworker_stall_ms = 250\n"
+      "[fault]\nseed = 7\ndrop = 0.02\nreorder = 0.01\n"
+      "worker_stall_after_ms = 3000\nworker_stall_ms = 1500\n";
   std::vector<ConfigError> errors;
   auto c = load_config_text(text, "full.toml", &errors);
   ASSERT_TRUE(c.has_value()) << errors[0].to_string();
@@ -157,7 +158,10 @@ TEST_F(ConfigTest, FullFileReadsBackAsWritten) {
   EXPECT_EQ(c->tickets.lifetime_s, 3600u);
   EXPECT_EQ(c->tickets.per_handshake, 0u);
   EXPECT_EQ(c->admin.listen.port, 9999);
+  EXPECT_EQ(c->admin.worker_stall_ms, 250u);
   EXPECT_EQ(c->fault.seed, 7u);
+  EXPECT_EQ(c->fault.worker_stall_after_ms, 3000u);
+  EXPECT_EQ(c->fault.worker_stall_ms, 1500u);
   EXPECT_DOUBLE_EQ(c->fault.drop, 0.02);
   EXPECT_TRUE(c->fault.enabled());
 }
@@ -176,6 +180,45 @@ TEST_F(ConfigTest, MinimalFileGetsDefaults) {
   EXPECT_EQ(c->tickets.per_handshake, 2u);
   EXPECT_EQ(c->timeouts.send_stall_ms, 5000u);
   EXPECT_EQ(c->limits.connections_per_source, 0u);  // off
+  EXPECT_EQ(c->admin.worker_stall_ms, 1000u);
+  EXPECT_EQ(c->fault.worker_stall_ms, 0u);  // no stall
+}
+
+TEST_F(ConfigTest, WorkerStallKeysAreChecked) {
+  ExpectOneError("[admin]\nworker_stall_ms = 50\n" + Minimal(),
+                 "admin.worker_stall_ms",
+                 "must be between 100 and 600000, got 50");
+  ExpectOneError("[admin]\nworker_stall_ms = 600001\n" + Minimal(),
+                 "admin.worker_stall_ms",
+                 "must be between 100 and 600000, got 600001");
+  ExpectOneError("[admin]\nworker_stall_ms = \"1s\"\n" + Minimal(),
+                 "admin.worker_stall_ms", "expected an integer");
+  ExpectOneError("[admin]\nworker_stall_ms = 1.5\n" + Minimal(),
+                 "admin.worker_stall_ms", "expected an integer");
+  ExpectOneError("[fault]\nworker_stall_ms = -1\n" + Minimal(),
+                 "fault.worker_stall_ms",
+                 "must be between 0 and 600000, got -1");
+  ExpectOneError(
+      "[fault]\nworker_stall_ms = 10\n"
+      "worker_stall_after_ms = 3600001\n" +
+          Minimal(),
+      "fault.worker_stall_after_ms",
+      "must be between 0 and 3600000, got 3600001");
+  ExpectOneError("[fault]\nworker_stall_ms = true\n" + Minimal(),
+                 "fault.worker_stall_ms", "expected an integer");
+  // A delay without a stall is a forgotten key, not a silent no-op.
+  ExpectOneError("[fault]\nworker_stall_after_ms = 2000\n" + Minimal(),
+                 "fault.worker_stall_after_ms",
+                 "has no effect without fault.worker_stall_ms");
+  // A stall alone starts at once and does not turn the packet fault
+  // injector on.
+  std::vector<ConfigError> errors;
+  auto c = load_config_text("[fault]\nworker_stall_ms = 2000\n" + Minimal(),
+                            "stall.toml", &errors);
+  ASSERT_TRUE(c.has_value()) << errors[0].to_string();
+  EXPECT_EQ(c->fault.worker_stall_ms, 2000u);
+  EXPECT_EQ(c->fault.worker_stall_after_ms, 0u);
+  EXPECT_FALSE(c->fault.enabled());
 }
 
 TEST_F(ConfigTest, OutOfRangeIntegerNamesKeyLineAndRange) {

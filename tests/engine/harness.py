@@ -1,8 +1,8 @@
 """Small helpers the engine tests share (test_engine_tls.py,
 test_engine_ping.py, test_engine_pmtu.py, test_gen.py,
-test_engine_reload.py): a free loopback port, a test certificate, the
-engine's /metrics as a dict, a failure that prints the engine's log, the
-prerequisites check and the start of a configuration."""
+test_engine_reload.py, test_engine_stall.py): a free loopback port, a test
+certificate, the engine's /metrics as a dict, a failure that prints the
+engine's log, the prerequisites check and the start of a configuration."""
 import os
 import shutil
 import socket
@@ -76,10 +76,11 @@ def missing_prerequisite(tools):
     return None
 
 
-def engine_config(host_if, ipv4, admin, mbufs=8192):
+def engine_config(host_if, ipv4, admin, mbufs=8192, admin_keys=""):
     """The start of an engine configuration: no hugepages, `mbufs` per
     worker, one net_af_packet port on `host_if` at `ipv4` (a CIDR), the
-    admin socket on 127.0.0.1:`admin`. Listeners go after it."""
+    admin socket on 127.0.0.1:`admin` with `admin_keys` (TOML lines) in
+    its table. Listeners go after it."""
     return f"""[dpdk]
 hugepages = "off"
 mbufs_per_worker = {mbufs}
@@ -88,7 +89,7 @@ device = "net_af_packet0,iface={host_if}"
 ipv4 = "{ipv4}"
 [admin]
 listen = "127.0.0.1:{admin}"
-"""
+{admin_keys}"""
 
 
 def http_listener_toml(address, body_bytes, work, name="e.test"):

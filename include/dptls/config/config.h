@@ -163,17 +163,26 @@ struct TicketsSection {
 struct AdminSection {
   SocketAddress listen;  // metrics (Prometheus text); 127.0.0.1:9100
   bool enabled = true;
+  // GET /healthz answers 503 naming a worker whose poll loop has not
+  // reported (its heartbeat, every timer tick) for longer than this.
+  uint32_t worker_stall_ms = 1000;
 
   bool operator==(const AdminSection&) const = default;
 };
 
-// For tests: the seeded fault injector on every port.
+// For tests: the seeded fault injector on every port, and a worker that
+// stops polling.
 struct FaultSection {
   uint64_t seed = 1;
   double drop = 0;
   double duplicate = 0;
   double reorder = 0;
   double corrupt = 0;
+  // Worker 0 busy-waits, without polling, for worker_stall_ms once
+  // worker_stall_after_ms after its loop started. 0: never.
+  uint32_t worker_stall_after_ms = 0;
+  uint32_t worker_stall_ms = 0;
+  // Whether the packet fault injector runs (the stall is separate).
   bool enabled() const {
     return drop > 0 || duplicate > 0 || reorder > 0 || corrupt > 0;
   }
