@@ -765,6 +765,12 @@ def phase_keyupdate_bulk(t):
                   f"stalled before byte {at}\n{c.dump()}")
             c.send(b"K\n")
             sent += 1
+            # s_client takes one command per read of its stdin: a second
+            # "K\n" that arrived with the first would be lost, so the next
+            # waits until this one was taken.
+            check(c.wait_for(lambda o, e, n=sent: e.count(b"KEYUPDATE") >= n,
+                             10),
+                  f"s_client did not take 'K' number {sent}\n{c.dump()}")
         expect_ok(c, 60, BIG, "10 MiB body with KeyUpdates",
                   missing=f"no complete response after {sent} 'K'")
         _, err = c.close()
