@@ -623,6 +623,17 @@ void read_config(Context& ctx, const toml::table& root, Config* c) {
                     "), so it would never apply; use 0 for no limit");
     }
   }
+  if (const toml::table* t = top.table("tcp")) {
+    Walker w(ctx, *t, "tcp");
+    // At least 64 KB: a buffer must hold the largest record buffer the
+    // worker hands over (about 17 KB) and a whole received record, or a
+    // connection could wait forever; 64 MB is beyond any window in use.
+    w.integer("send_buffer", &c->tcp.send_buffer, 65536, 1 << 26);
+    w.integer("receive_buffer", &c->tcp.receive_buffer, 65536, 1 << 26);
+    w.choice("congestion_control", &c->tcp.congestion_control,
+             {{"cubic", CongestionControl::kCubic},
+              {"newreno", CongestionControl::kNewReno}});
+  }
   if (const toml::table* t = top.table("tickets")) {
     Walker w(ctx, *t, "tickets");
     w.string("key_file", &c->tickets.key_file);

@@ -61,6 +61,7 @@ std::vector<std::string> needs_restart(const config::Config& running,
   check(running.ports == fresh.ports, "[[port]]");
   check(running.timeouts == fresh.timeouts, "[timeouts]");
   check(running.limits == fresh.limits, "[limits]");
+  check(running.tcp == fresh.tcp, "[tcp]");
   check(running.tickets == fresh.tickets, "[tickets]");
   check(running.admin == fresh.admin, "[admin]");
   check(running.fault == fresh.fault, "[fault]");

@@ -523,6 +523,11 @@ net::TcpConfig tcp_config(const config::Config& config, unsigned worker,
   t.max_connections = config.limits.connections;
   t.syn_backlog = config.limits.syn_backlog;
   t.max_connections_per_source = config.limits.connections_per_source;
+  t.snd_buf = config.tcp.send_buffer;
+  t.rcv_buf = config.tcp.receive_buffer;
+  t.cc = config.tcp.congestion_control == config::CongestionControl::kNewReno
+             ? net::CcAlgo::kNewReno
+             : net::CcAlgo::kCubic;
   t.clock_hz = hz;
   t.seed = rte_rand();
   return t;

@@ -111,6 +111,8 @@ TEST_F(ConfigTest, FullFileReadsBackAsWritten) {
       "2000\n"
       "[limits]\nconnections = 1000\nsyn_backlog = 64\nhandshake_queue = 32\n"
       "connections_per_source = 100\n"
+      "[tcp]\nsend_buffer = 131072\nreceive_buffer = 65536\n"
+      "congestion_control = \"newreno\"\n"
       "[tickets]\nrotate_s = 600\nlifetime_s = 3600\nper_handshake = 0\n"
       "[admin]\nlisten = \"127.0.0.1:9999\"\nworker_stall_ms = 250\n"
       "[fault]\nseed = 7\ndrop = 0.02\nreorder = 0.01\n"
@@ -159,6 +161,9 @@ TEST_F(ConfigTest, FullFileReadsBackAsWritten) {
   EXPECT_EQ(c->tickets.per_handshake, 0u);
   EXPECT_EQ(c->admin.listen.port, 9999);
   EXPECT_EQ(c->admin.worker_stall_ms, 250u);
+  EXPECT_EQ(c->tcp.send_buffer, 131072u);
+  EXPECT_EQ(c->tcp.receive_buffer, 65536u);
+  EXPECT_EQ(c->tcp.congestion_control, CongestionControl::kNewReno);
   EXPECT_EQ(c->fault.seed, 7u);
   EXPECT_EQ(c->fault.worker_stall_after_ms, 3000u);
   EXPECT_EQ(c->fault.worker_stall_ms, 1500u);
@@ -182,6 +187,24 @@ TEST_F(ConfigTest, MinimalFileGetsDefaults) {
   EXPECT_EQ(c->limits.connections_per_source, 0u);  // off
   EXPECT_EQ(c->admin.worker_stall_ms, 1000u);
   EXPECT_EQ(c->fault.worker_stall_ms, 0u);  // no stall
+  EXPECT_EQ(c->tcp.send_buffer, 262144u);
+  EXPECT_EQ(c->tcp.receive_buffer, 262144u);
+  EXPECT_EQ(c->tcp.congestion_control, CongestionControl::kCubic);
+}
+
+TEST_F(ConfigTest, TcpKeysAreChecked) {
+  ExpectOneError("[tcp]\nsend_buffer = 65535\n" + Minimal(), "tcp.send_buffer",
+                 "must be between 65536 and 67108864, got 65535");
+  ExpectOneError("[tcp]\nreceive_buffer = 67108865\n" + Minimal(),
+                 "tcp.receive_buffer",
+                 "must be between 65536 and 67108864, got 67108865");
+  ExpectOneError("[tcp]\nreceive_buffer = \"256k\"\n" + Minimal(),
+                 "tcp.receive_buffer", "expected an integer");
+  ExpectOneError("[tcp]\ncongestion_control = \"bbr\"\n" + Minimal(),
+                 "tcp.congestion_control",
+                 "'bbr' is not one of: cubic, newreno");
+  ExpectOneError("[tcp]\nsack = false\n" + Minimal(), "tcp.sack",
+                 "unknown key");
 }
 
 TEST_F(ConfigTest, WorkerStallKeysAreChecked) {

@@ -5,8 +5,11 @@
 
 The engine serves certificate A from srv.pem / srv.key. Then:
   1. openssl s_client from the namespace sees A; a second s_client
-     connection is opened and kept, with one HTTP exchange on it;
-  2. certificate B is written over srv.pem / srv.key and SIGHUP sent: the
+     connection is opened and kept, with one HTTP exchange on it; the
+     window the engine advertises on it (ss's snd_wnd) follows the
+     config's [tcp] receive_buffer;
+  2. certificate B is written over srv.pem / srv.key, [tcp] receive_buffer
+     changed, and SIGHUP sent: the log says [tcp] needs a restart; the
      engine stays up, dptls_reloads_total becomes 1, a new connection sees
      B, the log names the certificate that changed, the connection opened
      before the reload still carries a request and its response, and its
@@ -138,11 +141,18 @@ class KeptConnection:
             self.p.wait()
 
 
-def write_config(work, host_if, admin):
+# [tcp] receive_buffer of the engine: the window the kept connection sees
+# (the default, 256 KB, would be well above it).
+RECEIVE_BUFFER = 98304
+
+
+def write_config(work, host_if, admin, receive_buffer=RECEIVE_BUFFER):
     conf = os.path.join(work, "engine.toml")
     with open(conf, "w") as f:
         f.write(engine_config(host_if, f"{SERVER}/24", admin))
-        f.write(f"""[[listener]]
+        f.write(f"""[tcp]
+receive_buffer = {receive_buffer}
+[[listener]]
 address = "{SERVER}:{PORT}"
 app = "http"
 alpn = ["http/1.1"]
@@ -152,6 +162,17 @@ chain = "{work}/srv.pem"
 key = "{work}/srv.key"
 """)
     return conf
+
+
+def engine_window(ns):
+    """The send window (the engine's advertised receive window, snd_wnd of
+    `ss -ti`) of the one connection from `ns` to the engine; None when
+    there is none or ss does not print it."""
+    r = subprocess.run(["ip", "netns", "exec", ns, "ss", "-tin", "state",
+                        "established", "dst", f"{SERVER}:{PORT}"],
+                       capture_output=True, timeout=10)
+    wnds = re.findall(rb"snd_wnd:(\d+)", r.stdout)
+    return int(wnds[0]) if len(wnds) == 1 else None
 
 
 def install(src_dir, work):
@@ -250,11 +271,21 @@ def main(exe):
         sess = os.path.join(work, "session.pem")
         kept = KeptConnection(ns, sess)
         kept.exchange(1, log)  # the tickets came before the response
+        # [tcp] receive_buffer reached the engine's TCP: the window it
+        # advertises is at most that (less what it holds, rounded to its
+        # window scale), and more than 64 KB (an unscaled maximum).
+        wnd = engine_window(ns)
+        if wnd is None or not 65536 < wnd <= RECEIVE_BUFFER:
+            fail(f"the engine's window {wnd}, want (65536, "
+                 f"{RECEIVE_BUFFER}] from [tcp] receive_buffer", log)
         print(f"before: serial {serial(pem_a)} (A); kept connection: 1 "
-              f"response")
+              f"response; window {wnd} ([tcp] receive_buffer "
+              f"{RECEIVE_BUFFER})")
 
-        # 2. B over the files, SIGHUP.
+        # 2. B over the files, and a [tcp] change that needs a restart;
+        # SIGHUP.
         install(cert_b, work)
+        write_config(work, host_if, admin, receive_buffer=131072)
         proc.send_signal(signal.SIGHUP)
         wait_metric(admin, "dptls_reloads_total", 1, proc, log)
         got = served_leaf(ns, log)
@@ -264,6 +295,9 @@ def main(exe):
         if "reload (SIGHUP): new certificate material for listener[0] " \
                 f"({SERVER}:{PORT}): certificate[0]" not in log_text(log):
             fail("no log line naming the changed certificate", log)
+        if "changed but not applied, needs a restart: [tcp]" not in \
+                log_text(log):
+            fail("no log line saying [tcp] needs a restart", log)
         kept.exchange(2, log)
         # The ticket keys stay: a ticket issued before the reload resumes.
         r = s_client_once(ns, ["-sess_in", sess])

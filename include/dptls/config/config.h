@@ -50,6 +50,7 @@ enum class HugepageMode : uint8_t { kAuto, kOn, kOff };
 enum class RssMode : uint8_t { kSymmetric, kDefault, kOff };
 enum class AppKind : uint8_t { kEcho, kHttp, kProxy };
 enum class LogLevel : uint8_t { kTrace, kDebug, kInfo, kWarn, kError };
+enum class CongestionControl : uint8_t { kCubic, kNewReno };
 
 struct EngineSection {
   uint32_t workers = 1;
@@ -145,6 +146,18 @@ struct LimitsSection {
   bool operator==(const LimitsSection&) const = default;
 };
 
+// Per-connection TCP settings of the workers' stack.
+struct TcpSection {
+  // Bytes a connection may have queued to send and not yet acknowledged:
+  // with its sealed records, what a bulk session holds in record buffers.
+  uint32_t send_buffer = 256 * 1024;
+  // The receive window's size (bytes held or handed up, not consumed).
+  uint32_t receive_buffer = 256 * 1024;
+  CongestionControl congestion_control = CongestionControl::kCubic;
+
+  bool operator==(const TcpSection&) const = default;
+};
+
 struct TicketsSection {
   std::string key_file;  // shared ticket keys; empty = generated
   uint32_t rotate_s = 3600;
@@ -198,6 +211,7 @@ struct Config {
   std::vector<ListenerSection> listeners;
   TimeoutsSection timeouts;
   LimitsSection limits;
+  TcpSection tcp;
   TicketsSection tickets;
   AdminSection admin;
   FaultSection fault;
