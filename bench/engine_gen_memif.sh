@@ -43,6 +43,8 @@
 #        those)
 #        HS_BENCH=path/to/bench_handshake (default: next to DPTLS_EXE's
 #        build; empty or missing skips the in-memory comparison)
+#        TCP_SEND_BUFFER=bytes (the engine's [tcp] send_buffer; default:
+#        the engine's own)
 set -euo pipefail
 
 EXE=${1:-$(dirname "$0")/../build-gen/apps/dptls}
@@ -100,6 +102,9 @@ $cert
 [admin]
 listen = "127.0.0.1:$ADMIN"
 EOF
+if [ -n "${TCP_SEND_BUFFER:-}" ]; then
+  printf '[tcp]\nsend_buffer = %s\n' "$TCP_SEND_BUFFER" >>"$WORK/engine.toml"
+fi
 
 "$EXE" run -c "$WORK/engine.toml" --max-seconds 3600 >"$WORK/engine.log" 2>&1 &
 ENGINE_PID=$!
