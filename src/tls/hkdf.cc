@@ -90,49 +90,38 @@ static_assert([] {
 }());
 
 // HMAC-Hash(key, parts[0] || parts[1] || ...) into out[0, hash_len(alg)):
-// RFC 2104, H((K0 ^ opad) || H((K0 ^ ipad) || text)), with K0 the key
-// zero-padded to the hash's block size, or its hash when longer. `out`
-// must have room for the digest. On the block-function Digest (digest.h):
-// EVP_MAC "HMAC" costs a context duplicate (allocations, the digest's
-// provider lookups) per call, and even the EVP digest calls cost about as
-// much as the two hashes themselves at TLS's short inputs.
+// RFC 2104 on the block-function Digest (digest.h), through a one-use
+// HmacKey. EVP_MAC "HMAC" costs a context duplicate (allocations, the
+// digest's provider lookups) per call, and even the EVP digest calls cost
+// about as much as the two hashes themselves at TLS's short inputs. `out`
+// must have room for the digest.
 KdfStatus hmac_parts(HashAlg alg, std::span<const uint8_t> key,
                      std::initializer_list<std::span<const uint8_t>> parts,
                      uint8_t* out) {
-  const size_t len = hash_len(alg);
-  const size_t block = internal::Digest::block_size(alg);
-  constexpr size_t kMaxBlock = 128;  // SHA-384
-  if (len == 0 || block == 0 || block > kMaxBlock || block < len) {
+  if (hash_len(alg) == 0) {
     return KdfStatus::kBadAlg;
   }
-  internal::Digest digest;
-  uint8_t pad[kMaxBlock] = {};
-  uint8_t inner[kMaxHashLen];
-  bool ok = true;
-  // K0: the key itself, or H(key) when longer than a block.
-  if (key.size() > block) {
-    ok = digest.init(alg) && digest.update(key) && digest.final(pad);
-  } else {
-    std::copy(key.begin(), key.end(), pad);
+  internal::HmacKey keyed;  // its destructor cleanses the key states
+  if (!keyed.init(alg, key) || !keyed.mac(parts, out)) {
+    secure_wipe(out, hash_len(alg));
+    internal::clear_libcrypto_errors();
+    return KdfStatus::kLibcrypto;
   }
-  for (size_t i = 0; i < block; ++i) {
-    pad[i] ^= 0x36;
+  return KdfStatus::kOk;
+}
+
+// Keys `keyed` with an HKDF PRK: kBadAlg, or kBadLength when it is shorter
+// than Hash.length (RFC 5869 section 2.3: "at least HashLen octets").
+KdfStatus key_prk(HashAlg alg, std::span<const uint8_t> prk,
+                  internal::HmacKey* keyed) {
+  const size_t len = hash_len(alg);
+  if (len == 0) {
+    return KdfStatus::kBadAlg;
   }
-  ok = ok && digest.init(alg) && digest.update({pad, block});
-  for (std::span<const uint8_t> part : parts) {
-    ok = ok && digest.update(part);
+  if (prk.size() < len) {
+    return KdfStatus::kBadLength;
   }
-  ok = ok && digest.final(inner);
-  for (size_t i = 0; i < block; ++i) {
-    pad[i] ^= 0x36 ^ 0x5c;
-  }
-  ok = ok && digest.init(alg) && digest.update({pad, block}) &&
-       digest.update({inner, len}) && digest.final(out);
-  // The digest's destructor cleanses its state.
-  secure_wipe(pad, sizeof(pad));
-  secure_wipe(inner, sizeof(inner));
-  if (!ok) {
-    secure_wipe(out, len);
+  if (!keyed->init(alg, prk)) {
     internal::clear_libcrypto_errors();
     return KdfStatus::kLibcrypto;
   }
@@ -272,42 +261,13 @@ KdfStatus hkdf_extract(HashAlg alg, std::span<const uint8_t> salt,
 
 KdfStatus hkdf_expand(HashAlg alg, std::span<const uint8_t> prk,
                       std::span<const uint8_t> info, std::span<uint8_t> out) {
-  const size_t len = hash_len(alg);
-  auto fail = [&out](KdfStatus status) {
+  internal::HmacKey keyed;  // its destructor cleanses the key states
+  const KdfStatus status = key_prk(alg, prk, &keyed);
+  if (status != KdfStatus::kOk) {
     secure_wipe(out.data(), out.size());
     return status;
-  };
-  if (len == 0) {
-    return fail(KdfStatus::kBadAlg);
   }
-  // RFC 5869 section 2.3: PRK is "at least HashLen octets"; L <= 255*HashLen
-  // because the block counter is one octet.
-  if (prk.size() < len || out.size() > 255 * len) {
-    return fail(KdfStatus::kBadLength);
-  }
-  // T(0) = empty; T(i) = HMAC(PRK, T(i-1) | info | i); OKM = first L octets
-  // of T(1) | T(2) | ...
-  uint8_t t[kMaxHashLen];
-  size_t t_len = 0;
-  size_t done = 0;
-  for (uint8_t counter = 1; done < out.size(); ++counter) {
-    const uint8_t counter_byte[1] = {counter};
-    const KdfStatus status =
-        hmac_parts(alg, prk,
-                   {std::span<const uint8_t>(t, t_len), info,
-                    std::span<const uint8_t>(counter_byte)},
-                   t);
-    if (status != KdfStatus::kOk) {
-      secure_wipe(t, sizeof(t));
-      return fail(status);
-    }
-    t_len = len;
-    const size_t n = std::min(len, out.size() - done);
-    std::copy_n(t, n, out.begin() + static_cast<std::ptrdiff_t>(done));
-    done += n;
-  }
-  secure_wipe(t, sizeof(t));
-  return KdfStatus::kOk;
+  return internal::hkdf_expand(keyed, info, out);
 }
 
 KdfStatus build_hkdf_label(size_t length, std::string_view label,
@@ -338,15 +298,13 @@ KdfStatus hkdf_expand_label(HashAlg alg, std::span<const uint8_t> secret,
                             std::string_view label,
                             std::span<const uint8_t> context,
                             std::span<uint8_t> out) {
-  uint8_t info[kMaxHkdfLabelLen];
-  ByteWriter writer(info);
-  const KdfStatus status =
-      build_hkdf_label(out.size(), label, context, &writer);
+  internal::HmacKey keyed;  // its destructor cleanses the key states
+  const KdfStatus status = key_prk(alg, secret, &keyed);
   if (status != KdfStatus::kOk) {
     secure_wipe(out.data(), out.size());
     return status;
   }
-  return hkdf_expand(alg, secret, writer.written(), out);
+  return internal::hkdf_expand_label(keyed, label, context, out);
 }
 
 KdfStatus derive_secret(HashAlg alg, std::span<const uint8_t> secret,
@@ -371,5 +329,61 @@ KdfStatus derive_secret(HashAlg alg, std::span<const uint8_t> secret,
   *out = std::move(result);
   return KdfStatus::kOk;
 }
+
+namespace internal {
+
+KdfStatus hkdf_expand(const HmacKey& prk, std::span<const uint8_t> info,
+                      std::span<uint8_t> out) {
+  auto fail = [&out](KdfStatus status) {
+    secure_wipe(out.data(), out.size());
+    return status;
+  };
+  if (!prk.ready()) {
+    return fail(KdfStatus::kBadState);
+  }
+  const size_t len = hash_len(prk.alg());
+  // RFC 5869 section 2.3: L <= 255*HashLen because the block counter is one
+  // octet.
+  if (out.size() > 255 * len) {
+    return fail(KdfStatus::kBadLength);
+  }
+  // T(0) = empty; T(i) = HMAC(PRK, T(i-1) | info | i); OKM = first L octets
+  // of T(1) | T(2) | ...
+  uint8_t t[kMaxHashLen];
+  size_t t_len = 0;
+  size_t done = 0;
+  for (uint8_t counter = 1; done < out.size(); ++counter) {
+    const uint8_t counter_byte[1] = {counter};
+    if (!prk.mac({std::span<const uint8_t>(t, t_len), info,
+                  std::span<const uint8_t>(counter_byte)},
+                 t)) {
+      secure_wipe(t, sizeof(t));
+      clear_libcrypto_errors();
+      return fail(KdfStatus::kLibcrypto);
+    }
+    t_len = len;
+    const size_t n = std::min(len, out.size() - done);
+    std::copy_n(t, n, out.begin() + static_cast<std::ptrdiff_t>(done));
+    done += n;
+  }
+  secure_wipe(t, sizeof(t));
+  return KdfStatus::kOk;
+}
+
+KdfStatus hkdf_expand_label(const HmacKey& prk, std::string_view label,
+                            std::span<const uint8_t> context,
+                            std::span<uint8_t> out) {
+  uint8_t info[kMaxHkdfLabelLen];
+  ByteWriter writer(info);
+  const KdfStatus status =
+      build_hkdf_label(out.size(), label, context, &writer);
+  if (status != KdfStatus::kOk) {
+    secure_wipe(out.data(), out.size());
+    return status;
+  }
+  return hkdf_expand(prk, writer.written(), out);
+}
+
+}  // namespace internal
 
 }  // namespace dptls::tls

@@ -45,10 +45,13 @@ constexpr uint8_t kZeros[kMaxHashLen] = {};
 // of the Handshake Secret. All three are public constants (RFC 8448 section
 // 3 prints them), so keeping them keeps no secret, and a full handshake
 // skips two HMACs and two hashes.
+// The salt is kept keyed for HMAC as well (its padded blocks hashed once:
+// the Handshake Secret's Extract is then two compressions less).
 struct HashConstants {
   HashValue empty_hash;
   Secret no_psk_early;
   Secret no_psk_derived;
+  internal::HmacKey no_psk_derived_keyed;
   bool ok = false;
 };
 
@@ -60,7 +63,8 @@ HashConstants compute_constants(HashAlg alg) {
       hkdf_extract(alg, {}, std::span<const uint8_t>(kZeros, len),
                    &c.no_psk_early) == KdfStatus::kOk &&
       derive_secret(alg, c.no_psk_early.span(), "derived", c.empty_hash.span(),
-                    &c.no_psk_derived) == KdfStatus::kOk;
+                    &c.no_psk_derived) == KdfStatus::kOk &&
+      c.no_psk_derived_keyed.init(alg, c.no_psk_derived.span());
   return c;
 }
 
@@ -116,6 +120,24 @@ KdfStatus expand_label_to_secret(HashAlg hash, std::span<const uint8_t> secret,
   return KdfStatus::kOk;
 }
 
+// HKDF-Expand-Label(keyed secret, label, context, Hash.length) into `out`.
+// Computed into a local first, as above.
+KdfStatus expand_label_to_secret(const internal::HmacKey& keyed,
+                                 std::string_view label,
+                                 std::span<const uint8_t> context,
+                                 Secret* out) {
+  Secret result;
+  const KdfStatus status = internal::hkdf_expand_label(
+      keyed, label, context,
+      result.resize_for_overwrite(hash_len(keyed.alg())));
+  if (status != KdfStatus::kOk) {
+    out->wipe();
+    return status;
+  }
+  *out = std::move(result);
+  return KdfStatus::kOk;
+}
+
 // Constant-time comparison of a computed MAC with a received one.
 KdfStatus check_mac(const Secret& expected, std::span<const uint8_t> received) {
   if (received.size() != expected.size()) {
@@ -148,6 +170,7 @@ KeyStage secret_label_stage(SecretLabel label) {
 
 KeySchedule::KeySchedule(KeySchedule&& other) noexcept
     : secret_(std::move(other.secret_)),
+      keyed_(std::move(other.keyed_)),
       alg_(other.alg_),
       stage_(std::exchange(other.stage_, KeyStage::kNone)),
       no_psk_(std::exchange(other.no_psk_, false)) {}
@@ -155,6 +178,7 @@ KeySchedule::KeySchedule(KeySchedule&& other) noexcept
 KeySchedule& KeySchedule::operator=(KeySchedule&& other) noexcept {
   if (this != &other) {
     secret_ = std::move(other.secret_);
+    keyed_ = std::move(other.keyed_);
     alg_ = other.alg_;
     stage_ = std::exchange(other.stage_, KeyStage::kNone);
     no_psk_ = std::exchange(other.no_psk_, false);
@@ -164,6 +188,7 @@ KeySchedule& KeySchedule::operator=(KeySchedule&& other) noexcept {
 
 void KeySchedule::reset() {
   secret_.wipe();
+  keyed_.wipe();
   stage_ = KeyStage::kNone;
   no_psk_ = false;
 }
@@ -186,6 +211,9 @@ KdfStatus KeySchedule::start(HashAlg alg, std::span<const uint8_t> psk) {
     secret_ = c->no_psk_early;
   } else {
     status = hkdf_extract(alg, {}, psk, &secret_);
+    if (status == KdfStatus::kOk && !keyed_.init(alg, secret_.span())) {
+      status = KdfStatus::kLibcrypto;
+    }
   }
   if (status != KdfStatus::kOk) {
     reset();
@@ -224,7 +252,11 @@ KdfStatus KeySchedule::derive(SecretLabel label,
     }
     transcript_hash = empty.span();
   }
-  return derive_secret(alg_, secret_.span(), info->label, transcript_hash, out);
+  if (!keyed_.ready()) {
+    return derive_secret(alg_, secret_.span(), info->label, transcript_hash,
+                         out);
+  }
+  return expand_label_to_secret(keyed_, info->label, transcript_hash, out);
 }
 
 KdfStatus KeySchedule::advance_to_handshake(
@@ -253,18 +285,27 @@ KdfStatus KeySchedule::advance(std::span<const uint8_t> ikm, KeyStage next) {
   const HashConstants* c =
       stage_ == KeyStage::kEarly && no_psk_ ? constants(alg_) : nullptr;
   if (c != nullptr) {
-    salt = c->no_psk_derived;
+    // HKDF-Extract(salt, IKM) = HMAC(salt, IKM), the salt keyed already.
+    std::span<uint8_t> dst = secret_.resize_for_overwrite(len);
+    status = c->no_psk_derived_keyed.mac({ikm}, dst.data())
+                 ? KdfStatus::kOk
+                 : KdfStatus::kLibcrypto;
   } else {
     HashValue empty;
     status = empty_hash(alg_, &empty);
-    if (status == KdfStatus::kOk) {
+    if (status == KdfStatus::kOk && keyed_.ready()) {
+      status = expand_label_to_secret(keyed_, "derived", empty.span(), &salt);
+    } else if (status == KdfStatus::kOk) {
       status =
           derive_secret(alg_, secret_.span(), "derived", empty.span(), &salt);
     }
   }
-  if (status == KdfStatus::kOk) {
+  if (status == KdfStatus::kOk && c == nullptr) {
     // Overwrites (after wiping) the superseded stage secret.
     status = hkdf_extract(alg_, salt.span(), ikm, &secret_);
+  }
+  if (status == KdfStatus::kOk && !keyed_.init(alg_, secret_.span())) {
+    status = KdfStatus::kLibcrypto;
   }
   if (status != KdfStatus::kOk) {
     reset();
@@ -295,10 +336,15 @@ KdfStatus derive_traffic_keys(HashAlg hash, crypto::AeadAlg aead,
   if (secret.size() != len) {
     return KdfStatus::kBadLength;
   }
-  KdfStatus status = hkdf_expand_label(hash, secret, "key", {},
-                                       std::span(out->key.data(), key_len));
+  // One keyed secret for both labels; its destructor cleanses it.
+  internal::HmacKey keyed;
+  if (!keyed.init(hash, secret)) {
+    return KdfStatus::kLibcrypto;
+  }
+  KdfStatus status = internal::hkdf_expand_label(
+      keyed, "key", {}, std::span(out->key.data(), key_len));
   if (status == KdfStatus::kOk) {
-    status = hkdf_expand_label(hash, secret, "iv", {}, out->iv);
+    status = internal::hkdf_expand_label(keyed, "iv", {}, out->iv);
   }
   if (status != KdfStatus::kOk) {
     out->wipe();

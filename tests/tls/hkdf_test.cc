@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "support/aead_test_support.h"
+#include "tls/digest.h"
 
 namespace dptls::tls {
 namespace {
@@ -353,6 +354,113 @@ TEST_P(HkdfTest, OutputsMayAliasInputs) {
   ASSERT_EQ(derive_secret(alg, key.span(), "x", Bytes(hash_len(alg), 0), &key),
             KdfStatus::kOk);
   EXPECT_EQ(HexEncode(key.span()), HexEncode(expected.span()));
+}
+
+// The keyed HMAC of the key schedule (src/tls/digest.h): every MAC under one
+// key, at key lengths either side of the block, equals hmac() of the same
+// key and text, however the text is split into parts and however many
+// MACs the key made before.
+TEST_P(HkdfTest, HmacKeyEqualsHmacForEveryKeyLengthAndRepeatedUse) {
+  const HashAlg alg = GetParam();
+  std::mt19937_64 rng(11);
+  for (size_t key_len : {0, 1, 32, 48, 64, 65, 127, 128, 129, 200}) {
+    const Bytes key = RandomBytes(rng, key_len);
+    internal::HmacKey keyed;
+    ASSERT_TRUE(keyed.init(alg, key)) << key_len;
+    ASSERT_TRUE(keyed.ready());
+    EXPECT_EQ(keyed.alg(), alg);
+    for (size_t data_len : {0, 1, 55, 56, 64, 77, 200}) {
+      const Bytes data = RandomBytes(rng, data_len);
+      Secret want;
+      ASSERT_EQ(hmac(alg, key, data, &want), KdfStatus::kOk);
+      uint8_t got[kMaxHashLen] = {};
+      const size_t cut = data_len / 3;
+      ASSERT_TRUE(keyed.mac({std::span<const uint8_t>(data).first(cut),
+                             std::span<const uint8_t>(data).subspan(cut)},
+                            got));
+      EXPECT_EQ(HexEncode(std::span<const uint8_t>(got, hash_len(alg))),
+                HexEncode(want.span()))
+          << key_len << " " << data_len;
+    }
+  }
+}
+
+// The keyed HKDF-Expand-Label equals the span one (and so OpenSSL's, by
+// ExpandLabelMatchesOpenSslTls13Kdf), for outputs of one and several blocks.
+TEST_P(HkdfTest, KeyedExpandLabelEqualsExpandLabel) {
+  const HashAlg alg = GetParam();
+  std::mt19937_64 rng(12);
+  const Bytes secret = RandomBytes(rng, hash_len(alg));
+  const Bytes context = RandomBytes(rng, hash_len(alg));
+  internal::HmacKey keyed;
+  ASSERT_TRUE(keyed.init(alg, secret));
+  for (size_t len : {12, 16, 32, 48, 100, 255}) {
+    Bytes want(len), got(len);
+    ASSERT_EQ(hkdf_expand_label(alg, secret, "c hs traffic", context, want),
+              KdfStatus::kOk);
+    ASSERT_EQ(internal::hkdf_expand_label(keyed, "c hs traffic", context, got),
+              KdfStatus::kOk);
+    EXPECT_EQ(HexEncode(got), HexEncode(want)) << len;
+  }
+  // Over 255 * Hash.length, and a label too long, fail with the output
+  // zeroed, as the span functions do.
+  Bytes too_long(255 * hash_len(alg) + 1, 0xAA);
+  EXPECT_EQ(internal::hkdf_expand(keyed, {}, too_long), KdfStatus::kBadLength);
+  EXPECT_TRUE(std::all_of(too_long.begin(), too_long.end(),
+                          [](uint8_t b) { return b == 0; }));
+  Bytes out(16, 0xAA);
+  EXPECT_EQ(internal::hkdf_expand_label(keyed, std::string(250, 'x'), {}, out),
+            KdfStatus::kBadLabel);
+  EXPECT_EQ(out, Bytes(16, 0));
+}
+
+// A key not ready (never keyed, a bad alg, or wiped) makes nothing, and
+// wipe(), a move and the destructor leave the key states all zeros.
+TEST_P(HkdfTest, HmacKeyStatesAreWipedAndAnUnkeyedKeyRefuses) {
+  const HashAlg alg = GetParam();
+  uint8_t out[kMaxHashLen];
+  internal::HmacKey unkeyed;
+  EXPECT_FALSE(unkeyed.ready());
+  EXPECT_FALSE(unkeyed.mac({}, out));
+  Bytes okm(16, 0xAA);
+  EXPECT_EQ(internal::hkdf_expand(unkeyed, {}, okm), KdfStatus::kBadState);
+  EXPECT_EQ(okm, Bytes(16, 0));
+  internal::HmacKey bogus;
+  EXPECT_FALSE(bogus.init(kBogusHash, Bytes(32, 1)));
+  EXPECT_FALSE(bogus.ready());
+
+  const Bytes key(hash_len(alg), 0x5A);
+  internal::HmacKey keyed;
+  ASSERT_TRUE(keyed.init(alg, key));
+  EXPECT_FALSE(keyed.wiped());
+  keyed.wipe();
+  EXPECT_TRUE(keyed.wiped());
+  EXPECT_FALSE(keyed.ready());
+  EXPECT_FALSE(keyed.mac({}, out));
+
+  ASSERT_TRUE(keyed.init(alg, key));
+  internal::HmacKey moved(std::move(keyed));
+  // What a move leaves in its source is what is checked here.
+  // NOLINTBEGIN(bugprone-use-after-move,clang-analyzer-cplusplus.Move)
+  EXPECT_TRUE(keyed.wiped());
+  EXPECT_FALSE(keyed.ready());
+  // NOLINTEND(bugprone-use-after-move,clang-analyzer-cplusplus.Move)
+  EXPECT_TRUE(moved.ready());
+  EXPECT_TRUE(moved.mac({}, out));
+
+  // The destructor: an HmacKey in storage of our own, read after it ends.
+  alignas(internal::HmacKey) unsigned char storage[sizeof(internal::HmacKey)];
+  std::memset(storage, 0, sizeof(storage));
+  auto* placed = new (storage) internal::HmacKey;
+  ASSERT_TRUE(placed->init(alg, key));
+  EXPECT_FALSE(placed->wiped());
+  placed->~HmacKey();
+  // The states are the only non-flag bytes: all zeros but for the flags.
+  size_t nonzero = 0;
+  for (unsigned char b : storage) {
+    nonzero += b != 0 ? 1 : 0;
+  }
+  EXPECT_LE(nonzero, 4U);
 }
 
 INSTANTIATE_TEST_SUITE_P(Hashes, HkdfTest, ::testing::ValuesIn(kAllHashAlgs),

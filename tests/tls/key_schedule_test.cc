@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <new>
 #include <random>
 #include <set>
@@ -311,6 +312,12 @@ TEST_P(KeyScheduleTest, SupersededAndDestroyedSecretsAreWiped) {
   ks->~KeySchedule();
   EXPECT_FALSE(ContainsAnyWindow(raw, master))
       << "master secret left after destruction";
+  // Nor the master secret's HMAC key states (src/tls/digest.h): all but a
+  // few enum and flag bytes are zeros.
+  EXPECT_LE(std::count_if(std::begin(raw), std::end(raw),
+                          [](unsigned char b) { return b != 0; }),
+            8)
+      << "keyed states left after destruction";
 
   // reset() and a failed advance wipe too.
   ks = new (raw) KeySchedule;
@@ -323,6 +330,18 @@ TEST_P(KeyScheduleTest, SupersededAndDestroyedSecretsAreWiped) {
   EXPECT_FALSE(ContainsAnyWindow(raw, early)) << "moved-from kept the secret";
   EXPECT_EQ(ks->stage(), KeyStage::kNone);
   EXPECT_EQ(Hex(taken.stage_secret()), Hex(early));
+  EXPECT_LE(std::count_if(std::begin(raw), std::end(raw),
+                          [](unsigned char b) { return b != 0; }),
+            8)
+      << "moved-from kept keyed states";
+  // The moved schedule derives as the one it came from would.
+  KeySchedule same;
+  ASSERT_EQ(same.start(alg, psk), KdfStatus::kOk);
+  Secret want;
+  Secret got;
+  ASSERT_EQ(same.derive(SecretLabel::kResBinder, {}, &want), KdfStatus::kOk);
+  ASSERT_EQ(taken.derive(SecretLabel::kResBinder, {}, &got), KdfStatus::kOk);
+  EXPECT_EQ(Hex(got.span()), Hex(want.span()));
   ks->~KeySchedule();
 }
 

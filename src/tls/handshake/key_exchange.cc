@@ -205,13 +205,18 @@ X25519Spares* x25519_spares() {
 // same key data, so it loses the private key too. True only when the key
 // then reports no private key (checked rather than assumed, since this is
 // the behaviour of libcrypto 3.0's provider, not a documented promise).
+// The check asks the key management's get_params for the private key,
+// which answers only while there is one; EVP_PKEY_get_raw_private_key
+// would ask the same through an export, which builds (allocates) a
+// parameter array of the whole key.
 bool x25519_wipe_in_place(EVP_PKEY* pkey) {
   std::array<uint8_t, 32> priv{};
-  size_t len = priv.size();
+  size_t len = 0;
   const bool gone =
       EVP_PKEY_set1_encoded_public_key(pkey, kX25519BasePoint.data(),
                                        kX25519BasePoint.size()) == 1 &&
-      EVP_PKEY_get_raw_private_key(pkey, priv.data(), &len) != 1;
+      EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_PRIV_KEY,
+                                      priv.data(), priv.size(), &len) != 1;
   crypto::secure_wipe(priv.data(), priv.size());
   ERR_clear_error();
   return gone;

@@ -23,6 +23,8 @@
 //     record engine seals the RFC server's application data and
 //     close_notify records byte for byte, and opens the RFC client's.
 #include <gtest/gtest.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #include <algorithm>
@@ -872,6 +874,32 @@ TEST(ServerRfc8448Test, X25519KeyObjectsReusedOnAThreadStayCorrect) {
   // And on a thread of its own, whose spare objects go at its exit.
   std::thread t(run);
   t.join();
+}
+
+TEST(ServerRfc8448Test, X25519WipeInPlaceIsSeenByItsCheck) {
+  // What the reuse of X25519 key objects (key_exchange.cc,
+  // x25519_wipe_in_place) relies on in libcrypto: setting the encoded
+  // public key drops the private key, and the check it makes, a
+  // get_params query for the private key, answers while there is one
+  // (else the check would pass whatever the key held).
+  const Bytes priv =
+      Field(3, "server", "create an ephemeral x25519 key pair", "private key");
+  EVP_PKEY* pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr,
+                                                priv.data(), priv.size());
+  ASSERT_NE(pkey, nullptr);
+  Bytes got(32, 0);
+  size_t len = 0;
+  EXPECT_EQ(EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_PRIV_KEY,
+                                            got.data(), got.size(), &len),
+            1);
+  EXPECT_EQ(HexEncode(got), HexEncode(priv));
+  const uint8_t base[32] = {9};
+  ASSERT_EQ(EVP_PKEY_set1_encoded_public_key(pkey, base, sizeof(base)), 1);
+  len = 0;
+  EXPECT_NE(EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_PRIV_KEY,
+                                            got.data(), got.size(), &len),
+            1);
+  EVP_PKEY_free(pkey);
 }
 
 }  // namespace
