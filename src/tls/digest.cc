@@ -1,7 +1,7 @@
 // The block-function calls are deprecated in OpenSSL 3.0; digest.h says why
 // they are used here, and this file is the only caller.
 #define OPENSSL_SUPPRESS_DEPRECATED
-#include "tls/digest.h"
+#include "dptls/tls/digest.h"
 
 #include <openssl/crypto.h>
 

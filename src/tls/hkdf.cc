@@ -22,7 +22,7 @@
 #include <iterator>
 
 #include "dptls/crypto/aead.h"
-#include "tls/digest.h"
+#include "dptls/tls/digest.h"
 #include "tls/evp_util.h"
 
 namespace dptls::tls {

@@ -3,7 +3,7 @@
 #include <new>
 #include <utility>
 
-#include "tls/digest.h"
+#include "dptls/tls/digest.h"
 #include "tls/evp_util.h"
 
 namespace dptls::tls {

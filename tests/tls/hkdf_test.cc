@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "dptls/tls/digest.h"
 #include "support/aead_test_support.h"
-#include "tls/digest.h"
 
 namespace dptls::tls {
 namespace {
@@ -356,7 +356,7 @@ TEST_P(HkdfTest, OutputsMayAliasInputs) {
   EXPECT_EQ(HexEncode(key.span()), HexEncode(expected.span()));
 }
 
-// The keyed HMAC of the key schedule (src/tls/digest.h): every MAC under one
+// The keyed HMAC of the key schedule (dptls/tls/digest.h): every MAC under one
 // key, at key lengths either side of the block, equals hmac() of the same
 // key and text, however the text is split into parts and however many
 // MACs the key made before.

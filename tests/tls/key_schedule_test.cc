@@ -312,7 +312,7 @@ TEST_P(KeyScheduleTest, SupersededAndDestroyedSecretsAreWiped) {
   ks->~KeySchedule();
   EXPECT_FALSE(ContainsAnyWindow(raw, master))
       << "master secret left after destruction";
-  // Nor the master secret's HMAC key states (src/tls/digest.h): all but a
+  // Nor the master secret's HMAC key states (dptls/tls/digest.h): all but a
   // few enum and flag bytes are zeros.
   EXPECT_LE(std::count_if(std::begin(raw), std::end(raw),
                           [](unsigned char b) { return b != 0; }),

@@ -4,7 +4,7 @@
 // Everything here is sans-IO and stateless. Outputs go to fixed-size,
 // caller-owned objects (Secret, HashValue) or caller-provided spans. Nothing
 // allocates: the hashes run on a stack copy of libcrypto's SHA-256 /
-// SHA-512 state (src/tls/digest.h), so a worker's KeyUpdate derives its
+// SHA-512 state (dptls/tls/digest.h), so a worker's KeyUpdate derives its
 // next keys without touching the heap.
 //
 // Errors are a KdfStatus, never an exception. A failed call leaves every

@@ -32,8 +32,8 @@
 
 #include "dptls/crypto/aead.h"
 #include "dptls/tls/cipher_suite.h"
+#include "dptls/tls/digest.h"  // internal::HmacKey, held by KeySchedule
 #include "dptls/tls/hkdf.h"
-#include "tls/digest.h"  // internal::HmacKey, held by KeySchedule
 
 namespace dptls::tls {
 
@@ -140,7 +140,7 @@ class KeySchedule {
   KdfStatus advance(std::span<const uint8_t> ikm, KeyStage next);
 
   Secret secret_;
-  // secret_ keyed for HMAC (src/tls/digest.h), so the secrets of a stage
+  // secret_ keyed for HMAC (dptls/tls/digest.h), so the secrets of a stage
   // do not hash its padded blocks again each. Keyed by advance(), and by
   // start() when there is a PSK (the no-PSK Early Secret's only use is
   // the constant salt of the next stage); derive() without it works from

@@ -11,7 +11,7 @@
 namespace dptls::tls {
 
 namespace internal {
-class Digest;  // src/tls/digest.h, kept out of the public headers
+class Digest;  // dptls/tls/digest.h
 }
 
 // HandshakeType.message_hash, the synthetic message that replaces

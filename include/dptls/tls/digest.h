@@ -11,6 +11,9 @@
 // finalised on the stack. They are deprecated in OpenSSL 3.0 (they bypass
 // providers, so no FIPS provider can take them over) but present in every
 // OpenSSL 3 built with its default options, Debian's included.
+//
+// Internal to dptls (namespace internal): public only because
+// KeySchedule holds an HmacKey by value.
 #pragma once
 
 #include <openssl/opensslconf.h>
