@@ -105,7 +105,16 @@ struct TelemetryView {
 std::mutex g_telemetry_mutex;
 const TelemetryView* g_telemetry = nullptr;
 
-// /dptls/workers: sessions and busy ratio (ppm) per worker.
+// TSC cycles since the worker's last heartbeat (Worker::heartbeat), by
+// the control plane's TSC now; 0 when the heartbeat is ahead (two cores'
+// TSCs may differ by a few cycles).
+uint64_t heartbeat_age(const Worker& w, uint64_t now) {
+  const uint64_t beat = w.heartbeat();
+  return now > beat ? now - beat : 0;
+}
+
+// /dptls/workers: sessions, busy ratio (ppm) and heartbeat age (us) per
+// worker.
 int telemetry_workers(const char* /*cmd*/, const char* /*params*/,
                       rte_tel_data* d) {
   const std::lock_guard<std::mutex> lock(g_telemetry_mutex);
@@ -115,7 +124,15 @@ int telemetry_workers(const char* /*cmd*/, const char* /*params*/,
     return 0;
   }
   rte_tel_data_add_dict_u64(d, "workers", v->workers->size());
+  const uint64_t now = rte_rdtsc();
+  const uint64_t per_us = std::max<uint64_t>(1, rte_get_tsc_hz() / 1000000);
   for (const auto& w : *v->workers) {
+    // As dptls_worker_heartbeat_age_seconds: read here, since a stalled
+    // worker publishes nothing.
+    const std::string age_key =
+        "w" + std::to_string(w->index) + "_heartbeat_age_us";
+    rte_tel_data_add_dict_u64(d, age_key.c_str(),
+                              heartbeat_age(*w->worker, now) / per_us);
     const auto& names = w->worker->metric_names();
     for (size_t i = 0; i < names.size(); ++i) {
       if (names[i].name == "dptls_sessions" ||
@@ -182,14 +199,6 @@ int telemetry_handshakes(const char* /*cmd*/, const char* /*params*/,
   rte_tel_data_add_dict_u64(d, "timed_out", c.timed_out);
   rte_tel_data_add_dict_u64(d, "in_progress", c.states);
   return 0;
-}
-
-// TSC cycles since the worker's last heartbeat (Worker::heartbeat), by
-// the control plane's TSC now; 0 when the heartbeat is ahead (two cores'
-// TSCs may differ by a few cycles).
-uint64_t heartbeat_age(const Worker& w, uint64_t now) {
-  const uint64_t beat = w.heartbeat();
-  return now > beat ? now - beat : 0;
 }
 
 // Workers whose poll loop has not reported for longer than
@@ -702,8 +711,9 @@ int run_engine(const config::Config& config, const RunOptions& options) {
       const std::lock_guard<std::mutex> lock(g_telemetry_mutex);
       g_telemetry = &view;
     }
-    rte_telemetry_register_cmd("/dptls/workers", telemetry_workers,
-                               "Sessions and busy ratio (ppm) per worker");
+    rte_telemetry_register_cmd(
+        "/dptls/workers", telemetry_workers,
+        "Sessions, busy ratio (ppm) and heartbeat age (us) per worker");
     rte_telemetry_register_cmd("/dptls/events", telemetry_events,
                                "Worker counters summed over workers");
     rte_telemetry_register_cmd("/dptls/handshakes", telemetry_handshakes,

@@ -3,6 +3,7 @@ test_engine_ping.py, test_engine_pmtu.py, test_gen.py,
 test_engine_reload.py, test_engine_stall.py): a free loopback port, a test
 certificate, the engine's /metrics as a dict, a failure that prints the
 engine's log, the prerequisites check and the start of a configuration."""
+import json
 import os
 import shutil
 import socket
@@ -53,6 +54,24 @@ def metrics(port):
             except ValueError:
                 pass
     return values
+
+
+def telemetry(pid, cmd):
+    """One command on the DPDK telemetry socket of the engine with process
+    id `pid` (its runtime directory is dptls-<pid> unless the config sets
+    --file-prefix): the command's value from the JSON reply, or None when
+    the socket cannot be reached or the reply is not that."""
+    path = f"/var/run/dpdk/dptls-{pid}/dpdk_telemetry.v2"
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+            s.settimeout(5)
+            s.connect(path)
+            s.recv(16384)  # the greeting: version, pid, max_output_len
+            s.send(cmd.encode())
+            reply = json.loads(s.recv(1 << 20))
+    except (OSError, ValueError):
+        return None
+    return reply.get(cmd) if isinstance(reply, dict) else None
 
 
 def health(port):

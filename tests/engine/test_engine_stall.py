@@ -109,6 +109,14 @@ worker_stall_ms = {STALL_MS}
             harness.fail(f"/healthz before the stall: {before}", log)
         if age is None or age * 1000 >= THRESHOLD_MS:
             harness.fail(f"{AGE} before the stall: {age}", log)
+        # The same age on DPDK's telemetry socket (/dptls/workers).
+        tel = harness.telemetry(proc.pid, "/dptls/workers")
+        if not tel or tel.get("workers") != 1 or "w0_busy_ppm" not in tel \
+                or not 0 <= tel.get("w0_heartbeat_age_us", -1) < \
+                THRESHOLD_MS * 1000:
+            harness.fail(f"telemetry /dptls/workers before the stall: {tel}",
+                         log)
+        print(f"before: telemetry /dptls/workers {tel}", flush=True)
 
         # 2. During the stall: 503 naming the worker, the age growing.
         status, body = wait_health(admin, 503, STALL_AFTER_MS / 1000 + 5,
@@ -119,6 +127,12 @@ worker_stall_ms = {STALL_MS}
                          f"want 'worker 0 stalled for N ms' with N > "
                          f"{THRESHOLD_MS}", log)
         stalled_at = time.time()
+        tel = harness.telemetry(proc.pid, "/dptls/workers")
+        if not tel or tel.get("w0_heartbeat_age_us", 0) <= THRESHOLD_MS * 1000:
+            harness.fail(f"telemetry /dptls/workers during the stall: {tel}",
+                         log)
+        print(f"during: telemetry w0_heartbeat_age_us "
+              f"{tel['w0_heartbeat_age_us']}", flush=True)
         age1 = harness.metrics(admin).get(AGE)
         time.sleep(0.5)
         age2 = harness.metrics(admin).get(AGE)
