@@ -236,19 +236,13 @@ bool checksum_impl_available(ChecksumImpl impl) {
 #endif
 }
 
-uint32_t checksum_sum(std::span<const uint8_t> data, uint32_t sum) {
-#if defined(__x86_64__)
-  return checksum_sum_with(kHaveAvx512 ? ChecksumImpl::kAvx512
-                           : kHaveAvx2 ? ChecksumImpl::kAvx2
-                                       : ChecksumImpl::kSse2,
-                           data, sum);
-#else
-  return checksum_sum_with(ChecksumImpl::kScalar, data, sum);
-#endif
-}
+namespace {
 
-uint32_t checksum_sum_with(ChecksumImpl impl, std::span<const uint8_t> data,
-                           uint32_t sum) {
+// checksum_sum_with()'s body, inlined into checksum_sum() too: the call
+// cost 0.6 ns of a 20-byte header's 3.8 (bench_tcp BM_ChecksumSum/20).
+[[gnu::always_inline]] inline uint32_t sum_with(ChecksumImpl impl,
+                                                std::span<const uint8_t> data,
+                                                uint32_t sum) {
   // RFC 1071 section 2 (B): the sum is byte-order independent, so add
   // native 16- and 32-bit words into a 64-bit accumulator (no carry is
   // lost below 2^34 bytes) and swap the folded result once on a
@@ -303,6 +297,24 @@ uint32_t checksum_sum_with(ChecksumImpl impl, std::span<const uint8_t> data,
     folded = swap16(folded);
   }
   return checksum_add(sum, folded);
+}
+
+}  // namespace
+
+uint32_t checksum_sum(std::span<const uint8_t> data, uint32_t sum) {
+#if defined(__x86_64__)
+  return sum_with(kHaveAvx512 ? ChecksumImpl::kAvx512
+                  : kHaveAvx2 ? ChecksumImpl::kAvx2
+                              : ChecksumImpl::kSse2,
+                  data, sum);
+#else
+  return sum_with(ChecksumImpl::kScalar, data, sum);
+#endif
+}
+
+uint32_t checksum_sum_with(ChecksumImpl impl, std::span<const uint8_t> data,
+                           uint32_t sum) {
+  return sum_with(impl, data, sum);
 }
 
 bool checksum_mbuf(const rte_mbuf* m, uint32_t offset, uint32_t len,
