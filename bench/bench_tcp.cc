@@ -8,10 +8,12 @@
 #include <cstdint>
 #include <memory>
 #include <random>
+#include <span>
 #include <vector>
 
 #include "dptls/net/checksum.h"
 #include "dptls/net/tcp_flow_table.h"
+#include "net/checksum_impl.h"
 
 namespace dptls::net {
 namespace {
@@ -88,21 +90,45 @@ void BM_FlowTableChurn(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
 
-// checksum_sum() over `range(0)` bytes (in L1: a segment just written).
-void BM_ChecksumSum(benchmark::State& state) {
+// `sum` over `range(0)` random bytes (in L1: a segment just written).
+template <typename Sum>
+void RunChecksum(benchmark::State& state, Sum sum) {
   std::vector<uint8_t> data(static_cast<size_t>(state.range(0)));
   std::mt19937 rng(2);
   for (auto& b : data) {
     b = static_cast<uint8_t>(rng());
   }
   for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores)
-    benchmark::DoNotOptimize(checksum_sum(data));
+    benchmark::DoNotOptimize(sum(std::span<const uint8_t>(data)));
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
                           state.range(0));
 }
 
-BENCHMARK(BM_ChecksumSum)->Arg(64)->Arg(1200)->Arg(9000);
+// checksum_sum(): the implementation the host picks.
+void BM_ChecksumSum(benchmark::State& state) {
+  RunChecksum(state,
+              [](std::span<const uint8_t> d) { return checksum_sum(d); });
+}
+
+// checksum_sum_with() with implementation `range(1)` (0 scalar, 1 SSE2,
+// 2 AVX2, 3 AVX-512; skipped where the CPU lacks it), so one run compares
+// them.
+void BM_ChecksumSumWith(benchmark::State& state) {
+  const auto impl = static_cast<ChecksumImpl>(state.range(1));
+  if (!checksum_impl_available(impl)) {
+    state.SkipWithError("implementation not available on this CPU");
+    return;
+  }
+  RunChecksum(state, [impl](std::span<const uint8_t> d) {
+    return checksum_sum_with(impl, d);
+  });
+}
+
+BENCHMARK(BM_ChecksumSum)->Arg(20)->Arg(64)->Arg(1200)->Arg(1448)->Arg(9000);
+BENCHMARK(BM_ChecksumSumWith)
+    ->ArgNames({"bytes", "impl"})
+    ->ArgsProduct({{20, 32, 64, 128, 200, 1200, 1448, 9000}, {0, 1, 2, 3}});
 BENCHMARK(BM_FlowTableHit);
 BENCHMARK(BM_FlowTableMiss);
 BENCHMARK(BM_FlowTableChurn);

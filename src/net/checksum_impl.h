@@ -10,7 +10,8 @@ namespace dptls::net {
 enum class ChecksumImpl : uint8_t {
   kScalar,  // 32-bit words, any host
   kSse2,    // x86-64 baseline
-  kAvx2,    // picked when the CPU has it
+  kAvx2,    // picked when the CPU has it (and not AVX-512BW)
+  kAvx512,  // AVX-512F + BW: picked when the CPU has them
 };
 
 /// Whether this host (CPU and build) can run `impl`.

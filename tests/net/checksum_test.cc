@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <iterator>
 #include <random>
+#include <span>
+#include <vector>
 
 #include "net/checksum_impl.h"
 #include "net_test_support.h"
@@ -33,43 +36,64 @@ TEST_F(ChecksumTest, MatchesReferenceForEveryLength) {
   }
 }
 
-// Every implementation the host can run, at every length around the vector
-// blocks and at every alignment, against the reference.
+constexpr ChecksumImpl kImpls[] = {ChecksumImpl::kScalar, ChecksumImpl::kSse2,
+                                   ChecksumImpl::kAvx2, ChecksumImpl::kAvx512};
+
+// Every implementation the host can run, at every start alignment within a
+// 64-byte vector and every length around the vector blocks (and every
+// length up to 700, past the widest implementation's 128-byte loop step
+// and masked tail), against the reference: random bytes, all 0xff (every
+// lane at its largest), all zero and words at the signed boundary (0x8000,
+// 0x7fff; the AVX-512 path sums sign-flipped words as signed).
 TEST_F(ChecksumTest, EveryImplementationMatchesReference) {
   std::mt19937 rng(7);
-  Bytes buf(2100 + 64);
-  for (uint8_t& x : buf) {
+  constexpr size_t kMaxLen = 3100;
+  Bytes random(kMaxLen + 64);
+  for (uint8_t& x : random) {
     x = static_cast<uint8_t>(rng());
   }
-  int tried = 0;
-  for (ChecksumImpl impl :
-       {ChecksumImpl::kScalar, ChecksumImpl::kSse2, ChecksumImpl::kAvx2}) {
-    if (!checksum_impl_available(impl)) {
-      continue;
+  Bytes boundary(kMaxLen + 64);
+  for (size_t i = 0; i < boundary.size(); ++i) {
+    const uint8_t pattern[] = {0x80, 0x00, 0x7f, 0xff, 0x00, 0x80, 0xff, 0x7f};
+    boundary[i] = pattern[i % sizeof(pattern)];
+  }
+  const Bytes patterns[] = {random, Bytes(kMaxLen + 64, 0xff),
+                            Bytes(kMaxLen + 64, 0x00), boundary};
+  std::vector<ChecksumImpl> impls;
+  for (ChecksumImpl impl : kImpls) {
+    if (checksum_impl_available(impl)) {
+      impls.push_back(impl);
     }
-    ++tried;
-    for (size_t align = 0; align < 33; align += 7) {
-      for (size_t len = 0; len < 2100; len += (len < 200 ? 1 : 37)) {
-        const std::span<const uint8_t> d(buf.data() + align, len);
-        const Bytes copy(d.begin(), d.end());
-        ASSERT_EQ(checksum_finish(checksum_sum_with(impl, d)),
-                  ref_checksum(copy))
-            << static_cast<int>(impl) << " align " << align << " len " << len;
-        // A non-zero starting sum is added in.
-        ASSERT_EQ(checksum_sum_with(impl, d, 0x1234),
-                  checksum_add(checksum_sum_with(impl, d), 0x1234));
+  }
+  ASSERT_GE(impls.size(), 1u);
+  for (size_t pat = 0; pat < std::size(patterns); ++pat) {
+    for (size_t align = 0; align < 64; ++align) {
+      for (size_t len = 0; len < kMaxLen; len += (len < 700 ? 1 : 13)) {
+        const std::span<const uint8_t> d(patterns[pat].data() + align, len);
+        const uint16_t want = ref_checksum(Bytes(d.begin(), d.end()));
+        for (ChecksumImpl impl : impls) {
+          ASSERT_EQ(checksum_finish(checksum_sum_with(impl, d)), want)
+              << "impl " << static_cast<int>(impl) << " pattern " << pat
+              << " align " << align << " len " << len;
+          // A non-zero starting sum is added in.
+          ASSERT_EQ(checksum_sum_with(impl, d, 0x1234),
+                    checksum_add(checksum_sum_with(impl, d), 0x1234));
+        }
       }
     }
   }
-  EXPECT_GE(tried, 1);
 }
 
-// Words near 0xffff in lanes that must be flushed before they overflow:
-// 4 MiB is more than one flush period of the vector loops. The reference
-// here is the scalar loop (a 64-bit accumulator), checked against the
-// independent reference in 32 KiB pieces (which its 32-bit sum can hold).
+// Words near 0xffff (and, for the signed AVX-512 lanes, zero words, which
+// push them down hardest) in lanes that must be flushed before they
+// overflow: 4 MiB is more than one flush period of every vector loop (and
+// more than the 32768 64-byte vectors a signed lane could take). The
+// reference here is the scalar loop (a 64-bit accumulator), checked
+// against the independent reference in 32 KiB pieces (which its 32-bit sum
+// can hold).
 TEST_F(ChecksumTest, LongHighWordsDoNotOverflowLanes) {
   const Bytes ones(size_t{4} << 20, 0xff);
+  const Bytes zeros(size_t{4} << 20, 0x00);
   std::mt19937 rng(9);
   Bytes high(size_t{4} << 20);
   for (uint8_t& x : high) {
@@ -83,13 +107,18 @@ TEST_F(ChecksumTest, LongHighWordsDoNotOverflowLanes) {
                           static_cast<uint16_t>(~ref_checksum(piece) & 0xffff));
   }
   ASSERT_EQ(checksum_sum_with(ChecksumImpl::kScalar, high), pieces);
-  for (ChecksumImpl impl :
-       {ChecksumImpl::kScalar, ChecksumImpl::kSse2, ChecksumImpl::kAvx2}) {
+  // Off the vector alignment, with a partial last block.
+  const std::span<const uint8_t> odd(high.data() + 3, high.size() - 40);
+  const uint32_t odd_sum = checksum_sum_with(ChecksumImpl::kScalar, odd);
+  for (ChecksumImpl impl : kImpls) {
     if (checksum_impl_available(impl)) {
       // Every word is 0xffff, which folds to 0xffff (one's complement -0).
       EXPECT_EQ(checksum_sum_with(impl, ones), 0xffffu)
           << static_cast<int>(impl);
+      EXPECT_EQ(checksum_sum_with(impl, zeros), 0u) << static_cast<int>(impl);
       EXPECT_EQ(checksum_sum_with(impl, high), pieces)
+          << static_cast<int>(impl);
+      EXPECT_EQ(checksum_sum_with(impl, odd), odd_sum)
           << static_cast<int>(impl);
     }
   }
