@@ -303,10 +303,18 @@ namespace {
 
 uint32_t checksum_sum(std::span<const uint8_t> data, uint32_t sum) {
 #if defined(__x86_64__)
-  return sum_with(kHaveAvx512 ? ChecksumImpl::kAvx512
-                  : kHaveAvx2 ? ChecksumImpl::kAvx2
-                              : ChecksumImpl::kSse2,
-                  data, sum);
+  // AVX2 even where AVX-512 runs: in the engine the 512-bit loop lost what
+  // it gained. bench_tcp has it at 14.9 ns against 19.2 for 1,200 bytes,
+  // but end to end (bench/engine_gen_memif.sh, Intel Xeon, 2026-11-24)
+  // small keep-alive requests cost 4-5 % more worker cycles with it
+  // (1,811-1,838 per request against 1,708-1,760 with either AVX2 loop; the
+  // generator, on the same code, slowed as much) and bulk moved by 0.01
+  // cycle per byte, within the noise. Likely the 512-bit multiply-adds'
+  // cost to the core's clock between the vector bursts, which a tight
+  // loop does not see. kAvx512 stays for checksum_sum_with (tests,
+  // bench_tcp).
+  return sum_with(kHaveAvx2 ? ChecksumImpl::kAvx2 : ChecksumImpl::kSse2, data,
+                  sum);
 #else
   return sum_with(ChecksumImpl::kScalar, data, sum);
 #endif
