@@ -93,7 +93,7 @@ class KeptConnection:
              "s_client", "-quiet", "-connect", f"{SERVER}:{PORT}",
              "-servername", "e.test", "-sess_out", sess_out],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL)
+            stderr=subprocess.DEVNULL, start_new_session=True)
         self.out = bytearray()
         self.lock = threading.Lock()
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -130,15 +130,18 @@ class KeptConnection:
              f"{got!r}", log)
 
     def close(self):
+        # s_client -quiet ignores the end of its input, and killing only
+        # `timeout` (the process started) would leave openssl running with
+        # its connection open: end the whole process group.
         try:
             self.p.stdin.close()
         except OSError:
             pass
         try:
-            self.p.wait(5)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
+            os.killpg(self.p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.p.wait()
 
 
 # [tcp] receive_buffer of the engine: the window the kept connection sees
