@@ -13,6 +13,8 @@ import time
 import urllib.error
 import urllib.request
 
+import netns  # tests/engine/netns.py
+
 
 def free_port():
     """A TCP port free on 127.0.0.1 now (for the engine's admin socket)."""
@@ -149,3 +151,23 @@ def start_engine(exe, conf, log, admin, max_seconds, timeout=20,
             proc.wait()
             fail(f"engine not {what} within {timeout} s", log)
         time.sleep(0.2)
+
+
+def tear_down(proc, work, *hosts, grace=0):
+    """What every engine test's `finally` does: stops `proc` (an engine, or
+    None; SIGTERM and up to `grace` seconds first when `grace` > 0, else
+    SIGKILL at once), deletes each (namespace, host interface) of `hosts`
+    and the work directory `work`."""
+    if proc is not None:
+        if grace > 0:
+            proc.terminate()
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                pass
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    for ns, host_if in hosts:
+        netns.remove(ns, host_if)
+    shutil.rmtree(work, ignore_errors=True)

@@ -19,7 +19,7 @@ import tempfile
 import time
 
 import netns  # tests/engine/netns.py
-from harness import fail, free_port, make_cert, metrics
+from harness import fail, free_port, make_cert, metrics, tear_down
 from netns import sh
 
 SKIP = 77
@@ -120,11 +120,7 @@ listen = "127.0.0.1:{admin}"
               "replies counted)")
         return 0
     finally:
-        if proc is not None:
-            proc.kill()
-            proc.wait()
-        netns.remove(ns, host_if)
-        shutil.rmtree(work, ignore_errors=True)
+        tear_down(proc, work, (ns, host_if))
 
 
 if __name__ == "__main__":

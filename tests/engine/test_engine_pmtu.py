@@ -39,7 +39,8 @@ import time
 
 import harness  # tests/engine/harness.py
 import netns  # tests/engine/netns.py
-from harness import fail, free_port, make_cert, metrics, start_engine
+from harness import (fail, free_port, make_cert, metrics, start_engine,
+                     tear_down)
 from netns import sh
 
 SKIP = 77
@@ -336,12 +337,7 @@ def main(exe):
               "IPv6, one worker and two")
         return 0
     finally:
-        if proc is not None:
-            proc.kill()
-            proc.wait()
-        netns.remove(router, host_if)
-        netns.remove(client, host_if)
-        shutil.rmtree(work, ignore_errors=True)
+        tear_down(proc, work, (router, host_if), (client, host_if))
 
 
 if __name__ == "__main__":

@@ -287,15 +287,7 @@ listen = "127.0.0.1:{admin}"
               "in use after", flush=True)
         return 0
     finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        netns.remove(ns, host_if)
-        shutil.rmtree(work, ignore_errors=True)
+        harness.tear_down(proc, work, (ns, host_if), grace=10)
 
 
 def signal_cleanup():

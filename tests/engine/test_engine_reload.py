@@ -27,7 +27,6 @@ wait is bounded; the namespace and veth are removed whatever happens.
 """
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -39,7 +38,7 @@ import urllib.request
 
 import netns  # tests/engine/netns.py
 from harness import (engine_config, fail, free_port, make_cert, metrics,
-                     missing_prerequisite)
+                     missing_prerequisite, tear_down)
 from netns import sh
 
 SKIP = 77
@@ -364,11 +363,7 @@ def main(exe):
     finally:
         if kept is not None:
             kept.close()
-        if proc is not None:
-            proc.kill()
-            proc.wait()
-        netns.remove(ns, host_if)
-        shutil.rmtree(work, ignore_errors=True)
+        tear_down(proc, work, (ns, host_if))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ whatever happens.
 """
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -197,11 +196,7 @@ worker_stall_ms = {STALL_MS}
               "grow; healthy and serving after it")
         return 0
     finally:
-        if proc is not None:
-            proc.kill()
-            proc.wait()
-        netns.remove(ns, host_if)
-        shutil.rmtree(work, ignore_errors=True)
+        harness.tear_down(proc, work, (ns, host_if))
 
 
 if __name__ == "__main__":
