@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "dptls/crypto/aead.h"
+#include "dptls/tls/handshake/key_exchange.h"
 #include "dptls/tls/handshake/server.h"
 #include "tls/handshake/handshake_test_support.h"
 #include "tls/handshake/ossl_ptr.h"
@@ -253,6 +254,49 @@ void BM_CryptoFloor(benchmark::State& state, bool between_handshakes) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
 
+// The server's X25519 key share on its own: EphemeralKey::generate (with
+// the 32 bytes of ServerHello.random drawn alongside, as the server does)
+// and the shared secret with a client's public key. Its floor is two
+// X25519 derives (BM_CryptoFloor's, or `openssl speed ecdhx25519`).
+void BM_X25519KeyShare(benchmark::State& state) {
+  EphemeralKey client;
+  if (!client.generate(NamedGroup::kX25519)) {
+    state.SkipWithError("client key failed");
+    return;
+  }
+  std::array<uint8_t, 32> random{};
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores)
+    EphemeralKey key;
+    Secret shared;
+    Alert alert = Alert::kCloseNotify;
+    if (!key.generate(NamedGroup::kX25519, random) ||
+        !key.derive(client.public_key(), &shared, &alert)) {
+      state.SkipWithError("X25519 failed");
+      break;
+    }
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+
+// The server's CertificateVerify signature on its own (Credential::sign:
+// SHA-256 of the 130-byte content, then ECDSA P-256), against the floor's
+// one signature (EVP_PKEY_sign on a prepared context, as `openssl speed
+// ecdsap256`).
+void BM_EcdsaSign(benchmark::State& state) {
+  const auto credential = testing::Pki().Load(testing::Pki().leaves.at("ec"));
+  std::array<uint8_t, 130> content{};
+  content.fill(0x20);
+  std::vector<uint8_t> sig;
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores)
+    if (!credential->sign(SignatureScheme::kEcdsaSecp256r1Sha256, content,
+                          &sig)) {
+      state.SkipWithError("sign failed");
+      break;
+    }
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+
 // The handshake's share of its floor, from one run in which the two
 // alternate: each iteration times one dptls server handshake (server CPU,
 // as BM_DptlsServer) and then the floor's operations three times in a row,
@@ -375,6 +419,8 @@ BENCHMARK_CAPTURE(BM_OpenSslServer, x25519_ecdsa_p256, std::string("ec"), 0)
 BENCHMARK_CAPTURE(BM_CryptoFloor, x25519_ecdsa_p256, false)->UseManualTime();
 BENCHMARK_CAPTURE(BM_CryptoFloor, x25519_ecdsa_p256_between_handshakes, true)
     ->UseManualTime();
+BENCHMARK(BM_X25519KeyShare);
+BENCHMARK(BM_EcdsaSign);
 BENCHMARK(BM_HandshakeShareOfFloor)->Arg(1)->Arg(16)->UseManualTime();
 BENCHMARK_CAPTURE(BM_DptlsServerFirstFlight, x25519_ecdsa_p256,
                   std::string("ec"));

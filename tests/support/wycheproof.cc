@@ -55,9 +55,12 @@ using TestFn =
     std::function<bool(const json& group, const json& test,
                        const WycheproofCommon& common, std::string* error)>;
 
+// `acceptable`: whether the file's tests may have the result "acceptable"
+// (WycheproofCommon::acceptable), which only some schemas use.
 bool ForEachTest(const std::filesystem::path& path, std::string_view type,
                  std::string* algorithm, size_t* number_of_tests,
-                 const TestFn& fn, std::string* error) {
+                 const TestFn& fn, std::string* error,
+                 bool acceptable = false) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     *error = "cannot open " + path.string();
@@ -107,6 +110,8 @@ bool ForEachTest(const std::filesystem::path& path, std::string_view type,
         common.valid = true;
       } else if (result == "invalid") {
         common.valid = false;
+      } else if (acceptable && result == "acceptable") {
+        common.acceptable = true;
       } else {
         // "acceptable" does not occur in the AEAD and HKDF files; refuse
         // rather than guess.
@@ -200,6 +205,28 @@ bool LoadWycheproofHkdf(const std::filesystem::path& path,
   };
   return ForEachTest(path, "HkdfTest", &out->algorithm, &out->number_of_tests,
                      read, error);
+}
+
+bool LoadWycheproofXdh(const std::filesystem::path& path,
+                       WycheproofXdhFile* out, std::string* error) {
+  *out = WycheproofXdhFile();
+  error->clear();
+  auto read = [out](const json& group, const json& t,
+                    const WycheproofCommon& common, std::string* err) {
+    WycheproofXdhCase c;
+    c.common = common;
+    if (!GetString(group, "curve", &c.curve) ||
+        !GetHex(t, "public", &c.public_key) ||
+        !GetHex(t, "private", &c.private_key) ||
+        !GetHex(t, "shared", &c.shared)) {
+      *err = "missing or bad curve/public/private/shared";
+      return false;
+    }
+    out->cases.push_back(std::move(c));
+    return true;
+  };
+  return ForEachTest(path, "XdhComp", &out->algorithm, &out->number_of_tests,
+                     read, error, /*acceptable=*/true);
 }
 
 namespace {

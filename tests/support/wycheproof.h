@@ -1,6 +1,7 @@
-// The Wycheproof vectors: loaders for the AEAD (aead_test_schema_v1) and
-// HKDF (hkdf_test_schema_v1) files on one shared JSON walker, and a runner
-// that checks one AEAD backend against every test of a file.
+// The Wycheproof vectors: loaders for the AEAD (aead_test_schema_v1), HKDF
+// (hkdf_test_schema_v1) and XDH (xdh_comp_schema_v1) files on one shared
+// JSON walker, and a runner that checks one AEAD backend against every test
+// of a file.
 #pragma once
 
 #include <cstddef>
@@ -18,7 +19,10 @@ struct WycheproofCommon {
   int tc_id = 0;
   std::string comment;
   std::vector<std::string> flags;
-  bool valid = false;  // result "valid" (else "invalid")
+  bool valid = false;  // result "valid" (else "invalid" or "acceptable")
+  // Result "acceptable" (only in files whose loader allows it: a case a
+  // library may accept or refuse, such as X25519's low-order points).
+  bool acceptable = false;
 };
 
 struct WycheproofCase {
@@ -64,6 +68,25 @@ struct WycheproofHkdfFile {
 // sets *error on any malformed entry: nothing is silently skipped.
 bool LoadWycheproofHkdf(const std::filesystem::path& path,
                         WycheproofHkdfFile* out, std::string* error);
+
+// One X25519/X448 computation (xdh_comp_schema_v1): shared =
+// XDH(private, public).
+struct WycheproofXdhCase {
+  WycheproofCommon common;
+  std::string curve;  // the group's "curve25519" or "curve448"
+  Bytes public_key, private_key, shared;
+};
+
+struct WycheproofXdhFile {
+  std::string algorithm;  // "XDH"
+  size_t number_of_tests = 0;
+  std::vector<WycheproofXdhCase> cases;
+};
+
+// Loads an XDH Wycheproof file (xdh_comp_schema_v1). Returns false and sets
+// *error on any malformed entry: nothing is silently skipped.
+bool LoadWycheproofXdh(const std::filesystem::path& path,
+                       WycheproofXdhFile* out, std::string* error);
 
 enum class WycheproofFamily { kAesGcm, kChaCha20Poly1305 };
 

@@ -18,10 +18,12 @@
 
 #include "dptls/crypto/aead.h"
 #include "tls/handshake/ossl_ptr.h"
+#include "tls/handshake/x25519_direct.h"
 
 namespace dptls::tls {
 
 using internal::OsslPtr;
+using internal::X25519Direct;
 
 namespace {
 
@@ -248,6 +250,16 @@ EVP_PKEY* x25519_peer_key(std::span<const uint8_t> peer) {
   return key.get();
 }
 
+// RFC 8446 section 7.4.2: an all-zero X25519 output is refused. OpenSSL
+// refuses it itself; checking here makes it hold whatever the library does.
+bool is_all_zero(std::span<const uint8_t> secret) {
+  uint8_t any = 0;
+  for (const uint8_t b : secret) {
+    any |= b;
+  }
+  return any == 0;
+}
+
 }  // namespace
 
 size_t key_share_len(NamedGroup group) {
@@ -267,6 +279,8 @@ EphemeralKey::~EphemeralKey() { reset(); }
 EphemeralKey::EphemeralKey(EphemeralKey&& other) noexcept
     : pkey_(std::exchange(other.pkey_, nullptr)),
       derive_ctx_(std::exchange(other.derive_ctx_, nullptr)),
+      xdata_(std::exchange(other.xdata_, nullptr)),
+      xctx_(std::exchange(other.xctx_, nullptr)),
       group_(other.group_),
       pub_(other.pub_),
       len_(std::exchange(other.len_, 0)) {}
@@ -276,6 +290,8 @@ EphemeralKey& EphemeralKey::operator=(EphemeralKey&& other) noexcept {
     reset();
     pkey_ = std::exchange(other.pkey_, nullptr);
     derive_ctx_ = std::exchange(other.derive_ctx_, nullptr);
+    xdata_ = std::exchange(other.xdata_, nullptr);
+    xctx_ = std::exchange(other.xctx_, nullptr);
     group_ = other.group_;
     pub_ = other.pub_;
     len_ = std::exchange(other.len_, 0);
@@ -284,6 +300,12 @@ EphemeralKey& EphemeralKey::operator=(EphemeralKey&& other) noexcept {
 }
 
 void EphemeralKey::reset() {
+  if (xdata_ != nullptr) {
+    X25519Direct::Key key{.data = xdata_, .ctx = xctx_};
+    X25519Direct::release(&key);
+    xdata_ = nullptr;
+    xctx_ = nullptr;
+  }
   // An X25519 key whose private key could be removed in place becomes a
   // spare of this thread (x25519_spares).
   X25519Spares* spares = group_ == NamedGroup::kX25519 && pkey_ != nullptr &&
@@ -371,6 +393,19 @@ bool EphemeralKey::set_private_key(NamedGroup group,
 // EVP_PKEY's own public half stays the base point (never read: the
 // derivation only reads the private key, and pub_ holds the real value).
 bool EphemeralKey::set_x25519_private(std::span<const uint8_t> priv) {
+  if (X25519Direct::available()) {
+    X25519Direct::Key key;
+    if (!X25519Direct::acquire(&key)) {
+      return false;
+    }
+    xdata_ = key.data;
+    xctx_ = key.ctx;
+    if (!X25519Direct::set_private(key, priv, {pub_.data(), 32})) {
+      return false;
+    }
+    len_ = 32;
+    return true;
+  }
   // A spare key of this thread takes the new private key in place, and its
   // context is initialised again to pick the new key data up.
   X25519Spare spare{};
@@ -422,13 +457,22 @@ bool EphemeralKey::load_public() {
 bool EphemeralKey::derive(std::span<const uint8_t> peer, Secret* out,
                           Alert* out_alert) const {
   out->wipe();
-  if (!ready() || derive_ctx_ == nullptr) {
+  if (!ready() || (derive_ctx_ == nullptr && xdata_ == nullptr)) {
     *out_alert = Alert::kInternalError;
     return false;
   }
   *out_alert = Alert::kIllegalParameter;
   if (peer.size() != key_share_len(group_)) {
     return false;
+  }
+  if (xdata_ != nullptr) {
+    std::span<uint8_t> secret = out->resize_for_overwrite(32);
+    if (!X25519Direct::derive({.data = xdata_, .ctx = xctx_}, peer, secret) ||
+        is_all_zero(secret)) {
+      out->wipe();
+      return false;
+    }
+    return true;
   }
   OsslPtr<EVP_PKEY> ec_theirs;
   EVP_PKEY* theirs = nullptr;
@@ -457,18 +501,12 @@ bool EphemeralKey::derive(std::span<const uint8_t> peer, Secret* out,
     return false;
   }
   std::span<uint8_t> secret = out->resize_for_overwrite(len);
-  // OpenSSL refuses an all-zero X25519 output itself; the check below
-  // makes RFC 8446 section 7.4.2 hold whatever the library does.
   if (EVP_PKEY_derive(ctx, secret.data(), &len) != 1 || len != secret.size()) {
     ERR_clear_error();
     out->wipe();
     return false;
   }
-  uint8_t any = 0;
-  for (uint8_t b : secret) {
-    any |= b;
-  }
-  if (any == 0) {
+  if (is_all_zero(secret)) {
     out->wipe();
     return false;
   }

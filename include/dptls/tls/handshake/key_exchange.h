@@ -1,6 +1,6 @@
 // Ephemeral (EC)DHE for the TLS 1.3 key_share extension (RFC 8446 sections
 // 4.2.8 and 7.4): X25519 (RFC 7748) and the NIST curves P-256 and P-384, on
-// OpenSSL libcrypto EVP_PKEY.
+// OpenSSL libcrypto.
 #pragma once
 
 #include <array>
@@ -21,8 +21,12 @@ namespace dptls::tls {
 // uncompressed point 0x04 || X || Y for the NIST curves (4.2.8.2).
 size_t key_share_len(NamedGroup group);
 
-// One ephemeral key pair. Owns its EVP_PKEY (freed, and so cleansed by
-// libcrypto, by the destructor and reset()). Not copyable; movable.
+// One ephemeral key pair. Owns its libcrypto key objects: an EVP_PKEY for
+// the NIST curves, and for X25519 the provider's key data and context,
+// called directly (src/tls/handshake/x25519_direct.h), or an EVP_PKEY
+// where those functions are not found. The destructor and reset() wipe
+// the private key (X25519's objects are then kept for the thread's next
+// key) or free it (libcrypto cleanses it). Not copyable; movable.
 // Belongs to one thread at a time.
 class EphemeralKey {
  public:
@@ -49,7 +53,7 @@ class EphemeralKey {
   bool set_private_key(NamedGroup group, std::span<const uint8_t> priv);
 
   // True once generate() or set_private_key() succeeded, until reset().
-  bool ready() const { return pkey_ != nullptr; }
+  bool ready() const { return pkey_ != nullptr || xdata_ != nullptr; }
   // The group of the last generate() or set_private_key().
   NamedGroup group() const { return group_; }
   // The public key in its wire form (key_share_len(group()) bytes); empty
@@ -81,6 +85,11 @@ class EphemeralKey {
   // derive() (which only replaces the peer), so a handshake does not pay
   // for a context and its provider lookups twice.
   mutable evp_pkey_ctx_st* derive_ctx_ = nullptr;
+  // An X25519 key on the provider's functions (src/tls/handshake/
+  // x25519_direct.h) instead of pkey_: its key data and key exchange
+  // context, both null otherwise.
+  void* xdata_ = nullptr;
+  void* xctx_ = nullptr;
   NamedGroup group_ = NamedGroup::kX25519;
   std::array<uint8_t, 97> pub_{};  // P-384 uncompressed: 1 + 2 * 48
   size_t len_ = 0;
