@@ -78,6 +78,7 @@ void print_table(const gen::GenResults& r) {
   row("duration", fmt::format("{:.2f} s", r.seconds));
   row("connections", std::to_string(r.connections));
   row("port offloads", r.offloads);
+  row("port MTU", std::to_string(r.mtu));
   row("requests", std::to_string(r.requests));
   row("bytes", std::to_string(r.bytes));
   row("req/s", fmt::format("{:.1f}", static_cast<double>(r.requests) / s));
@@ -139,6 +140,8 @@ Json results_json(const gen::GenResults& r) {
       {"tsc_hz", r.tsc_hz},
       {"eal_args", r.eal_args},
       {"offloads", r.offloads},
+      {"mtu", r.mtu},
+      {"warnings", r.warnings},
   };
 }
 
@@ -246,6 +249,9 @@ int run(const GenCli& c) {
   const bool ok = gen::run_generator(o, &r, &error);
   if (!c.quiet && isatty(STDERR_FILENO) != 0) {
     fmt::print(stderr, "\n");
+  }
+  for (const std::string& w : r.warnings) {
+    fmt::print(stderr, "dptls gen: warning: {}\n", w);
   }
   if (!ok) {
     fmt::print(stderr, "dptls gen: {}\n", error);

@@ -34,6 +34,7 @@
 #include "dptls/engine/eal_args.h"
 #include "dptls/engine/handshake_service.h"
 #include "dptls/engine/handshake_threads.h"
+#include "dptls/engine/port_mtu.h"
 #include "dptls/net/port_offloads.h"
 #include "dptls/net/stack.h"
 #include "engine/worker.h"
@@ -405,12 +406,15 @@ class AdminServer {
   int fd_ = -1;
 };
 
-net::NetConfig net_config(const config::PortSection& p, uint16_t port) {
+// The stack's settings for port `port` with the MTU it really has
+// (start_port()'s, which may be less than p.mtu).
+net::NetConfig net_config(const config::PortSection& p, uint16_t port,
+                          uint16_t mtu) {
   net::NetConfig c;
   rte_ether_addr mac;
   rte_eth_macaddr_get(port, &mac);
   std::memcpy(c.mac.b.data(), mac.addr_bytes, 6);
-  c.mtu = static_cast<uint16_t>(p.mtu);
+  c.mtu = mtu;
   c.clock_hz = rte_get_tsc_hz();
   auto v4 = [](const config::IpPrefix& a) {
     return net::Ipv4Addr::of(a.bytes[0], a.bytes[1], a.bytes[2], a.bytes[3]);
@@ -436,10 +440,12 @@ net::NetConfig net_config(const config::PortSection& p, uint16_t port) {
 }
 
 // Configures the port with one queue pair per worker and starts it.
-// *offloads gets what the port was configured to do for the stack.
+// *offloads gets what the port was configured to do for the stack, *mtu
+// the MTU the port has (the configured one unless the port refused it).
 bool start_port(uint16_t port, const config::Config& config,
                 const std::vector<std::unique_ptr<WorkerSlot>>& workers,
-                net::PortOffloadPlan* offloads, std::string* error) {
+                net::PortOffloadPlan* offloads, uint16_t* mtu,
+                std::string* error) {
   rte_eth_dev_info info;
   if (rte_eth_dev_info_get(port, &info) != 0) {
     *error = "cannot read the port's capabilities";
@@ -501,11 +507,12 @@ bool start_port(uint16_t port, const config::Config& config,
     *error = "rte_eth_dev_configure failed";
     return false;
   }
-  if (rte_eth_dev_set_mtu(port, static_cast<uint16_t>(config.ports[0].mtu)) !=
-      0) {
-    spdlog::warn("port: cannot set MTU {}; keeping the port's",
-                 config.ports[0].mtu);
+  const PortMtu settled =
+      apply_port_mtu(port, info, static_cast<uint16_t>(config.ports[0].mtu));
+  if (!settled.warning.empty()) {
+    spdlog::warn("port {}: {}", config.ports[0].name, settled.warning);
   }
+  *mtu = settled.mtu;
   const int socket = rte_eth_dev_socket_id(port);
   for (const auto& w : workers) {
     const auto q = static_cast<uint16_t>(w->index);
@@ -644,8 +651,9 @@ int run_engine(const config::Config& config, const RunOptions& options) {
       lcore = rte_get_next_lcore(lcore, 1, 0);
     }
     net::PortOffloadPlan offloads;
+    uint16_t mtu = 0;
     if (!error.empty() ||
-        !start_port(port, config, workers, &offloads, &error)) {
+        !start_port(port, config, workers, &offloads, &mtu, &error)) {
       spdlog::error("port {}: {}", config.ports[0].name, error);
       break;
     }
@@ -677,7 +685,7 @@ int run_engine(const config::Config& config, const RunOptions& options) {
           ws.neighbors_out.push_back(peer->neighbors);
         }
       }
-      ws.net = net_config(config.ports[0], port);
+      ws.net = net_config(config.ports[0], port, mtu);
       ws.net.tx_offloads = offloads.stack;
       ws.tcp = tcp_config(config, w->index, hz);
       for (unsigned t = 0; t < hs.threads(); ++t) {

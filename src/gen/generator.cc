@@ -20,6 +20,7 @@
 
 #include "dptls/crypto/aead.h"
 #include "dptls/engine/eal_args.h"
+#include "dptls/engine/port_mtu.h"
 #include "dptls/gen/response.h"
 #include "dptls/net/port_offloads.h"
 #include "dptls/net/stack.h"
@@ -760,7 +761,7 @@ bool Generator::init(std::string* err) {
   rte_ether_addr mac;
   rte_eth_macaddr_get(port, &mac);
   std::memcpy(nc.mac.b.data(), mac.addr_bytes, 6);
-  nc.mtu = opt.mtu;
+  nc.mtu = res->mtu;  // what the port carries (start_port)
   nc.tx_offloads = tx_offloads;
   nc.clock_hz = hz;
   nc.ipv4.push_back({net::Ipv4Addr{opt.local_ip}, opt.prefix_len});
@@ -991,8 +992,11 @@ unsigned first_cpu() {
   return 0;
 }
 
-bool start_port(uint16_t port, rte_mempool* pool, uint16_t mtu, bool offloads,
-                net::PortOffloadPlan* plan, std::string* error) {
+// Configures and starts the port; *plan gets its offloads, *mtu the MTU it
+// has (`wanted` unless it refused; then results->warnings says so).
+bool start_port(uint16_t port, rte_mempool* pool, uint16_t wanted,
+                bool offloads, net::PortOffloadPlan* plan, uint16_t* mtu,
+                GenResults* results, std::string* error) {
   rte_eth_dev_info info;
   if (rte_eth_dev_info_get(port, &info) != 0) {
     *error = "cannot read the port's capabilities";
@@ -1008,7 +1012,11 @@ bool start_port(uint16_t port, rte_mempool* pool, uint16_t mtu, bool offloads,
     *error = "rte_eth_dev_configure failed";
     return false;
   }
-  rte_eth_dev_set_mtu(port, mtu);  // best effort, as the engine
+  engine::PortMtu settled = engine::apply_port_mtu(port, info, wanted);
+  if (!settled.warning.empty()) {
+    results->warnings.push_back("port: " + std::move(settled.warning));
+  }
+  *mtu = settled.mtu;
   const int socket = rte_eth_dev_socket_id(port);
   if (rte_eth_rx_queue_setup(port, 0, kRxDesc, static_cast<unsigned>(socket),
                              nullptr, pool) != 0 ||
@@ -1064,10 +1072,13 @@ bool run_generator(const GenOptions& o, GenResults* results,
       break;
     }
     net::PortOffloadPlan plan;
-    if (!start_port(port, pool, o.mtu, o.offloads, &plan, error)) {
+    uint16_t mtu = 0;
+    if (!start_port(port, pool, o.mtu, o.offloads, &plan, &mtu, results,
+                    error)) {
       break;
     }
     results->offloads = plan.summary();
+    results->mtu = mtu;
     auto g = std::make_unique<Generator>(o, results);
     g->port = port;
     g->tx_offloads = plan.stack;

@@ -97,17 +97,21 @@ def missing_prerequisite(tools):
     return None
 
 
-def engine_config(host_if, ipv4, admin, mbufs=8192, admin_keys=""):
+def engine_config(host_if, ipv4, admin, mbufs=8192, admin_keys="",
+                  device=None, port_keys=""):
     """The start of an engine configuration: no hugepages, `mbufs` per
-    worker, one net_af_packet port on `host_if` at `ipv4` (a CIDR), the
-    admin socket on 127.0.0.1:`admin` with `admin_keys` (TOML lines) in
-    its table. Listeners go after it."""
+    worker, one net_af_packet port on `host_if` at `ipv4` (a CIDR; or the
+    port `device`, a DPDK device spec, when given) with `port_keys` (TOML
+    lines) in its table, the admin socket on 127.0.0.1:`admin` with
+    `admin_keys` in its table. Listeners go after it."""
+    device = device or f"net_af_packet0,iface={host_if}"
     return f"""[dpdk]
 hugepages = "off"
 mbufs_per_worker = {mbufs}
 [[port]]
-device = "net_af_packet0,iface={host_if}"
+device = "{device}"
 ipv4 = "{ipv4}"
+{port_keys}
 [admin]
 listen = "127.0.0.1:{admin}"
 {admin_keys}"""

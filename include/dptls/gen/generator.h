@@ -108,6 +108,9 @@ struct GenResults {
   uint64_t tsc_hz = 0;
   std::vector<std::string> eal_args;
   std::string offloads;  // what the port did for the stack (summary)
+  uint16_t mtu = 0;      // the stack's MTU: --mtu unless the port refused it
+  // Set-up trouble worth a warning (e.g. the MTU the port refused).
+  std::vector<std::string> warnings;
 
   uint64_t total_errors() const {
     uint64_t n = 0;
