@@ -15,6 +15,7 @@
 #include <sstream>
 #include <utility>
 
+#include "dptls/config/admin_token.h"
 #include "dptls/tls/cipher_suite.h"
 
 namespace dptls::config {
@@ -649,6 +650,13 @@ void read_config(Context& ctx, const toml::table& root, Config* c) {
     read_socket(w, "listen", &c->admin.listen, false);
     w.boolean("enabled", &c->admin.enabled);
     w.integer("worker_stall_ms", &c->admin.worker_stall_ms, 100, 600000);
+    w.string("token_file", &c->admin.token_file);
+    if (ctx.check_files && !c->admin.token_file.empty()) {
+      AdminToken token;  // read to check it, then wiped
+      if (std::string why; !token.load(c->admin.token_file, &why)) {
+        ctx.error(w.get("token_file"), w.key("token_file"), why);
+      }
+    }
   }
   if (const toml::table* t = top.table("fault")) {
     Walker w(ctx, *t, "fault");

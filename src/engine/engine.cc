@@ -30,6 +30,8 @@
 #include <string>
 #include <vector>
 
+#include "dptls/config/admin_token.h"
+#include "dptls/crypto/aead.h"
 #include "dptls/engine/cert_reload.h"
 #include "dptls/engine/eal_args.h"
 #include "dptls/engine/handshake_service.h"
@@ -304,6 +306,19 @@ std::string render_metrics(const std::vector<std::unique_ptr<WorkerSlot>>& ws,
   return out;
 }
 
+// "198.18.0.1:40000", "[2001:2::1]:40000": a peer's address for the log.
+std::string peer_text(const sockaddr_storage& ss) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (ss.ss_family == AF_INET6) {
+    const auto* s6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+    return fmt::format("[{}]:{}", host, ntohs(s6->sin6_port));
+  }
+  const auto* s4 = reinterpret_cast<const sockaddr_in*>(&ss);
+  inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+  return fmt::format("{}:{}", host, ntohs(s4->sin_port));
+}
+
 // The admin endpoint: a kernel TCP socket served from the control plane.
 class AdminServer {
  public:
@@ -312,6 +327,12 @@ class AdminServer {
       close(fd_);
     }
   }
+
+  // `token`: what POST /reload needs (nullptr or empty: nothing); it must
+  // outlive the server.
+  explicit AdminServer(const config::AdminToken* token) : token_(token) {}
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
 
   bool open(const config::SocketAddress& a, std::string* error) {
     fd_ = socket(a.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -341,21 +362,26 @@ class AdminServer {
     return true;
   }
 
+  // An HTTP/1.0 response with `body` and a newline as text/plain;
+  // `headers`: more header lines, each ending in CRLF.
+  static std::string text_response(const char* status, std::string body,
+                                   const std::string& headers = "") {
+    if (!body.empty()) {
+      body += '\n';
+    }
+    return std::string("HTTP/1.0 ") + status + "\r\n" + headers +
+           "Content-Type: text/plain\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  }
+
   // Serves requests for up to `timeout_ms`: GET /metrics (render()),
   // POST /reload (reload(&text), true when it succeeded: 200, else 500,
   // with the text) and GET /healthz (health(&text), true: 200 "ok", else
   // 503 with the reason, e.g. draining or a stalled worker, so that a load
-  // balancer in front stops sending new connections).
-  // An HTTP/1.0 response with `body` and a newline as text/plain.
-  static std::string text_response(const char* status, std::string body) {
-    if (!body.empty()) {
-      body += '\n';
-    }
-    return std::string("HTTP/1.0 ") + status +
-           "\r\nContent-Type: text/plain\r\nContent-Length: " +
-           std::to_string(body.size()) + "\r\n\r\n" + body;
-  }
-
+  // balancer in front stops sending new connections). With a token, POST
+  // /reload without it (authorise()) gets 401 and reload() is not called;
+  // the GETs stay open (load balancers probe /healthz without
+  // credentials).
   template <typename Render, typename Reload, typename Health>
   void serve(int timeout_ms, Render&& render, Reload&& reload,
              Health&& health) {
@@ -363,7 +389,10 @@ class AdminServer {
     if (poll(&p, 1, timeout_ms) != 1) {
       return;
     }
-    const int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    sockaddr_storage peer{};
+    socklen_t peer_len = sizeof(peer);
+    const int c = accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len,
+                          SOCK_CLOEXEC);
     if (c < 0) {
       return;
     }
@@ -379,9 +408,12 @@ class AdminServer {
           "Content-Length: " +
           std::to_string(body.size()) + "\r\n\r\n" + body;
     } else if (n > 0 && std::strncmp(buf, "POST /reload", 12) == 0) {
-      std::string body;
-      const bool ok = reload(&body);
-      response = text_response(ok ? "200 OK" : "500 Failed", std::move(body));
+      // Without the token *response is the 401.
+      if (authorise({buf, static_cast<size_t>(n)}, peer, &response)) {
+        std::string body;
+        const bool ok = reload(&body);
+        response = text_response(ok ? "200 OK" : "500 Failed", std::move(body));
+      }
     } else if (n > 0 && std::strncmp(buf, "GET /healthz", 12) == 0) {
       std::string body;
       const bool ok = health(&body);
@@ -400,10 +432,39 @@ class AdminServer {
       off += static_cast<size_t>(w);
     }
     close(c);
+    // The request may have carried the token.
+    crypto::secure_wipe(buf, sizeof(buf));
   }
 
  private:
+  // Whether `request` may reload: true without a token or with its token
+  // in an Authorization: Bearer header. Otherwise *response is the 401
+  // (RFC 6750 section 3: a challenge, error="invalid_token" for a wrong
+  // token) and the refusal is logged with the peer and the reason, never a
+  // token.
+  bool authorise(std::string_view request, const sockaddr_storage& peer,
+                 std::string* response) const {
+    if (token_ == nullptr || token_->empty()) {
+      return true;
+    }
+    const config::AdminToken::Verdict v = token_->check(request);
+    if (v == config::AdminToken::Verdict::kOk) {
+      return true;
+    }
+    const char* why = config::AdminToken::reason(v);
+    spdlog::warn("admin: POST /reload from {} refused (401): {}",
+                 peer_text(peer), why);
+    *response =
+        text_response("401 Unauthorized", std::string("unauthorized: ") + why,
+                      v == config::AdminToken::Verdict::kWrong
+                          ? "WWW-Authenticate: Bearer realm=\"dptls\", "
+                            "error=\"invalid_token\"\r\n"
+                          : "WWW-Authenticate: Bearer realm=\"dptls\"\r\n");
+    return false;
+  }
+
   int fd_ = -1;
+  const config::AdminToken* token_;
 };
 
 // The stack's settings for port `port` with the MTU it really has
@@ -549,6 +610,20 @@ net::TcpConfig tcp_config(const config::Config& config, unsigned worker,
   return t;
 }
 
+// Whether the token file `path` now holds a token other than `running`
+// (read at start): a reload keeps the running token, so a new one needs a
+// restart. false without a token file, or when it cannot be read (a
+// reload then fails, saying why).
+bool token_file_changed(const std::string& path,
+                        const config::AdminToken& running) {
+  if (path.empty()) {
+    return false;
+  }
+  config::AdminToken now;
+  std::string ignored;
+  return now.load(path, &ignored) && !running.same(now);
+}
+
 }  // namespace
 
 int run_engine(const config::Config& config, const RunOptions& options) {
@@ -567,6 +642,14 @@ int run_engine(const config::Config& config, const RunOptions& options) {
   auto contexts = build_server_contexts(config, &error);
   if (contexts.empty()) {
     spdlog::error("{}", error);
+    return 1;
+  }
+  // The admin token, held until run_engine returns (its destructor wipes
+  // it). A reload does not change it (a restart does).
+  config::AdminToken admin_token;
+  if (!config.admin.token_file.empty() &&
+      !admin_token.load(config.admin.token_file, &error)) {
+    spdlog::error("admin.token_file: {}", error);
     return 1;
   }
   const EalPlan plan =
@@ -703,7 +786,7 @@ int run_engine(const config::Config& config, const RunOptions& options) {
       spdlog::error("worker: {}", error);
       break;
     }
-    AdminServer admin;
+    AdminServer admin(&admin_token);
     if (config.admin.enabled && !admin.open(config.admin.listen, &error)) {
       spdlog::error("{}", error);
       break;
@@ -766,10 +849,14 @@ int run_engine(const config::Config& config, const RunOptions& options) {
             return hs.replace_contexts(c, e);
           },
           unix_seconds());
-      if (!r.needs_restart.empty()) {
+      std::vector<std::string> needs_restart = r.needs_restart;
+      if (token_file_changed(config.admin.token_file, admin_token)) {
+        needs_restart.emplace_back("admin.token_file (the token in it)");
+      }
+      if (!needs_restart.empty()) {
         spdlog::warn(
             "reload ({}): changed but not applied, needs a restart: {}", why,
-            fmt::join(r.needs_restart, ", "));
+            fmt::join(needs_restart, ", "));
       }
       if (!r.ok) {
         *text = "reload failed, the certificates in use are kept: " + r.error;

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "dptls/app/http.h"
+#include "dptls/util/http_text.h"
 
 namespace dptls::gen {
 
@@ -24,33 +25,6 @@ constexpr std::array<uint8_t, kPatternLen * kRepeat> make_repeated() {
 }
 constexpr std::array<uint8_t, kPatternLen* kRepeat> kRepeated = make_repeated();
 constexpr size_t kCheckRun = kPatternLen * (kRepeat - 1);
-
-char lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) {
-      return false;
-    }
-  }
-  return true;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
 
 }  // namespace
 
@@ -88,7 +62,7 @@ bool ResponseReader::check(const uint8_t* p, size_t n) const {
 bool ResponseReader::parse_head() {
   const std::string_view head(head_, head_len_);
   size_t eol = head.find('\n');
-  const std::string_view status = trim(head.substr(0, eol));
+  const std::string_view status = trim_ows(head.substr(0, eol));
   // HTTP/1.x SP 3DIGIT SP reason
   if (status.size() < 12 || status.substr(0, 7) != "HTTP/1." ||
       status[8] != ' ') {
@@ -106,7 +80,7 @@ bool ResponseReader::parse_head() {
     if (eol == std::string_view::npos) {
       eol = head.size();
     }
-    const std::string_view line = trim(head.substr(pos, eol - pos));
+    const std::string_view line = trim_ows(head.substr(pos, eol - pos));
     pos = eol + 1;
     if (line.empty()) {
       break;
@@ -116,8 +90,8 @@ bool ResponseReader::parse_head() {
       return false;
     }
     const std::string_view name = line.substr(0, colon);
-    const std::string_view value = trim(line.substr(colon + 1));
-    if (iequals(name, "content-length")) {
+    const std::string_view value = trim_ows(line.substr(colon + 1));
+    if (ascii_iequals(name, "content-length")) {
       if (value.empty() || value.size() > 19) {
         return false;
       }
@@ -130,9 +104,9 @@ bool ResponseReader::parse_head() {
       }
       content_length_ = v;
       have_length = true;
-    } else if (iequals(name, "connection")) {
-      close_ = iequals(value, "close");
-    } else if (iequals(name, "transfer-encoding")) {
+    } else if (ascii_iequals(name, "connection")) {
+      close_ = ascii_iequals(value, "close");
+    } else if (ascii_iequals(name, "transfer-encoding")) {
       return false;  // the server never sends chunked bodies
     }
   }

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "dptls/config/admin_token.h"
 #include "dptls/config/self_signed.h"
 
 namespace dptls::config {
@@ -473,6 +474,116 @@ TEST_F(ConfigTest, UnreadableFileIsReported) {
   EXPECT_FALSE(load_config_file(P("absent.toml"), &errors).has_value());
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0].reason, "cannot read the file");
+}
+
+// A token file written with `mode` (umask aside).
+std::string WriteToken(const fs::path& p, const std::string& text,
+                       fs::perms mode = fs::perms::owner_read |
+                                        fs::perms::owner_write) {
+  WriteFile(p, text);
+  fs::permissions(p, mode);
+  return p.string();
+}
+
+TEST_F(ConfigTest, AdminTokenFileIsReadAndChecked) {
+  const std::string good =
+      WriteToken(dir_ / "token", "0123456789abcdef0123456789abcdef\n");
+  std::vector<ConfigError> errors;
+  auto c =
+      load_config_text("[admin]\ntoken_file = \"" + good + "\"\n" + Minimal(),
+                       "t.toml", &errors);
+  ASSERT_TRUE(c.has_value()) << errors[0].to_string();
+  EXPECT_EQ(c->admin.token_file, good);
+  c = load_config_text(Minimal(), "t.toml", &errors);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->admin.token_file, "") << "no token unless configured";
+
+  const auto refused = [&](const std::string& file, const std::string& why) {
+    ExpectOneError("[admin]\ntoken_file = \"" + file + "\"\n" + Minimal(),
+                   "admin.token_file", why);
+  };
+  refused(P("absent-token"), "cannot open admin token file '" +
+                                 P("absent-token") +
+                                 "': No such file or directory");
+  refused(WriteToken(dir_ / "empty", ""), "is empty");
+  refused(WriteToken(dir_ / "blank", " \n\n"), "is empty");
+  refused(WriteToken(dir_ / "short", "0123456789abcde\n"),
+          "the token is 15 characters, at least 16 are needed");
+  refused(WriteToken(dir_ / "long", std::string(257, 'a')),
+          "longer than 256 characters");
+  refused(WriteToken(dir_ / "long-tail",
+                     std::string(20, 'a') + std::string(400, '\n') + "b"),
+          "longer than 256 characters");
+  refused(WriteToken(dir_ / "spaces", "0123456789 abcdef0123\n"),
+          "visible ASCII characters");
+  const std::string world = WriteToken(
+      dir_ / "world", "0123456789abcdef0123456789abcdef\n",
+      fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read);
+  refused(world, "permissions 0604 for '" + world +
+                     "' are too open: the token authorises POST /reload");
+  refused(world, "chmod 600 '" + world + "'");
+  refused(WriteToken(dir_ / "group", "0123456789abcdef0123456789abcdef\n",
+                     fs::perms::owner_read | fs::perms::group_read),
+          "permissions 0440");
+  refused(dir_.string(), "'" + dir_.string() + "' is not a regular file");
+  ExpectOneError("[admin]\ntoken_file = 7\n" + Minimal(), "admin.token_file",
+                 "expected a string");
+
+  // --skip-files (check_files false) does not read it.
+  c = load_config_text(
+      "[admin]\ntoken_file = \"" + P("absent-token") + "\"\n" + Minimal(),
+      "t.toml", &errors, /*check_files=*/false);
+  EXPECT_TRUE(c.has_value());
+}
+
+TEST_F(ConfigTest, AdminTokenMatchesInConstantTimeOnly) {
+  const std::string token = "0123456789abcdef0123456789abcdef";
+  AdminToken t;
+  EXPECT_TRUE(t.empty());
+  EXPECT_FALSE(t.matches("")) << "no token matches nothing";
+  std::string error;
+  ASSERT_TRUE(t.load(WriteToken(dir_ / "token", token + " \r\n\t\n"), &error))
+      << error;
+  EXPECT_FALSE(t.empty());
+  EXPECT_TRUE(t.matches(token)) << "trailing whitespace stripped";
+  EXPECT_FALSE(t.matches(token + "0"));
+  EXPECT_FALSE(t.matches(token.substr(0, 31)));
+  EXPECT_FALSE(t.matches("1123456789abcdef0123456789abcdef"));
+  EXPECT_FALSE(t.matches("0123456789abcdef0123456789abcdeF"));
+  EXPECT_FALSE(t.matches(""));
+  // A failed load keeps the token held.
+  EXPECT_FALSE(t.load(P("absent-token"), &error));
+  EXPECT_TRUE(t.matches(token));
+
+  const std::string head = "POST /reload HTTP/1.1\r\nHost: x\r\n";
+  using V = AdminToken::Verdict;
+  EXPECT_EQ(t.check(head + "Authorization: Bearer " + token + "\r\n\r\n"),
+            V::kOk);
+  EXPECT_EQ(t.check(head + "authorization:  bearer  " + token + " \r\n\r\n"),
+            V::kOk)
+      << "field name and scheme are case-insensitive";
+  EXPECT_EQ(
+      t.check("POST /reload HTTP/1.0\nAuthorization: Bearer " + token + "\n\n"),
+      V::kOk)
+      << "bare LF line ends";
+  EXPECT_EQ(t.check(head + "\r\n"), V::kMissing);
+  EXPECT_EQ(t.check(head + "Authorization: Basic " + token + "\r\n\r\n"),
+            V::kMissing);
+  EXPECT_EQ(t.check(head + "Authorization: Bearer\r\n\r\n"), V::kMissing);
+  EXPECT_EQ(t.check(head + "Authorization: Bearer wrong-token-wrong-token\r\n"
+                           "\r\n"),
+            V::kWrong);
+  EXPECT_EQ(t.check(head + "\r\nAuthorization: Bearer " + token + "\r\n"),
+            V::kMissing)
+      << "only the header block counts, not the body";
+  EXPECT_EQ(t.check("POST /reload?Authorization: Bearer " + token +
+                    " HTTP/1.1\r\n\r\n"),
+            V::kMissing)
+      << "not from the request line";
+
+  t.wipe();
+  EXPECT_TRUE(t.empty());
+  EXPECT_FALSE(t.matches(token));
 }
 
 TEST(AddressParseTest, PrefixesAndSocketAddresses) {

@@ -18,9 +18,17 @@ The engine serves certificate A from srv.pem / srv.key. Then:
      dptls_reload_failures_total becomes 1, the log names the key file and
      the reason, new connections still see B, the kept connection still
      works;
-  4. POST /reload on the admin port: 500 while the key is broken, 200 once
-     B's key is back (dptls_reloads_total 2);
-  5. SIGTERM: exit 0.
+  4. POST /reload on the admin port, which needs the bearer token of
+     [admin] token_file: 401 (with WWW-Authenticate: Bearer, no reload, a
+     log line with the peer and the reason) without a token or with a
+     wrong one, also the token written to the file in step 2 (the token is
+     read at start; the log says it needs a restart); with the right one
+     500 while the key is broken, 200 once B's key is back
+     (dptls_reloads_total 2); GET /metrics and /healthz need no token;
+  5. SIGTERM: exit 0; neither token was logged.
+
+Before all of it, an engine whose token file others may read refuses to
+start, saying why.
 
 Needs root (namespaces); exits 77 (meson's "skipped") otherwise. Every
 wait is bounded; the namespace and veth are removed whatever happens.
@@ -37,8 +45,8 @@ import urllib.error
 import urllib.request
 
 import netns  # tests/engine/netns.py
-from harness import (engine_config, fail, free_port, make_cert, metrics,
-                     missing_prerequisite, tear_down)
+from harness import (engine_config, fail, free_port, health, make_cert,
+                     metrics, missing_prerequisite, tear_down)
 from netns import sh
 
 SKIP = 77
@@ -148,10 +156,24 @@ class KeptConnection:
 RECEIVE_BUFFER = 98304
 
 
-def write_config(work, host_if, admin, receive_buffer=RECEIVE_BUFFER):
-    conf = os.path.join(work, "engine.toml")
+# The admin token (in token_file), and the one step 2 writes in its place.
+TOKEN = "admin-token-" + "5e" * 16
+NEW_TOKEN = "admin-token-" + "7a" * 16
+
+
+def write_token(path, token, mode=0o600):
+    with open(path, "w") as f:
+        f.write(token + "\n")
+    os.chmod(path, mode)
+
+
+def write_config(work, host_if, admin, receive_buffer=RECEIVE_BUFFER,
+                 token_file=None, name="engine.toml"):
+    conf = os.path.join(work, name)
+    token_file = token_file or os.path.join(work, "admin.token")
     with open(conf, "w") as f:
-        f.write(engine_config(host_if, f"{SERVER}/24", admin))
+        f.write(engine_config(host_if, f"{SERVER}/24", admin,
+                              admin_keys=f'token_file = "{token_file}"\n'))
         f.write(f"""[tcp]
 receive_buffer = {receive_buffer}
 [[listener]]
@@ -208,14 +230,39 @@ def wait_metric(admin, name, want, proc, log, timeout=10):
     fail(f"{name} is {got}, want {want}", log)
 
 
-def post_reload(admin):
+def post_reload(admin, token=TOKEN):
+    """POST /reload, with `token` as its bearer token (None: no
+    Authorization header): (status, body, WWW-Authenticate header)."""
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
     req = urllib.request.Request(f"http://127.0.0.1:{admin}/reload",
-                                 method="POST", data=b"")
+                                 method="POST", data=b"", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, r.read().decode()
+            return (r.status, r.read().decode(),
+                    r.headers.get("WWW-Authenticate"))
     except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+        return e.code, e.read().decode(), e.headers.get("WWW-Authenticate")
+
+
+def refused_start(exe, work, host_if, admin, log):
+    """An engine whose admin token file is readable by others exits at
+    start with the reason."""
+    token_file = os.path.join(work, "open.token")
+    write_token(token_file, TOKEN, 0o644)
+    conf = write_config(work, host_if, admin, token_file=token_file,
+                        name="open-token.toml")
+    r = subprocess.run([exe, "run", "-c", conf, "--max-seconds", "5"],
+                       capture_output=True, text=True, timeout=60)
+    out = r.stdout + r.stderr
+    want = (f"admin.token_file: permissions 0644 for '{token_file}' are too "
+            "open")
+    if r.returncode == 0 or want not in out:
+        fail(f"a world-readable token file: exit {r.returncode}, want "
+             f"non-zero with '{want}': {out[-1500:]!r}", log)
+    if TOKEN in out:
+        fail("the refusal printed the token", log)
+    print(f"world-readable token file: exit {r.returncode}, "
+          f"'{want} ...'")
 
 
 def log_text(log):
@@ -244,6 +291,8 @@ def main(exe):
             make_cert(exe, d)
         install(cert_a, work)
         admin = free_port()
+        refused_start(exe, work, host_if, admin, log)
+        write_token(os.path.join(work, "admin.token"), TOKEN)
         conf = write_config(work, host_if, admin)
         proc = subprocess.Popen([exe, "run", "-c", conf, "--max-seconds",
                                  "60"], stdout=open(log, "w"),
@@ -284,10 +333,11 @@ def main(exe):
               f"response; window {wnd} ([tcp] receive_buffer "
               f"{RECEIVE_BUFFER})")
 
-        # 2. B over the files, and a [tcp] change that needs a restart;
-        # SIGHUP.
+        # 2. B over the files, and a [tcp] change and a new admin token
+        # that need a restart; SIGHUP.
         install(cert_b, work)
         write_config(work, host_if, admin, receive_buffer=131072)
+        write_token(os.path.join(work, "admin.token"), NEW_TOKEN)
         proc.send_signal(signal.SIGHUP)
         wait_metric(admin, "dptls_reloads_total", 1, proc, log)
         got = served_leaf(ns, log)
@@ -300,6 +350,10 @@ def main(exe):
         if "changed but not applied, needs a restart: [tcp]" not in \
                 log_text(log):
             fail("no log line saying [tcp] needs a restart", log)
+        if not re.search(r"changed but not applied, needs a restart: .*"
+                         r"admin\.token_file", log_text(log)):
+            fail("no log line saying the new admin token needs a restart",
+                 log)
         kept.exchange(2, log)
         # The ticket keys stay: a ticket issued before the reload resumes.
         r = s_client_once(ns, ["-sess_in", sess])
@@ -336,12 +390,35 @@ def main(exe):
         print("broken key: refused (failures 1), still serving B; kept "
               "connection: 3 responses")
 
-        # 4. The admin endpoint.
-        status, body = post_reload(admin)
+        # 4. The admin endpoint: the token first.
+        for token, reason in ((None, "no Authorization: Bearer token"),
+                              ("x" * len(TOKEN), "wrong bearer token"),
+                              (NEW_TOKEN, "wrong bearer token"),
+                              (TOKEN[:-1], "wrong bearer token")):
+            status, body, challenge = post_reload(admin, token)
+            if status != 401 or reason not in body or \
+                    not (challenge or "").startswith("Bearer"):
+                fail(f"POST /reload with token {token!r}: {status} {body!r} "
+                     f"(WWW-Authenticate {challenge!r}), want 401 "
+                     f"'{reason}'", log)
+            m = metrics(admin)
+            if m.get("dptls_reloads_total") != 1 or \
+                    m.get("dptls_reload_failures_total") != 1:
+                fail(f"POST /reload with token {token!r} reloaded", log)
+            line = "admin: POST /reload from 127.0.0.1:"
+            if not any(line in l and f"refused (401): {reason}" in l
+                       for l in log_text(log).splitlines()):
+                fail(f"no log line '{line}... refused (401): {reason}'", log)
+        if health(admin) != (200, "ok\n"):
+            fail(f"GET /healthz without a token: {health(admin)}", log)
+        print("POST /reload without a token, with a wrong one and with the "
+              "token written after the start: 401, nothing reloaded; "
+              "/metrics and /healthz open")
+        status, body, _ = post_reload(admin)
         if status != 500 or want not in body:
             fail(f"POST /reload with a broken key: {status} {body!r}", log)
         install(cert_b, work)
-        status, body = post_reload(admin)
+        status, body, _ = post_reload(admin)
         if status != 200 or metrics(admin).get("dptls_reloads_total") != 2:
             fail(f"POST /reload: {status} {body!r}", log)
         if metrics(admin).get("dptls_reload_failures_total") != 2:
@@ -355,8 +432,11 @@ def main(exe):
             fail(f"engine exit {proc.returncode} after SIGTERM", log)
         proc = None
         for line in log_text(log).splitlines():
-            if "reload (" in line:
+            if "reload (" in line or "admin:" in line:
                 print("engine:", line)
+        for token in (TOKEN, NEW_TOKEN, "x" * len(TOKEN)):
+            if token in log_text(log):
+                fail(f"the log holds a token ({token})", log)
         print("ok: certificates reloaded by SIGHUP and POST /reload, a bad "
               "key refused, connections kept")
         return 0

@@ -179,6 +179,10 @@ struct AdminSection {
   // GET /healthz answers 503 naming a worker whose poll loop has not
   // reported (its heartbeat, every timer tick) for longer than this.
   uint32_t worker_stall_ms = 1000;
+  // A file holding the bearer token POST /reload needs (AdminToken); empty:
+  // none, anyone who reaches the endpoint may reload. GET /metrics and GET
+  // /healthz stay open either way.
+  std::string token_file;
 
   bool operator==(const AdminSection&) const = default;
 };

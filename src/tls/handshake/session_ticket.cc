@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "dptls/crypto/aead.h"
+#include "dptls/crypto/secret_file.h"
 #include "dptls/util/bytes.h"
 
 namespace dptls::tls {
@@ -69,41 +70,6 @@ bool gcm(bool seal, const TicketKey& key, std::span<const uint8_t> nonce,
                              static_cast<int>(kTicketTagLen), tag) == 1;
 }
 
-// The key file opened as `fd` decrypts every ticket: refused unless it is
-// a regular file owned by the effective uid that nobody else may read or
-// write (OpenSSH's rule for private keys).
-bool private_key_file(int fd, const std::string& path, std::string* error) {
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    *error =
-        "cannot stat ticket key file '" + path + "': " + std::strerror(errno);
-    return false;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    *error = "ticket key file '" + path + "' is not a regular file";
-    return false;
-  }
-  const uid_t euid = ::geteuid();
-  if (st.st_uid != euid) {
-    *error = "ticket key file '" + path + "' is owned by uid " +
-             std::to_string(st.st_uid) + ", not by uid " +
-             std::to_string(euid) + " that runs dptls: chown " +
-             std::to_string(euid) + " '" + path + "'";
-    return false;
-  }
-  const unsigned mode = st.st_mode & 07777;
-  if ((mode & 077) != 0) {
-    char octal[8];
-    std::snprintf(octal, sizeof(octal), "%04o", mode);
-    *error = std::string("permissions ") + octal + " for '" + path +
-             "' are too open: the ticket keys decrypt every session ticket "
-             "and must not be accessible by group or others: chmod 600 '" +
-             path + "'";
-    return false;
-  }
-  return true;
-}
-
 void wipe_vector(std::vector<uint8_t>* v) {
   crypto::secure_wipe(v->data(), v->size());
   v->clear();
@@ -147,7 +113,10 @@ std::shared_ptr<TicketKeys> TicketKeys::load(const std::string& path,
         "cannot open ticket key file " + path + ": " + std::strerror(errno);
     return nullptr;
   }
-  if (!private_key_file(fd, path, error)) {
+  if (!crypto::check_private_file(fd, path, "ticket key file",
+                                  "the ticket keys decrypt every session "
+                                  "ticket",
+                                  error)) {
     ::close(fd);
     return nullptr;
   }
