@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 
 #include "dptls/tls/handshake/messages.h"
 #include "dptls/tls/key_schedule.h"
@@ -343,34 +344,42 @@ bool HandshakeRecordLayer::write(ContentType type,
   // RFC 8449: the peer's limit counts the inner content type.
   const size_t max_frag =
       std::min<size_t>(kMaxPlaintext, write_inner_limit_ - 1);
+  // Each record is built where it goes in *out (header, fragment, inner
+  // type), sealed in place, and followed by its tag: no copy through a
+  // scratch buffer, and one reservation for all of them. `content` must
+  // not lie in *out.
+  const size_t records = (content.size() + max_frag - 1) / max_frag;
+  out->reserve(start + content.size() +
+               records * (kRecordHeaderLen + 1 + kAeadTagLen));
   while (!r.empty()) {
     std::span<const uint8_t> frag;
     r.bytes(std::min(r.remaining(), max_frag), &frag);
-    scratch_.assign(frag.begin(), frag.end());
-    scratch_.push_back(static_cast<uint8_t>(type));
+    const size_t inner = frag.size() + 1;
+    const size_t at = out->size();
+    out->resize(at + kRecordHeaderLen + inner + kAeadTagLen);
     uint8_t header[kRecordHeaderLen];
     write_record_header(ContentType::kApplicationData,
-                        static_cast<uint16_t>(scratch_.size() + kAeadTagLen),
-                        header);
+                        static_cast<uint16_t>(inner + kAeadTagLen), header);
+    std::memcpy(out->data() + at, header, kRecordHeaderLen);
+    uint8_t* body = out->data() + at + kRecordHeaderLen;
+    std::memcpy(body, frag.data(), frag.size());
+    body[frag.size()] = static_cast<uint8_t>(type);
     uint8_t nonce[kAeadNonceLen];
     record_nonce(write_iv_, write_seq_, nonce);
-    std::array<uint8_t, kAeadTagLen> tag{};
-    const IoSegment seg{scratch_.data(), scratch_.size()};
+    const IoSegment seg{body, inner};
     AeadOp op;
     op.key = &write_key_;
     op.dir = AeadDir::kSeal;
     op.nonce = nonce;
     op.aad = header;
     op.segs = {&seg, 1};
-    op.tag = tag.data();
+    op.tag = body + inner;
     if (backend_.run_one(op) != AeadStatus::kOk) {
+      crypto::secure_wipe(out->data() + start, out->size() - start);
       out->resize(start);
       return false;
     }
     ++write_seq_;
-    out->insert(out->end(), header, header + kRecordHeaderLen);
-    out->insert(out->end(), scratch_.begin(), scratch_.end());
-    out->insert(out->end(), tag.begin(), tag.end());
   }
   return true;
 }

@@ -1170,6 +1170,12 @@ bool ServerHandshake::State::write_hello_retry() {
 }
 
 bool ServerHandshake::State::write_server_hello() {
+  // The server's flight (ServerHello to Finished, a certificate chain of a
+  // few KB at most in the common case) and the largest message, grown once
+  // rather than message by message.
+  constexpr size_t kFlightReserve = 4096;
+  flight.reserve(kFlightReserve);
+  msg_buf.reserve(kFlightReserve);
   std::array<uint8_t, 32> random{};
   if (hooks.server_random.has_value()) {
     random = *hooks.server_random;
