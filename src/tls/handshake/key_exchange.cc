@@ -18,6 +18,7 @@
 
 #include "dptls/crypto/aead.h"
 #include "tls/handshake/ossl_ptr.h"
+#include "tls/handshake/thread_spares.h"
 #include "tls/handshake/x25519_direct.h"
 
 namespace dptls::tls {
@@ -143,63 +144,24 @@ bool x25519_from_data(std::span<const uint8_t> priv,
   return EVP_PKEY_fromdata(fromdata.get(), pkey, EVP_PKEY_KEYPAIR, params) == 1;
 }
 
-// Spare X25519 key objects of this thread: an EVP_PKEY with a derivation
-// context on it, both wiped of their private key. A new key per handshake
-// costs an EVP_PKEY and an EVP_PKEY_CTX (key management and key exchange
-// fetched by name, scans of libcrypto's name map); a spare takes
-// the next private key by an import into the same EVP_PKEY and a
-// re-initialisation of its context. At most kMaxSpares are kept (one is
-// what a handshake thread needs: a server key lives for one feed() call).
+// Spare X25519 key objects of this thread (the EVP path): an EVP_PKEY with a
+// derivation context on it, both wiped of their private key. A new key per
+// handshake costs an EVP_PKEY and an EVP_PKEY_CTX (key management and key
+// exchange fetched by name, scans of libcrypto's name map); a spare takes the
+// next private key by an import into the same EVP_PKEY and a re-initialisation
+// of its context. At most four are kept (one is what a handshake thread needs:
+// a server key lives for one feed() call).
 struct X25519Spare {
   EVP_PKEY* pkey;
   EVP_PKEY_CTX* derive;
 };
 
-// Set once this thread's X25519Spares is destroyed (thread exit): a key
-// reset after that is freed, not kept.
-thread_local bool x25519_spares_gone = false;
-
-class X25519Spares {
- public:
-  X25519Spares() = default;
-  X25519Spares(const X25519Spares&) = delete;
-  X25519Spares& operator=(const X25519Spares&) = delete;
-  ~X25519Spares() {
-    x25519_spares_gone = true;
-    for (size_t i = 0; i < count_; ++i) {
-      EVP_PKEY_CTX_free(spares_[i].derive);
-      EVP_PKEY_free(spares_[i].pkey);
-    }
-  }
-  bool take(X25519Spare* out) {
-    if (count_ == 0) {
-      return false;
-    }
-    *out = spares_[--count_];
-    return true;
-  }
-  bool put(const X25519Spare& spare) {
-    if (count_ == spares_.size()) {
-      return false;
-    }
-    spares_[count_++] = spare;
-    return true;
-  }
-
- private:
-  static constexpr size_t kMaxSpares = 4;
-  std::array<X25519Spare, kMaxSpares> spares_{};
-  size_t count_ = 0;
-};
-
-// This thread's spares; nullptr once they are destroyed.
-X25519Spares* x25519_spares() {
-  if (x25519_spares_gone) {
-    return nullptr;
-  }
-  thread_local X25519Spares spares;
-  return &spares;
+void free_spare(X25519Spare& spare) {
+  EVP_PKEY_CTX_free(spare.derive);
+  EVP_PKEY_free(spare.pkey);
 }
+
+using X25519Spares = internal::ThreadSpares<X25519Spare, free_spare>;
 
 // Removes the private key from an X25519 EVP_PKEY in place: setting its
 // encoded public key makes libcrypto's X25519 key management clear and
@@ -310,7 +272,7 @@ void EphemeralKey::reset() {
   // spare of this thread (x25519_spares).
   X25519Spares* spares = group_ == NamedGroup::kX25519 && pkey_ != nullptr &&
                                  derive_ctx_ != nullptr
-                             ? x25519_spares()
+                             ? X25519Spares::mine()
                              : nullptr;
   if (spares != nullptr && x25519_wipe_in_place(pkey_) &&
       spares->put({pkey_, derive_ctx_})) {
@@ -410,7 +372,7 @@ bool EphemeralKey::set_x25519_private(std::span<const uint8_t> priv) {
   // context is initialised again to pick the new key data up.
   X25519Spare spare{};
   bool derive_ready = false;
-  X25519Spares* spares = x25519_spares();
+  X25519Spares* spares = X25519Spares::mine();
   if (spares != nullptr && spares->take(&spare)) {
     pkey_ = spare.pkey;
     derive_ctx_ = spare.derive;

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "dptls/crypto/aead.h"
+#include "tls/handshake/thread_spares.h"
 
 namespace dptls::tls::internal {
 namespace {
@@ -206,61 +207,20 @@ PeerKeys& peer_keys() {
   return keys;
 }
 
-// Set once this thread's spares are destroyed (thread exit): a key
-// released after that is freed, not kept.
-thread_local bool spares_gone = false;
-
-void free_key(X25519Direct::Key* key) {
+void free_key(X25519Direct::Key& key) {
   const Functions* f = functions();
-  if (f != nullptr && key->ctx != nullptr) {
-    f->free_ctx(key->ctx);
+  if (f != nullptr && key.ctx != nullptr) {
+    f->free_ctx(key.ctx);
   }
-  if (f != nullptr && key->data != nullptr) {
-    f->free_data(key->data);
+  if (f != nullptr && key.data != nullptr) {
+    f->free_data(key.data);
   }
-  *key = {};
+  key = {};
 }
 
 // Wiped key objects of this thread, for the next key: a handshake thread
 // needs one at a time (a server's key lives for one feed() call).
-class Spares {
- public:
-  Spares() = default;
-  Spares(const Spares&) = delete;
-  Spares& operator=(const Spares&) = delete;
-  ~Spares() {
-    spares_gone = true;
-    for (size_t i = 0; i < count_; ++i) {
-      free_key(&keys_[i]);
-    }
-  }
-  bool take(X25519Direct::Key* out) {
-    if (count_ == 0) {
-      return false;
-    }
-    *out = keys_[--count_];
-    return true;
-  }
-  bool put(const X25519Direct::Key& key) {
-    if (count_ == keys_.size()) {
-      return false;
-    }
-    keys_[count_++] = key;
-    return true;
-  }
-
- private:
-  std::array<X25519Direct::Key, 4> keys_{};
-  size_t count_ = 0;
-};
-
-Spares* spares() {
-  if (spares_gone) {
-    return nullptr;
-  }
-  thread_local Spares s;
-  return &s;
-}
+using Spares = ThreadSpares<X25519Direct::Key, free_key>;
 
 // Whether the private key `data` holds reads back as all zeros.
 bool private_key_is_zero(const Functions& f, void* data) {
@@ -294,7 +254,7 @@ void X25519Direct::set_enabled_for_testing(bool on) {
 
 bool X25519Direct::acquire(Key* key) {
   *key = {};
-  Spares* s = spares();
+  Spares* s = Spares::mine();
   if (s != nullptr && s->take(key)) {
     return true;
   }
@@ -306,7 +266,7 @@ bool X25519Direct::acquire(Key* key) {
   key->ctx = key->data != nullptr ? f->new_ctx(f->provctx) : nullptr;
   if (key->ctx == nullptr || f->init(key->ctx, key->data, nullptr) != 1) {
     ERR_clear_error();
-    free_key(key);
+    free_key(*key);
     return false;
   }
   return true;
@@ -357,7 +317,7 @@ void X25519Direct::release(Key* key) {
   }
   const Functions* f = functions();
   static constexpr std::array<uint8_t, kLen> kZeros{};
-  Spares* s = spares();
+  Spares* s = Spares::mine();
   if (f != nullptr && s != nullptr &&
       import(*f, key->data, kZeros, kBasePoint) &&
       private_key_is_zero(*f, key->data) && s->put(*key)) {
@@ -365,7 +325,7 @@ void X25519Direct::release(Key* key) {
     return;
   }
   ERR_clear_error();
-  free_key(key);
+  free_key(*key);
 }
 
 }  // namespace dptls::tls::internal
