@@ -39,6 +39,7 @@
 #include "dptls/engine/port_mtu.h"
 #include "dptls/net/port_offloads.h"
 #include "dptls/net/stack.h"
+#include "dptls/util/http_text.h"
 #include "engine/worker.h"
 
 namespace dptls::engine {
@@ -374,14 +375,27 @@ class AdminServer {
            std::to_string(body.size()) + "\r\n\r\n" + body;
   }
 
-  // Serves requests for up to `timeout_ms`: GET /metrics (render()),
-  // POST /reload (reload(&text), true when it succeeded: 200, else 500,
-  // with the text) and GET /healthz (health(&text), true: 200 "ok", else
-  // 503 with the reason, e.g. draining or a stalled worker, so that a load
-  // balancer in front stops sending new connections). With a token, POST
-  // /reload without it (authorise()) gets 401 and reload() is not called;
-  // the GETs stay open (load balancers probe /healthz without
-  // credentials).
+  // A request's line and headers must fit in kMaxRequest bytes (431
+  // otherwise) and arrive within kRequestDeadlineMs of the accept (408
+  // otherwise); the response must be taken within kResponseDeadlineMs. The
+  // server runs on the control-plane thread and serves one connection at a
+  // time: these bound how long one client can hold it (docs/
+  // configuration.md, [admin]).
+  static constexpr size_t kMaxRequest = 8192;
+  static constexpr int kRequestDeadlineMs = 1000;
+  static constexpr int kResponseDeadlineMs = 1000;
+  static constexpr int kDrainReads = 16;
+
+  // Waits up to `timeout_ms` for a connection and serves its request:
+  // GET /metrics (render()), POST /reload (reload(&text), true when it
+  // succeeded: 200, else 500, with the text) and GET /healthz
+  // (health(&text), true: 200 "ok", else 503 with the reason, e.g.
+  // draining or a stalled worker, so that a load balancer in front stops
+  // sending new connections). With a token, POST /reload without it
+  // (authorise()) gets 401 and reload() is not called; the GETs stay open
+  // (load balancers probe /healthz without credentials). The request is
+  // read up to the empty line after its headers (read_request()); one
+  // that is too long or too slow gets 431 or 408, logged with the peer.
   template <typename Render, typename Reload, typename Health>
   void serve(int timeout_ms, Render&& render, Reload&& reload,
              Health&& health) {
@@ -392,29 +406,44 @@ class AdminServer {
     sockaddr_storage peer{};
     socklen_t peer_len = sizeof(peer);
     const int c = accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len,
-                          SOCK_CLOEXEC);
+                          SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (c < 0) {
       return;
     }
-    timeval tv{1, 0};
-    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    char buf[2048];
-    const ssize_t n = recv(c, buf, sizeof(buf) - 1, 0);
+    std::array<char, kMaxRequest> buf{};
+    size_t n = 0;
+    const Read read = read_request(
+        c, &buf, &n,
+        Deadline::clock::now() + std::chrono::milliseconds(kRequestDeadlineMs));
+    const std::string_view request(buf.data(), n);
     std::string response;
-    if (n > 0 && std::strncmp(buf, "GET /metrics", 12) == 0) {
+    if (read == Read::kTooLarge) {
+      response = refuse(peer, "431 Request Header Fields Too Large",
+                        fmt::format("request line and headers longer than {} "
+                                    "bytes",
+                                    kMaxRequest));
+    } else if (read == Read::kTimeout) {
+      response = refuse(
+          peer, "408 Request Timeout",
+          fmt::format("request line and headers not complete within {} ms "
+                      "({} bytes came)",
+                      kRequestDeadlineMs, n));
+    } else if (read == Read::kClosed) {
+      // Nothing came, or the connection failed: no one to answer.
+    } else if (request.starts_with("GET /metrics")) {
       const std::string body = render();
       response =
           "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
           "Content-Length: " +
           std::to_string(body.size()) + "\r\n\r\n" + body;
-    } else if (n > 0 && std::strncmp(buf, "POST /reload", 12) == 0) {
+    } else if (request.starts_with("POST /reload")) {
       // Without the token *response is the 401.
-      if (authorise({buf, static_cast<size_t>(n)}, peer, &response)) {
+      if (authorise(request, peer, &response)) {
         std::string body;
         const bool ok = reload(&body);
         response = text_response(ok ? "200 OK" : "500 Failed", std::move(body));
       }
-    } else if (n > 0 && std::strncmp(buf, "GET /healthz", 12) == 0) {
+    } else if (request.starts_with("GET /healthz")) {
       std::string body;
       const bool ok = health(&body);
       response = text_response(ok ? "200 OK" : "503 Service Unavailable",
@@ -423,20 +452,128 @@ class AdminServer {
       response =
           "HTTP/1.0 404 Not Found\r\nContent-Length: 10\r\n\r\nnot found\n";
     }
-    for (size_t off = 0; off < response.size();) {
-      const ssize_t w =
-          send(c, response.data() + off, response.size() - off, MSG_NOSIGNAL);
-      if (w <= 0) {
-        break;
-      }
-      off += static_cast<size_t>(w);
+    if (!send_response(c, response)) {
+      spdlog::warn(
+          "admin: response to {} not sent: the connection failed or the "
+          "client did not take it within {} ms",
+          peer_text(peer), kResponseDeadlineMs);
+    }
+    // What the client sent beyond the part read (a body, the rest of an
+    // oversized header block) is discarded, so that the close below sends
+    // a FIN rather than a reset that could destroy the response before the
+    // client reads it. Only what has arrived, no waiting, and at most
+    // kDrainReads reads: a client that keeps sending cannot hold the
+    // thread here.
+    shutdown(c, SHUT_WR);
+    for (int i = 0;
+         i < kDrainReads && recv(c, buf.data(), buf.size(), MSG_DONTWAIT) > 0;
+         ++i) {
     }
     close(c);
     // The request may have carried the token.
-    crypto::secure_wipe(buf, sizeof(buf));
+    crypto::secure_wipe(buf.data(), buf.size());
   }
 
  private:
+  using Deadline = std::chrono::steady_clock::time_point;
+
+  enum class Read : uint8_t {
+    kComplete,  // the empty line after the headers came, or the client
+                // shut down its side after sending something
+    kTooLarge,  // kMaxRequest bytes without the empty line
+    kTimeout,   // the deadline passed first
+    kClosed,    // closed before sending anything, or the connection
+                // failed
+  };
+
+  // Reads the request from the non-blocking socket `c` into *buf until the
+  // end of its headers (http_head_end()), *buf is full or `deadline`
+  // passes; *n: the bytes read. A client that shuts down its side after
+  // sending something has sent all it will: that is the request.
+  static Read read_request(int c, std::array<char, kMaxRequest>* buf, size_t* n,
+                           Deadline deadline) {
+    *n = 0;
+    while (true) {
+      const ssize_t r = recv(c, buf->data() + *n, buf->size() - *n, 0);
+      if (r > 0) {
+        const size_t before = *n;
+        *n += static_cast<size_t>(r);
+        if (http_head_end({buf->data(), *n}, before) !=
+            std::string_view::npos) {
+          return Read::kComplete;
+        }
+        if (*n == buf->size()) {
+          return Read::kTooLarge;
+        }
+        continue;
+      }
+      if (r == 0) {
+        return *n > 0 ? Read::kComplete : Read::kClosed;
+      }
+      if (errno == EINTR) {
+        continue;
+      }
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        return Read::kClosed;
+      }
+      if (!wait_for(c, POLLIN, deadline)) {
+        return Read::kTimeout;
+      }
+    }
+  }
+
+  // Waits until `c` has `events` or `deadline` passes; false then.
+  static bool wait_for(int c, int16_t events, Deadline deadline) {
+    while (true) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - Deadline::clock::now());
+      if (left.count() <= 0) {
+        return false;
+      }
+      pollfd p{c, events, 0};
+      const int r = poll(&p, 1, static_cast<int>(left.count()) + 1);
+      if (r > 0) {
+        return true;
+      }
+      if (r < 0 && errno != EINTR) {
+        return false;
+      }
+    }
+  }
+
+  // Sends all of `response` on the non-blocking socket `c` within
+  // kResponseDeadlineMs; false when the client did not take it in time
+  // or the connection failed.
+  static bool send_response(int c, const std::string& response) {
+    const Deadline deadline =
+        Deadline::clock::now() + std::chrono::milliseconds(kResponseDeadlineMs);
+    for (size_t off = 0; off < response.size();) {
+      const ssize_t w =
+          send(c, response.data() + off, response.size() - off, MSG_NOSIGNAL);
+      if (w > 0) {
+        off += static_cast<size_t>(w);
+      } else if (w < 0 && errno == EINTR) {
+        continue;
+      } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (!wait_for(c, POLLOUT, deadline)) {
+          return false;
+        }
+      } else {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // A refusal of the request: the response with `status` and `why`, and
+  // a warning with the peer and the reason.
+  static std::string refuse(const sockaddr_storage& peer, const char* status,
+                            const std::string& why) {
+    spdlog::warn("admin: request from {} refused ({:.3}): {}", peer_text(peer),
+                 status, why);
+    return text_response(status, why);
+  }
+
   // Whether `request` may reload: true without a token or with its token
   // in an Authorization: Bearer header. Otherwise *response is the 401
   // (RFC 6750 section 3: a challenge, error="invalid_token" for a wrong

@@ -1,8 +1,9 @@
 """Small helpers the engine tests share (test_engine_tls.py,
 test_engine_ping.py, test_engine_pmtu.py, test_gen.py,
 test_engine_reload.py, test_engine_stall.py): a free loopback port, a test
-certificate, the engine's /metrics as a dict, a failure that prints the
-engine's log, the prerequisites check and the start of a configuration."""
+certificate, the engine's /metrics as a dict, a request to the admin
+socket in pieces, a failure that prints the engine's log, the
+prerequisites check and the start of a configuration."""
 import json
 import os
 import shutil
@@ -56,6 +57,37 @@ def metrics(port):
             except ValueError:
                 pass
     return values
+
+
+def admin_pieces(port, pieces, pause=0.1, timeout=5):
+    """One request to the admin socket on 127.0.0.1:port sent as `pieces`
+    (bytes), each in its own TCP segment, `pause` seconds apart; then the
+    answer read until the engine closes. Returns (HTTP status, or None
+    when the engine closed without one; body text; seconds from the last
+    piece sent to the close). The socket is not shut down for writing:
+    the engine sees a client that may still send."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i, piece in enumerate(pieces):
+            if i:
+                time.sleep(pause)
+            try:
+                s.sendall(piece)
+            except (BrokenPipeError, ConnectionResetError):
+                break  # the engine answered (or closed) early: read that
+        sent = time.monotonic()
+        s.settimeout(timeout)
+        data = b""
+        try:
+            while chunk := s.recv(65536):
+                data += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+        elapsed = time.monotonic() - sent
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = head.split(b" ", 2)[1] if head.startswith(b"HTTP/") else None
+    return (int(status) if status else None,
+            body.decode(errors="replace"), elapsed)
 
 
 def telemetry(pid, cmd):

@@ -25,7 +25,17 @@ The engine serves certificate A from srv.pem / srv.key. Then:
      read at start; the log says it needs a restart); with the right one
      500 while the key is broken, 200 once B's key is back
      (dptls_reloads_total 2); GET /metrics and /healthz need no token;
-  5. SIGTERM: exit 0; neither token was logged.
+  5. the admin socket reads a request to the end of its headers: GET
+     /healthz and POST /reload (with the token) sent in 3 pieces 100 ms
+     apart, split inside the request line and inside the token, are
+     served (dptls_reloads_total 3), so is POST /reload whose
+     Authorization header comes after its request line, split inside the
+     header (4); also a request with bare LF line ends and one with
+     headers of exactly 8 KiB; a client that sends "GET /metr" and stops
+     gets 408 about 1 s after, and a /healthz probe waiting behind it is
+     answered right after; headers over 8 KiB get 431; each refusal is
+     logged with the peer and the reason;
+  6. SIGTERM: exit 0; neither token was logged.
 
 Before all of it, an engine whose token file others may read refuses to
 start, saying why.
@@ -45,8 +55,8 @@ import urllib.error
 import urllib.request
 
 import netns  # tests/engine/netns.py
-from harness import (engine_config, fail, free_port, health, make_cert,
-                     metrics, missing_prerequisite, tear_down)
+from harness import (admin_pieces, engine_config, fail, free_port, health,
+                     make_cert, metrics, missing_prerequisite, tear_down)
 from netns import sh
 
 SKIP = 77
@@ -265,6 +275,89 @@ def refused_start(exe, work, host_if, admin, log):
           f"'{want} ...'")
 
 
+# The admin socket's limits (docs/configuration.md [admin]): a request's
+# line and headers in at most 8 KiB, complete within 1 s of the accept.
+ADMIN_HEAD_LIMIT = 8192
+ADMIN_DEADLINE = 1.0
+
+
+def whole_requests(admin, log):
+    """Step 5: requests that arrive in pieces are read to the end of their
+    headers, within the limits. Every check runs; the failures are
+    reported together."""
+    problems = []
+    # Split inside the request line, then inside a header.
+    got = admin_pieces(admin, [b"GET /hea", b"lthz HTTP/1.1\r\nHost: adm",
+                               b"in\r\n\r\n"])[:2]
+    if got != (200, "ok\n"):
+        problems.append(f"GET /healthz in 3 pieces: {got}, want 200 ok")
+    got = admin_pieces(admin, [b"GET /healthz HTTP/1.0\n", b"\n"])[:2]
+    if got != (200, "ok\n"):
+        problems.append(f"GET /healthz with bare LFs: {got}, want 200 ok")
+    # Split after "POST /re" and inside the token; then the request line
+    # whole and the Authorization header in the next pieces.
+    request = (f"POST /reload HTTP/1.1\r\nHost: admin\r\nAuthorization: "
+               f"Bearer {TOKEN}\r\nContent-Length: 0\r\n\r\n").encode()
+    token_at = request.index(TOKEN.encode())
+    for want, cuts in ((3, (request.index(b"load"),
+                            token_at + len(TOKEN) // 2)),
+                       (4, (request.index(b"Host"), token_at - 3))):
+        got = admin_pieces(admin, [request[:cuts[0]],
+                                   request[cuts[0]:cuts[1]],
+                                   request[cuts[1]:]])[:2]
+        reloads = metrics(admin).get("dptls_reloads_total")
+        if got[0] != 200 or reloads != want:
+            problems.append(f"POST /reload with the token, cut at {cuts}: "
+                            f"{got}, dptls_reloads_total {reloads}; want 200 "
+                            f"and {want}")
+    # Headers of exactly the limit are read whole.
+    head = b"GET /healthz HTTP/1.1\r\nX-Pad: \r\n\r\n"
+    pad = b"p" * (ADMIN_HEAD_LIMIT - len(head))
+    got = admin_pieces(admin, [head[:-4] + pad + b"\r\n\r\n"])[:2]
+    if got != (200, "ok\n"):
+        problems.append(f"GET /healthz with {ADMIN_HEAD_LIMIT} bytes of "
+                        f"headers: {got}, want 200 ok")
+    # One byte more: 431.
+    got = admin_pieces(admin, [head[:-4] + pad + b"p\r\n\r\n"])[:2]
+    if got[0] != 431 or str(ADMIN_HEAD_LIMIT) not in got[1]:
+        problems.append(f"GET /healthz with {ADMIN_HEAD_LIMIT + 1} bytes of "
+                        f"headers: {got}, want 431 naming the limit")
+    # Half a request line and then nothing: 408 after the deadline; a
+    # probe that came meanwhile waits at most that long.
+    slow = {}
+    slow_client = threading.Thread(target=lambda: slow.update(
+        got=admin_pieces(admin, [b"GET /metr"], timeout=10)), daemon=True)
+    slow_client.start()
+    time.sleep(0.2)  # the slow client is accepted first
+    start = time.monotonic()
+    probe = health(admin)
+    waited = time.monotonic() - start
+    slow_client.join(15)
+    status, body, closed_after = slow.get("got", (None, "", -1.0))
+    closed_after = round(closed_after, 3)
+    if status != 408 or \
+            not ADMIN_DEADLINE - 0.3 <= closed_after <= ADMIN_DEADLINE + 1:
+        problems.append(f"\"GET /metr\" and nothing more: {status} {body!r} "
+                        f"after {closed_after} s, want 408 after about "
+                        f"{ADMIN_DEADLINE} s")
+    if probe != (200, "ok\n") or waited > ADMIN_DEADLINE + 1:
+        problems.append(f"GET /healthz behind the slow client: {probe} "
+                        f"after {waited:.2f} s, want 200 ok within "
+                        f"{ADMIN_DEADLINE + 1} s")
+    text = log_text(log)
+    for code in (408, 431):
+        if not re.search(rf"admin: request from 127\.0\.0\.1:\d+ refused "
+                         rf"\({code}\): ", text):
+            problems.append(f"no log line 'admin: request from 127.0.0.1:... "
+                            f"refused ({code}): ...'")
+    if problems:
+        fail("; ".join(problems), log)
+    print(f"admin requests in pieces served (reloads 4); headers of "
+          f"{ADMIN_HEAD_LIMIT} bytes served, one more: 431; \"GET /metr\" "
+          f"then silence: 408 after {closed_after:.2f} s, a probe behind it "
+          f"answered after {waited:.2f} s")
+
+
 def log_text(log):
     with open(log, errors="replace") as f:
         return f.read()
@@ -424,6 +517,9 @@ def main(exe):
         if metrics(admin).get("dptls_reload_failures_total") != 2:
             fail("POST /reload failure not counted", log)
         print(f"POST /reload: 500 while broken, then 200 ({body.strip()})")
+
+        # 5. Requests in pieces, and the limits.
+        whole_requests(admin, log)
 
         kept.close()
         kept = None

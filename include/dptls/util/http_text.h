@@ -38,4 +38,20 @@ constexpr std::string_view trim_ows(std::string_view s) {
   return s;
 }
 
+// The length of the head at the start of `s` (a request or status line
+// and the header fields) up to and including the empty line that ends it:
+// "\r\n\r\n", or with a bare LF for either line end (RFC 9112 section 2.2
+// lets a recipient take LF alone as a line end). npos while `s` holds no
+// such line. `from`: where the LF of the empty line may start, for a caller
+// that appends to `s` and has looked at the bytes before (0: all of `s`).
+constexpr size_t http_head_end(std::string_view s, size_t from = 0) {
+  for (size_t i = from > 0 ? from : 1; i < s.size(); ++i) {
+    if (s[i] == '\n' && (s[i - 1] == '\n' ||
+                         (s[i - 1] == '\r' && i >= 2 && s[i - 2] == '\n'))) {
+      return i + 1;
+    }
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace dptls
