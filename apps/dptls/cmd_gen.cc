@@ -160,8 +160,8 @@ int run(const GenCli& c) {
   if (c.hugepages != "on" && c.hugepages != "off" && c.hugepages != "auto") {
     return usage("--hugepages must be on, off or auto");
   }
-  if (c.mtu < 576 || c.mtu > 9000) {
-    return usage("--mtu must be in [576, 9000]");
+  if (c.mtu < 576 || c.mtu > 9216) {  // as config [[port]] mtu
+    return usage("--mtu must be in [576, 9216]");
   }
   if (c.no_verify && !c.ca_file.empty()) {
     return usage("--ca and --no-verify contradict each other");

@@ -665,6 +665,11 @@ bool start_port(uint16_t port, const config::Config& config,
     spdlog::warn("port {}: transmit offloads off: {}", config.ports[0].name,
                  offloads->tx_defect);
   }
+  // Frames longer than one mbuf arrive as chains, when the port can.
+  const auto wanted = static_cast<uint16_t>(config.ports[0].mtu);
+  const uint32_t rx_room = mbuf_rx_room(workers.front()->pool);
+  offloads->rx |= rx_scatter_offload(wanted, rx_room, info.rx_offload_capa,
+                                     info.max_mtu, info.max_rx_pktlen);
   const auto queues = static_cast<uint16_t>(workers.size());
   if (queues > info.max_rx_queues || queues > info.max_tx_queues) {
     *error = "the port has " + std::to_string(info.max_rx_queues) +
@@ -706,9 +711,13 @@ bool start_port(uint16_t port, const config::Config& config,
     return false;
   }
   const PortMtu settled =
-      apply_port_mtu(port, info, static_cast<uint16_t>(config.ports[0].mtu));
+      apply_port_mtu(port, info, wanted, rx_room, offloads->rx);
   if (!settled.warning.empty()) {
     spdlog::warn("port {}: {}", config.ports[0].name, settled.warning);
+  }
+  if (!settled.error.empty()) {
+    *error = settled.error;
+    return false;
   }
   *mtu = settled.mtu;
   const int socket = rte_eth_dev_socket_id(port);

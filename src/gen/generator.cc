@@ -1005,6 +1005,10 @@ bool start_port(uint16_t port, rte_mempool* pool, uint16_t wanted,
   *plan = net::plan_port_offloads(
       info.rx_offload_capa, info.tx_offload_capa, info.tx_desc_lim.nb_seg_max,
       net::OffloadWish{.checksums = offloads}, info.driver_name);
+  // Frames longer than one mbuf arrive as chains, when the port can.
+  const uint32_t rx_room = engine::mbuf_rx_room(pool);
+  plan->rx |= engine::rx_scatter_offload(wanted, rx_room, info.rx_offload_capa,
+                                         info.max_mtu, info.max_rx_pktlen);
   rte_eth_conf conf{};
   conf.rxmode.offloads = plan->rx;
   conf.txmode.offloads = plan->tx;
@@ -1012,9 +1016,14 @@ bool start_port(uint16_t port, rte_mempool* pool, uint16_t wanted,
     *error = "rte_eth_dev_configure failed";
     return false;
   }
-  engine::PortMtu settled = engine::apply_port_mtu(port, info, wanted);
+  engine::PortMtu settled =
+      engine::apply_port_mtu(port, info, wanted, rx_room, plan->rx);
   if (!settled.warning.empty()) {
     results->warnings.push_back("port: " + std::move(settled.warning));
+  }
+  if (!settled.error.empty()) {
+    *error = "port: " + std::move(settled.error);
+    return false;
   }
   *mtu = settled.mtu;
   const int socket = rte_eth_dev_socket_id(port);

@@ -59,6 +59,9 @@ std::string PortOffloadPlan::summary() const {
   if ((rx & RTE_ETH_RX_OFFLOAD_TCP_CKSUM) != 0) {
     rx_s += " tcp-cksum";
   }
+  if ((rx & RTE_ETH_RX_OFFLOAD_SCATTER) != 0) {
+    rx_s += " scatter";
+  }
   if (stack.ipv4_checksum) {
     tx_s += " ipv4-cksum";
   }

@@ -1,9 +1,9 @@
 """Small helpers the engine tests share (test_engine_tls.py,
 test_engine_ping.py, test_engine_pmtu.py, test_gen.py,
-test_engine_reload.py, test_engine_stall.py): a free loopback port, a test
-certificate, the engine's /metrics as a dict, a request to the admin
-socket in pieces, a failure that prints the engine's log, the
-prerequisites check and the start of a configuration."""
+test_engine_reload.py, test_engine_stall.py, test_engine_jumbo.py): a free
+loopback port, a test certificate, the engine's /metrics as a dict, a
+request to the admin socket in pieces, a failure that prints the engine's
+log, the prerequisites check and the start of a configuration."""
 import json
 import os
 import shutil

@@ -1,6 +1,6 @@
 """A network namespace joined to the root namespace by a veth pair: the
 test host the engine tests talk to. Shared by test_engine_tls.py,
-test_engine_ping.py and test_gen.py.
+test_engine_ping.py, test_gen.py and test_engine_jumbo.py.
 
 Offloads are turned off on both ends: net_af_packet must see frames that
 fit the MTU with full checksums, as a wire would carry them.

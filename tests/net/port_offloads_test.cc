@@ -115,6 +115,12 @@ TEST(PortOffloadsTest, ReceiveVerdictsAreTakenOneByOne) {
   EXPECT_EQ(p.summary(), "rx tcp-cksum; tx none");
 }
 
+TEST(PortOffloadsTest, SummaryNamesScatteredReceive) {
+  PortOffloadPlan p = plan_port_offloads(0, 0, 0, {});
+  p.rx |= RTE_ETH_RX_OFFLOAD_SCATTER;  // as the engine adds it
+  EXPECT_EQ(p.summary(), "rx scatter; tx none");
+}
+
 TEST(PortOffloadsTest, NetConfigRefusesTsoWithoutTheChecksumOrTooLarge) {
   NetConfig c;
   c.mac = MacAddr{{0x02, 0, 0, 0, 0, 1}};

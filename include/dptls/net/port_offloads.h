@@ -7,7 +7,9 @@
 // RTE_MBUF_F_RX_*_CKSUM_GOOD/BAD and checks in software when UNKNOWN).
 // Transmit: IPv4 and TCP checksums, then TSO on top of the TCP checksum.
 // Chains of mbufs are always sent, so MULTI_SEGS is asked for whenever the
-// port lists it.
+// port lists it. Receiving into chains (SCATTER) depends on the MTU and the
+// mbuf size, not on the capabilities alone: engine/port_mtu.h
+// rx_scatter_offload() adds it.
 #pragma once
 
 #include <cstdint>
@@ -33,7 +35,8 @@ struct PortOffloadPlan {
   /// driver's known defect (tx_offload_defect); empty otherwise.
   std::string tx_defect;
   /// For the log: e.g. "rx ipv4-cksum tcp-cksum; tx ipv4-cksum tcp-cksum
-  /// tso", or "none: checksums in software".
+  /// tso" ("scatter" too when rx has it), or "none: checksums in
+  /// software".
   std::string summary() const;
 };
 
