@@ -93,6 +93,10 @@ struct Worker::Session final : app::AppConn {
   bool in_buf_wait = false;    // waits for a record buffer (buf_wait)
   uint8_t buf_next = 0;        // next slot of buf_end
   uint32_t consume_bytes = 0;
+  // A piece TCP had already counted consumed (bytes that came back from
+  // the handshake thread after the client's Finished) left the record
+  // buffer: delivery, paused when the buffer was full, must resume.
+  bool resume_rx = false;
   uint32_t live_prev = kNone;
   uint32_t live_next = kNone;
   uint64_t deadline = 0;   // TSC: handshake deadline or idle expiry
@@ -260,16 +264,29 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
     return m;
   }
 
+  // An mbuf's tag in the record buffer (hash.usr): its session's slot + 1,
+  // with kTagPreConsumed when TCP already counted its bytes consumed.
+  static constexpr uint32_t kTagPreConsumed = 0x80000000u;
+
   // The RxStream's release callback: frees one segment; bytes that came
-  // from TCP are reported consumed (after the flush, per session).
+  // from TCP are reported consumed, and a pre-consumed piece resumes
+  // delivery (after the flush, per session): TCP pauses delivery when the
+  // buffer is full (push_data's unread) until told of consumption, and a
+  // buffer full of pieces the handshake thread gave back would otherwise
+  // never tell it.
   static void release(void* ctx, void* owner) {
     auto* self = static_cast<Impl*>(ctx);
     auto* m = static_cast<rte_mbuf*>(owner);
     const uint32_t tag = m->hash.usr;
-    if (tag != 0 && tag - 1 < self->sessions.size()) {
-      Session& s = self->sessions[tag - 1];
+    const uint32_t index = (tag & ~kTagPreConsumed) - 1;
+    if (tag != 0 && index < self->sessions.size()) {
+      Session& s = self->sessions[index];
       if (s.phase != Phase::kFree) {
-        s.consume_bytes += m->data_len;
+        if ((tag & kTagPreConsumed) != 0) {
+          s.resume_rx = true;
+        } else {
+          s.consume_bytes += m->data_len;
+        }
         mark(self->consume, s.in_consume, s.slot);
       }
     }
@@ -321,6 +338,7 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
     s.abort_pending = false;
     s.heard_from = false;
     s.consume_bytes = 0;
+    s.resume_rx = false;
     s.sent_total = 0;
     std::fill(std::begin(s.buf_end), std::end(s.buf_end), 0);
     s.buf_next = 0;
@@ -516,7 +534,8 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
     if (m == nullptr) {
       return false;
     }
-    m->hash.usr = 0;  // already reported consumed to TCP
+    // Already reported consumed to TCP (forward_handshake).
+    m->hash.usr = static_cast<uint32_t>(s.slot + 1) | kTagPreConsumed;
     if (!s.rec.rx.push(tls::RxChunk{rte_pktmbuf_mtod(m, uint8_t*), len, m})) {
       rte_pktmbuf_free(m);
       return false;
@@ -853,10 +872,11 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
     for (uint32_t slot : consume) {
       Session& s = sessions[slot];
       s.in_consume = false;
-      if (s.phase != Phase::kFree && s.consume_bytes != 0) {
+      if (s.phase != Phase::kFree && (s.consume_bytes != 0 || s.resume_rx)) {
         tcp->consumed(s.h, s.consume_bytes, now);
       }
       s.consume_bytes = 0;
+      s.resume_rx = false;
     }
     consume.clear();
   }
