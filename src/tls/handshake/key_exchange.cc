@@ -269,7 +269,7 @@ void EphemeralKey::reset() {
     xctx_ = nullptr;
   }
   // An X25519 key whose private key could be removed in place becomes a
-  // spare of this thread (x25519_spares).
+  // spare of this thread (X25519Spares).
   X25519Spares* spares = group_ == NamedGroup::kX25519 && pkey_ != nullptr &&
                                  derive_ctx_ != nullptr
                              ? X25519Spares::mine()

@@ -15,14 +15,16 @@
 // where that fails (no such provider, or one without the functions) the
 // caller keeps the EVP path (available() is false).
 //
-// The key data relies on two behaviours of libcrypto's X25519 key
-// management (providers/implementations/keymgmt/ecx_kmgmt.c, 3.0):
-// an import of a private key together with a public one takes the public
-// key as given (without one it would compute it, with a fixed-base
+// The speed relies on two behaviours of libcrypto's X25519 key
+// management (providers/implementations/keymgmt/ecx_kmgmt.c, 3.0): an
+// import of a private key together with a public one takes the public key
+// as given (without one it would compute it, with a fixed-base
 // multiplication slower than the derive used here instead), and an import
 // into key data that already holds a private key overwrites it in place.
-// Both are checked by tests (tests/tls/handshake/server_rfc8448_test.cc),
-// and the second by release() on every key it wipes.
+// The results do not depend on either (tests/tls/handshake/
+// key_exchange_test.cc checks them on both paths against Wycheproof); the
+// wipe is checked by release() on every key: the private key must read
+// back as zeros, or the objects are freed rather than kept.
 #pragma once
 
 #include <cstddef>
