@@ -16,8 +16,9 @@ packages=(
   # the bounded fuzz run of scripts/test.sh (fuzz/run_bounded.sh): clang,
   # libFuzzer and the sanitizer runtimes
   clang libclang-rt-14-dev
-  # the kernel as a test peer (tests/net/veth_test.cc): netns, veth, ping
-  iproute2 ethtool iputils-ping
+  # the kernel as a test peer (tests/net/veth_test.cc): netns, veth, ping;
+  # nftables drops one chosen segment in a namespace (engine-jumbo)
+  iproute2 ethtool iputils-ping nftables
   # real TLS/HTTP clients for the end-to-end tests (tests/engine/) and the
   # quick start; nginx-light is for a comparison benchmark and is never
   # started by an install (see policy-rc.d below)

@@ -449,9 +449,59 @@ struct Worker::Impl final : tls::RecordSink, net::StraySink {
   }
 
   // ---- handshake hand-off ----
+
+  // At most this much of one delivery goes to the handshake thread at a
+  // time: what it gives back after the client's Finished (kPostFinished)
+  // must fit the record buffer (RxStream::kMaxChunks pieces of up to
+  // kHsChunk bytes), and a delivery can be much larger (a lost segment's
+  // retransmission releases everything queued behind it). TCP keeps the
+  // rest and delivers it again once the answer has come.
+  static constexpr uint32_t kHsForwardMax = 16 * kHsChunk;
+  static_assert(kHsForwardMax / kHsChunk <= tls::RxStream::kMaxChunks);
+
+  // Gives all of `chain` after its first `share` bytes (whole segments;
+  // at least one is kept) back to TCP. False when TCP refuses (the chain
+  // is freed).
+  bool keep_forward_share(Session& s, rte_mbuf* chain, uint32_t share) {
+    if (chain->pkt_len <= share) {
+      return true;
+    }
+    rte_mbuf* last = chain;
+    uint32_t kept = chain->data_len;
+    uint16_t segs = 1;
+    while (last->next != nullptr && kept + last->next->data_len <= share) {
+      last = last->next;
+      kept += last->data_len;
+      ++segs;
+    }
+    rte_mbuf* rest = last->next;
+    if (rest == nullptr) {
+      return true;
+    }
+    last->next = nullptr;
+    rest->pkt_len = chain->pkt_len - kept;
+    rest->nb_segs = static_cast<uint16_t>(chain->nb_segs - segs);
+    chain->pkt_len = kept;
+    chain->nb_segs = segs;
+    if (tcp->unread(s.h, rest) != net::TcpResult::kOk) {
+      rte_pktmbuf_free(rest);
+      rte_pktmbuf_free(chain);
+      return false;
+    }
+    return true;
+  }
+
   void forward_handshake(Session& s, rte_mbuf* chain) {
-    const uint32_t len = chain->pkt_len;
     SpscRing<HsRequest>& ring = request_ring(s.h);
+    // No more than the ring can ever hold, either (handshake_queue may be
+    // set as low as 1 slot).
+    const auto share = static_cast<uint32_t>(
+        std::min<size_t>(kHsForwardMax, ring.capacity() * kHsChunk));
+    if (!s.hs_inflight && !keep_forward_share(s, chain, share)) {
+      abort_session(s);
+      return;
+    }
+    const uint32_t len = chain->pkt_len;
     const size_t chunks = (len + kHsChunk - 1) / kHsChunk;
     if (s.hs_inflight || ring.free_slots() < chunks) {
       // Keep the bytes in TCP (its window closes) until the answer comes
