@@ -21,4 +21,9 @@ bool checksum_impl_available(ChecksumImpl impl);
 uint32_t checksum_sum_with(ChecksumImpl impl, std::span<const uint8_t> data,
                            uint32_t sum = 0);
 
+/// checksum_copy() with the given implementation (kAvx512 copies with the
+/// AVX2 loop); `impl` must be available.
+uint32_t checksum_copy_with(ChecksumImpl impl, uint8_t* dst,
+                            std::span<const uint8_t> src, uint32_t sum = 0);
+
 }  // namespace dptls::net

@@ -1,6 +1,7 @@
 // Segment output: building headers and options, payload by reference
 // (indirect mbufs attached to the send queue; a payload of at most
-// kCopyPayloadMax bytes is copied behind the header instead), the send
+// kCopyPayloadMax bytes, or any that fits when the checksum is summed in
+// software, is copied behind the header instead), the send
 // loop with sender SWS avoidance (RFC 9293 3.8.6.2.1), receive window
 // advertisement (3.8.6.2.2), and loss recovery output: NewReno (RFC 6582)
 // and SACK-based (RFC 6675 section 5 NextSeg()).
@@ -115,7 +116,8 @@ rte_mbuf* TcpStack::build_segment(const FlowKey& key, uint32_t seq,
   return m;
 }
 
-bool TcpStack::transmit(const FlowKey& key, rte_mbuf* m, bool dont_fragment) {
+bool TcpStack::transmit(const FlowKey& key, rte_mbuf* m, bool dont_fragment,
+                        const SegmentPayloadSum& payload) {
   const uint32_t len = m->pkt_len;
   const bool port_checksum = net_->tx_offloads().tcp_checksum;
   // DPDK's convention for a port-computed checksum: the field holds the
@@ -137,6 +139,11 @@ bool TcpStack::transmit(const FlowKey& key, rte_mbuf* m, bool dont_fragment) {
     m->l4_len = static_cast<uint16_t>(
         (rte_pktmbuf_mtod_offset(m, const uint8_t*, 12)[0] >> 4) * 4);
     m->ol_flags |= RTE_MBUF_F_TX_TCP_CKSUM;
+  } else if (payload.known) {
+    // The payload was summed as it was copied: only the header is read.
+    const uint32_t hlen =
+        (rte_pktmbuf_mtod_offset(m, const uint8_t*, 12)[0] >> 4) * 4u;
+    write_l4_checksum_known(m, 0, len, 16, ps, hlen, payload.sum);
   } else {
     write_l4_checksum(m, 0, len, 16, ps);
   }
@@ -284,25 +291,41 @@ rte_mbuf* TcpStack::send_queue_at(const TcpConn& c, uint32_t seq,
 }
 
 bool TcpStack::attach_payload(TcpConn& c, rte_mbuf* hdr, uint32_t seq,
-                              uint32_t len) {
+                              uint32_t len, SegmentPayloadSum* sum) {
   uint32_t seg_seq = 0;
   rte_mbuf* seg = send_queue_at(c, seq, &seg_seq);
   c.sq_cursor = seg;
   c.sq_cursor_seq = seg_seq;
   // A small payload is copied behind the header: cheaper than an mbuf per
   // piece (allocation, two atomic reference count updates, a chain the
-  // port walks), and one contiguous frame for the port.
-  if (len <= kCopyPayloadMax && rte_pktmbuf_tailroom(hdr) >= len) {
+  // port walks), and one contiguous frame for the port. So is a larger one
+  // whose checksum software sums anyway: checksum_copy() sums it in the
+  // same pass, where summing the referenced bytes would read them again.
+  if ((len <= kCopyPayloadMax || sum != nullptr) &&
+      rte_pktmbuf_tailroom(hdr) >= len) {
     auto* dst = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(hdr, len));
+    uint32_t total = 0;
+    uint32_t copied = 0;
     while (len > 0 && seg != nullptr) {
       const uint32_t off = seq - seg_seq;
       const uint32_t take = std::min<uint32_t>(seg->data_len - off, len);
-      std::memcpy(dst, rte_pktmbuf_mtod_offset(seg, const uint8_t*, off), take);
+      const auto* src = rte_pktmbuf_mtod_offset(seg, const uint8_t*, off);
+      if (sum != nullptr) {
+        const uint32_t s = checksum_copy(dst, {src, take});
+        total =
+            checksum_add(total, (copied & 1) != 0 ? checksum_shift_odd(s) : s);
+      } else {
+        std::memcpy(dst, src, take);
+      }
       dst += take;
+      copied += take;
       seq += take;
       len -= take;
       seg_seq += seg->data_len;
       seg = seg->next;
+    }
+    if (sum != nullptr) {
+      *sum = SegmentPayloadSum{.known = true, .sum = total};
     }
     return len == 0;
   }
@@ -371,7 +394,16 @@ bool TcpStack::send_data(TcpConn& c, uint32_t seq, uint32_t len,
   if (m == nullptr) {
     return false;
   }
-  if (len > 0 && !attach_payload(c, m, seq, len)) {
+  // Software checksum (the port has no offload, so no TSO either): a
+  // payload too long for the plain copy may be summed as it is copied
+  // instead of referenced. A short one keeps the plain copy and is summed
+  // with its header in one pass (through the copying sum, small requests
+  // measured no better).
+  SegmentPayloadSum payload;
+  const bool software_sum = !net_->tx_offloads().tcp_checksum &&
+                            len > kCopyPayloadMax && len <= c.smss;
+  if (len > 0 &&
+      !attach_payload(c, m, seq, len, software_sum ? &payload : nullptr)) {
     rte_pktmbuf_free(m);
     return false;
   }
@@ -395,7 +427,7 @@ bool TcpStack::send_data(TcpConn& c, uint32_t seq, uint32_t len,
   if (retransmit) {
     ++stats_.retransmits;
   }
-  return transmit(key, m, !c.has(kFlagNoDf));
+  return transmit(key, m, !c.has(kFlagNoDf), payload);
 }
 
 void TcpStack::start_rexmit(TcpConn& c) {

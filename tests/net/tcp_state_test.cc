@@ -475,7 +475,7 @@ TEST_F(TcpStateTest, SmallSegmentsAreCoalescedIntoFewPieces) {
   sent();
 }
 
-TEST_F(TcpStateTest, SmallPayloadsAreCopiedLargeOnesReferenced) {
+TEST_F(TcpStateTest, PayloadsThatFitAreCopied) {
   const ConnHandle h = established();
   // A payload small enough to copy behind the header, queued in three
   // pieces, then one just over the limit.
@@ -500,14 +500,48 @@ TEST_F(TcpStateTest, SmallPayloadsAreCopiedLargeOnesReferenced) {
   EXPECT_EQ(again[0].nb_segs, 1);
   EXPECT_EQ(again[0].payload, out[0].payload);
   EXPECT_EQ(tcp_->stats().retransmits, 1u);
+  // Over the limit, with the checksum summed in software (this stack's
+  // port has no offload): copied too, and summed as it is copied. The
+  // pieces are 333 bytes, so some start at odd offsets of the payload;
+  // the frame's checksum is checked by the test's own parser (a wrong one
+  // and sent() has no segment).
   inject(peer(0, kTcpAck, {}, our_isn_ + 1 + kSmall));
-  send_bytes(h, kSmall + 1, kSmall);
+  ASSERT_EQ(
+      tcp_->send(h, pattern_chain(tcp_pool(), 5, kSmall, 1400, 333), now_),
+      TcpResult::kOk);
   out = sent();
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_GE(out[0].nb_segs, 2) << "referenced: the payload in its own mbufs";
-  ASSERT_EQ(out[0].payload.size(), kSmall + 1);
-  for (uint32_t i = 0; i <= kSmall; ++i) {
+  EXPECT_EQ(out[0].nb_segs, 1) << "copied and summed: one mbuf";
+  ASSERT_EQ(out[0].payload.size(), 1400u);
+  for (uint32_t i = 0; i < 1400; ++i) {
     ASSERT_EQ(out[0].payload[i], pattern_byte(5, kSmall + i)) << i;
+  }
+}
+
+// A payload that does not fit behind the header in one mbuf (a 9000-byte
+// MTU, the pool's 2 KB buffers) is referenced, never copied, and its
+// checksum summed across the chain.
+TEST_F(TcpStateTest, PayloadsTooLargeToCopyAreReferenced) {
+  NetConfig nc = raw_net_config();
+  nc.mtu = 9000;
+  std::string error;
+  tcp_.reset();
+  net_ = NetStack::create(nc, tcp_pool(), &error);
+  ASSERT_NE(net_, nullptr) << error;
+  rebuild(default_tcp_config());
+  Bytes f = eth(kOurMac, kPeerMac, 0x0806);
+  append(f, arp(2, kPeerMac, kPeerIp, kOurMac, kOurIp));
+  rte_mbuf* m = make_mbuf(f);
+  net_->rx(&m, 1, now_);
+  const ConnHandle h = accept_one(opt_mss(8960));
+  ASSERT_EQ(tcp_->send(h, pattern_chain(tcp_pool(), 5, 0, 4001, 1001), now_),
+            TcpResult::kOk);
+  const std::vector<Seg> out = sent();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_GE(out[0].nb_segs, 2) << "referenced: the payload in its own mbufs";
+  ASSERT_EQ(out[0].payload.size(), 4001u);
+  for (uint32_t i = 0; i < 4001; ++i) {
+    ASSERT_EQ(out[0].payload[i], pattern_byte(5, i)) << i;
   }
 }
 

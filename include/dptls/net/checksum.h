@@ -23,11 +23,24 @@ namespace dptls::net {
 /// byte is padded with a zero, RFC 1071 section 4.1), added to `sum`.
 uint32_t checksum_sum(std::span<const uint8_t> data, uint32_t sum = 0);
 
+/// Copies `src` to `dst` (which must not overlap it) and returns
+/// checksum_sum(src, sum): one pass over the bytes where the CPU has AVX2,
+/// for a payload that is copied behind its header anyway.
+uint32_t checksum_copy(uint8_t* dst, std::span<const uint8_t> src,
+                       uint32_t sum = 0);
+
 /// One's complement addition of two partial sums.
 constexpr uint32_t checksum_add(uint32_t a, uint32_t b) {
   uint32_t s = a + b;
   s = (s & 0xffff) + (s >> 16);
   return (s & 0xffff) + (s >> 16);
+}
+
+/// The sum of a piece that starts at an odd offset of the summed range,
+/// from the piece's own sum: its bytes are the other halves of their words
+/// (RFC 1071 section 2 (B)).
+constexpr uint32_t checksum_shift_odd(uint32_t sum) {
+  return ((sum & 0xff) << 8) | ((sum >> 8) & 0xff);
 }
 
 /// The checksum field value for a partial sum: its 16-bit complement.
@@ -61,6 +74,14 @@ uint32_t ipv6_pseudo_sum(const Ipv6Addr& src, const Ipv6Addr& dst,
 /// it. Returns false and writes nothing when the ranges do not fit.
 bool write_l4_checksum(rte_mbuf* m, uint32_t l4_offset, uint32_t l4_len,
                        uint32_t field_offset, uint32_t pseudo_sum);
+
+/// write_l4_checksum() for a message whose bytes from `known_from` (even,
+/// at most `l4_len`) to its end are already summed (`known_sum`, as
+/// checksum_sum() or checksum_copy() gave it): only the bytes before them
+/// are read.
+bool write_l4_checksum_known(rte_mbuf* m, uint32_t l4_offset, uint32_t l4_len,
+                             uint32_t field_offset, uint32_t pseudo_sum,
+                             uint32_t known_from, uint32_t known_sum);
 
 /// Verifies an upper-layer checksum over `l4_len` bytes at `l4_offset` of
 /// the chain, with `pseudo_sum` (0 for ICMPv4, which has none). Borrows `m`.

@@ -267,11 +267,20 @@ struct TcpConnInfo {
   uint8_t sack_ranges = 0;
 };
 
+/// A segment payload's checksum sum when it was summed as it was copied
+/// behind the header (TcpStack's output, with no port checksum offload).
+struct SegmentPayloadSum {
+  bool known = false;
+  uint32_t sum = 0;
+};
+
 class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
  public:
   /// A segment's payload of up to this many bytes is copied into the
-  /// header's mbuf (one mbuf per frame); a longer one references the send
-  /// queue through indirect mbufs, never copied.
+  /// header's mbuf (one mbuf per frame). A longer one is copied too when
+  /// the TCP checksum is summed in software (the copy sums it on the way,
+  /// checksum_copy()) and it fits behind the header; otherwise it
+  /// references the send queue through indirect mbufs, never copied.
   static constexpr uint32_t kCopyPayloadMax = 1024;
 
   /// Builds a stack, allocating every table. `net` carries the output and
@@ -452,11 +461,16 @@ class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
   rte_mbuf* build_segment(const FlowKey& key, uint32_t seq, uint32_t ack,
                           uint8_t flags, uint16_t window,
                           const TcpOptionsOut& opts);
-  bool transmit(const FlowKey& key, rte_mbuf* m, bool dont_fragment = true);
+  bool transmit(const FlowKey& key, rte_mbuf* m, bool dont_fragment = true,
+                const SegmentPayloadSum& payload = {});
   uint16_t advertise_window(TcpConn& c, bool syn);
   void fill_ts(const TcpConn& c, TcpOptionsOut* o) const;
   void fill_sack(const TcpConn& c, TcpOptionsOut* o, uint16_t room) const;
-  bool attach_payload(TcpConn& c, rte_mbuf* hdr, uint32_t seq, uint32_t len);
+  // Appends `len` queued bytes from `seq` to the header mbuf `hdr`; with
+  // `sum` non-null (software checksum) a payload that fits behind the
+  // header is copied and summed, the sum left in *sum.
+  bool attach_payload(TcpConn& c, rte_mbuf* hdr, uint32_t seq, uint32_t len,
+                      SegmentPayloadSum* sum);
   // The send-queue mbuf holding byte `seq` (null past the end), and in
   // *seg_seq the sequence number of its first byte.
   rte_mbuf* send_queue_at(const TcpConn& c, uint32_t seq,
