@@ -11,10 +11,13 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <array>
+#include <cstddef>
 #include <string>
 #include <utility>
 
 #include "tls/evp_util.h"
+#include "tls/handshake/ecdsa_direct.h"
 #include "tls/handshake/ossl_ptr.h"
 
 namespace dptls::tls {
@@ -298,6 +301,13 @@ std::unique_ptr<Credential> Credential::from_pem(
     set_error(error, "libcrypto cannot set up signing with the key");
     return nullptr;
   }
+  if (cred->key_type_ == KeyType::kEcdsaP256) {
+    // Where libcrypto cannot give the EC_KEY, signing stays on EVP.
+    cred->ecdsa_ = std::make_unique<internal::EcdsaP256Key>();
+    if (!cred->ecdsa_->init(cred->key_)) {
+      cred->ecdsa_.reset();
+    }
+  }
   if (names.empty()) {
     cred->names_ = cert_names(leaf.get());
   } else {
@@ -322,6 +332,17 @@ bool Credential::sign(SignatureScheme scheme, std::span<const uint8_t> content,
   sig->clear();
   if (!can_sign(scheme)) {
     return false;
+  }
+  if (scheme == SignatureScheme::kEcdsaSecp256r1Sha256 && ecdsa_ != nullptr &&
+      internal::EcdsaP256Key::available()) {
+    HashValue digest;
+    std::array<uint8_t, internal::EcdsaP256Key::kMaxSignatureLen> der{};
+    const size_t len =
+        hash_bytes(HashAlg::kSha256, content, &digest) == KdfStatus::kOk
+            ? ecdsa_->sign({digest.bytes.data(), digest.len}, der)
+            : 0;
+    sig->assign(der.begin(), der.begin() + static_cast<std::ptrdiff_t>(len));
+    return len != 0;
   }
   const int slot = sign_template_slot(scheme);
   if (slot >= 0 && sign_templates_[slot] != nullptr) {

@@ -23,6 +23,10 @@ struct evp_pkey_ctx_st;  // EVP_PKEY_CTX, likewise.
 
 namespace dptls::tls {
 
+namespace internal {
+class EcdsaP256Key;
+}  // namespace internal
+
 // X(enumerator, printable name)
 #define DPTLS_KEY_TYPES(X)    \
   X(kEcdsaP256, "ecdsa-p256") \
@@ -112,6 +116,9 @@ class Credential {
   // set, made once in from_pem() and only ever duplicated by sign(), so it
   // may be shared between threads. nullptr where the key cannot sign.
   evp_pkey_ctx_st* sign_templates_[3] = {};
+  // A P-256 key for ECDSA_do_sign, skipping EVP's per-signature overhead
+  // (tls/handshake/ecdsa_direct.h); null where libcrypto has no such path.
+  std::unique_ptr<internal::EcdsaP256Key> ecdsa_;
   KeyType key_type_ = KeyType::kEcdsaP256;
   std::vector<std::vector<uint8_t>> chain_;
   // The TLS SignatureScheme code of each certificate's own signature (0
