@@ -1,9 +1,6 @@
 #include "dptls/engine/engine.h"
 
-#include <arpa/inet.h>
 #include <fmt/ranges.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
@@ -15,7 +12,6 @@
 #include <rte_ring.h>
 #include <rte_telemetry.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,6 +28,7 @@
 
 #include "dptls/config/admin_token.h"
 #include "dptls/crypto/aead.h"
+#include "dptls/engine/admin_server.h"
 #include "dptls/engine/cert_reload.h"
 #include "dptls/engine/eal_args.h"
 #include "dptls/engine/handshake_service.h"
@@ -39,7 +36,6 @@
 #include "dptls/engine/port_mtu.h"
 #include "dptls/net/port_offloads.h"
 #include "dptls/net/stack.h"
-#include "dptls/util/http_text.h"
 #include "engine/worker.h"
 
 namespace dptls::engine {
@@ -306,303 +302,6 @@ std::string render_metrics(const std::vector<std::unique_ptr<WorkerSlot>>& ws,
   hs.render_prometheus(&out);
   return out;
 }
-
-// "198.18.0.1:40000", "[2001:2::1]:40000": a peer's address for the log.
-std::string peer_text(const sockaddr_storage& ss) {
-  char host[INET6_ADDRSTRLEN] = "?";
-  if (ss.ss_family == AF_INET6) {
-    const auto* s6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-    inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-    return fmt::format("[{}]:{}", host, ntohs(s6->sin6_port));
-  }
-  const auto* s4 = reinterpret_cast<const sockaddr_in*>(&ss);
-  inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-  return fmt::format("{}:{}", host, ntohs(s4->sin_port));
-}
-
-// The admin endpoint: a kernel TCP socket served from the control plane.
-class AdminServer {
- public:
-  ~AdminServer() {
-    if (fd_ >= 0) {
-      close(fd_);
-    }
-  }
-
-  // `token`: what POST /reload needs (nullptr or empty: nothing); it must
-  // outlive the server.
-  explicit AdminServer(const config::AdminToken* token) : token_(token) {}
-  AdminServer(const AdminServer&) = delete;
-  AdminServer& operator=(const AdminServer&) = delete;
-
-  bool open(const config::SocketAddress& a, std::string* error) {
-    fd_ = socket(a.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const int one = 1;
-    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_storage ss{};
-    socklen_t len = 0;
-    if (a.v6) {
-      auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
-      s6->sin6_family = AF_INET6;
-      s6->sin6_port = htons(a.port);
-      std::memcpy(&s6->sin6_addr, a.bytes, 16);
-      len = sizeof(*s6);
-    } else {
-      auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
-      s4->sin_family = AF_INET;
-      s4->sin_port = htons(a.port);
-      std::memcpy(&s4->sin_addr, a.bytes, 4);
-      len = sizeof(*s4);
-    }
-    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
-        listen(fd_, 16) != 0) {
-      *error =
-          "admin: cannot listen on " + a.text + ": " + std::strerror(errno);
-      return false;
-    }
-    return true;
-  }
-
-  // An HTTP/1.0 response with `body` and a newline as text/plain;
-  // `headers`: more header lines, each ending in CRLF.
-  static std::string text_response(const char* status, std::string body,
-                                   const std::string& headers = "") {
-    if (!body.empty()) {
-      body += '\n';
-    }
-    return std::string("HTTP/1.0 ") + status + "\r\n" + headers +
-           "Content-Type: text/plain\r\nContent-Length: " +
-           std::to_string(body.size()) + "\r\n\r\n" + body;
-  }
-
-  // A request's line and headers must fit in kMaxRequest bytes (431
-  // otherwise) and arrive within kRequestDeadlineMs of the accept (408
-  // otherwise); the response must be taken within kResponseDeadlineMs. The
-  // server runs on the control-plane thread and serves one connection at a
-  // time: these bound how long one client can hold it (docs/
-  // configuration.md, [admin]).
-  static constexpr size_t kMaxRequest = 8192;
-  static constexpr int kRequestDeadlineMs = 1000;
-  static constexpr int kResponseDeadlineMs = 1000;
-  static constexpr int kDrainReads = 16;
-
-  // Waits up to `timeout_ms` for a connection and serves its request:
-  // GET /metrics (render()), POST /reload (reload(&text), true when it
-  // succeeded: 200, else 500, with the text) and GET /healthz
-  // (health(&text), true: 200 "ok", else 503 with the reason, e.g.
-  // draining or a stalled worker, so that a load balancer in front stops
-  // sending new connections). With a token, POST /reload without it
-  // (authorise()) gets 401 and reload() is not called; the GETs stay open
-  // (load balancers probe /healthz without credentials). The request is
-  // read up to the empty line after its headers (read_request()); one
-  // that is too long or too slow gets 431 or 408, logged with the peer.
-  template <typename Render, typename Reload, typename Health>
-  void serve(int timeout_ms, Render&& render, Reload&& reload,
-             Health&& health) {
-    pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, timeout_ms) != 1) {
-      return;
-    }
-    sockaddr_storage peer{};
-    socklen_t peer_len = sizeof(peer);
-    const int c = accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len,
-                          SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (c < 0) {
-      return;
-    }
-    std::array<char, kMaxRequest> buf{};
-    size_t n = 0;
-    const Read read = read_request(
-        c, &buf, &n,
-        Deadline::clock::now() + std::chrono::milliseconds(kRequestDeadlineMs));
-    const std::string_view request(buf.data(), n);
-    std::string response;
-    if (read == Read::kTooLarge) {
-      response = refuse(peer, "431 Request Header Fields Too Large",
-                        fmt::format("request line and headers longer than {} "
-                                    "bytes",
-                                    kMaxRequest));
-    } else if (read == Read::kTimeout) {
-      response = refuse(
-          peer, "408 Request Timeout",
-          fmt::format("request line and headers not complete within {} ms "
-                      "({} bytes came)",
-                      kRequestDeadlineMs, n));
-    } else if (read == Read::kClosed) {
-      // Nothing came, or the connection failed: no one to answer.
-    } else if (request.starts_with("GET /metrics")) {
-      const std::string body = render();
-      response =
-          "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
-          "Content-Length: " +
-          std::to_string(body.size()) + "\r\n\r\n" + body;
-    } else if (request.starts_with("POST /reload")) {
-      // Without the token *response is the 401.
-      if (authorise(request, peer, &response)) {
-        std::string body;
-        const bool ok = reload(&body);
-        response = text_response(ok ? "200 OK" : "500 Failed", std::move(body));
-      }
-    } else if (request.starts_with("GET /healthz")) {
-      std::string body;
-      const bool ok = health(&body);
-      response = text_response(ok ? "200 OK" : "503 Service Unavailable",
-                               std::move(body));
-    } else {
-      response =
-          "HTTP/1.0 404 Not Found\r\nContent-Length: 10\r\n\r\nnot found\n";
-    }
-    if (!send_response(c, response)) {
-      spdlog::warn(
-          "admin: response to {} not sent: the connection failed or the "
-          "client did not take it within {} ms",
-          peer_text(peer), kResponseDeadlineMs);
-    }
-    // What the client sent beyond the part read (a body, the rest of an
-    // oversized header block) is discarded, so that the close below sends
-    // a FIN rather than a reset that could destroy the response before the
-    // client reads it. Only what has arrived, no waiting, and at most
-    // kDrainReads reads: a client that keeps sending cannot hold the
-    // thread here.
-    shutdown(c, SHUT_WR);
-    for (int i = 0;
-         i < kDrainReads && recv(c, buf.data(), buf.size(), MSG_DONTWAIT) > 0;
-         ++i) {
-    }
-    close(c);
-    // The request may have carried the token.
-    crypto::secure_wipe(buf.data(), buf.size());
-  }
-
- private:
-  using Deadline = std::chrono::steady_clock::time_point;
-
-  enum class Read : uint8_t {
-    kComplete,  // the empty line after the headers came, or the client
-                // shut down its side after sending something
-    kTooLarge,  // kMaxRequest bytes without the empty line
-    kTimeout,   // the deadline passed first
-    kClosed,    // closed before sending anything, or the connection
-                // failed
-  };
-
-  // Reads the request from the non-blocking socket `c` into *buf until the
-  // end of its headers (http_head_end()), *buf is full or `deadline`
-  // passes; *n: the bytes read. A client that shuts down its side after
-  // sending something has sent all it will: that is the request.
-  static Read read_request(int c, std::array<char, kMaxRequest>* buf, size_t* n,
-                           Deadline deadline) {
-    *n = 0;
-    while (true) {
-      const ssize_t r = recv(c, buf->data() + *n, buf->size() - *n, 0);
-      if (r > 0) {
-        const size_t before = *n;
-        *n += static_cast<size_t>(r);
-        if (http_head_end({buf->data(), *n}, before) !=
-            std::string_view::npos) {
-          return Read::kComplete;
-        }
-        if (*n == buf->size()) {
-          return Read::kTooLarge;
-        }
-        continue;
-      }
-      if (r == 0) {
-        return *n > 0 ? Read::kComplete : Read::kClosed;
-      }
-      if (errno == EINTR) {
-        continue;
-      }
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        return Read::kClosed;
-      }
-      if (!wait_for(c, POLLIN, deadline)) {
-        return Read::kTimeout;
-      }
-    }
-  }
-
-  // Waits until `c` has `events` or `deadline` passes; false then.
-  static bool wait_for(int c, int16_t events, Deadline deadline) {
-    while (true) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - Deadline::clock::now());
-      if (left.count() <= 0) {
-        return false;
-      }
-      pollfd p{c, events, 0};
-      const int r = poll(&p, 1, static_cast<int>(left.count()) + 1);
-      if (r > 0) {
-        return true;
-      }
-      if (r < 0 && errno != EINTR) {
-        return false;
-      }
-    }
-  }
-
-  // Sends all of `response` on the non-blocking socket `c` within
-  // kResponseDeadlineMs; false when the client did not take it in time
-  // or the connection failed.
-  static bool send_response(int c, const std::string& response) {
-    const Deadline deadline =
-        Deadline::clock::now() + std::chrono::milliseconds(kResponseDeadlineMs);
-    for (size_t off = 0; off < response.size();) {
-      const ssize_t w =
-          send(c, response.data() + off, response.size() - off, MSG_NOSIGNAL);
-      if (w > 0) {
-        off += static_cast<size_t>(w);
-      } else if (w < 0 && errno == EINTR) {
-        continue;
-      } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        if (!wait_for(c, POLLOUT, deadline)) {
-          return false;
-        }
-      } else {
-        return false;
-      }
-    }
-    return true;
-  }
-
-  // A refusal of the request: the response with `status` and `why`, and
-  // a warning with the peer and the reason.
-  static std::string refuse(const sockaddr_storage& peer, const char* status,
-                            const std::string& why) {
-    spdlog::warn("admin: request from {} refused ({:.3}): {}", peer_text(peer),
-                 status, why);
-    return text_response(status, why);
-  }
-
-  // Whether `request` may reload: true without a token or with its token
-  // in an Authorization: Bearer header. Otherwise *response is the 401
-  // (RFC 6750 section 3: a challenge, error="invalid_token" for a wrong
-  // token) and the refusal is logged with the peer and the reason, never a
-  // token.
-  bool authorise(std::string_view request, const sockaddr_storage& peer,
-                 std::string* response) const {
-    if (token_ == nullptr || token_->empty()) {
-      return true;
-    }
-    const config::AdminToken::Verdict v = token_->check(request);
-    if (v == config::AdminToken::Verdict::kOk) {
-      return true;
-    }
-    const char* why = config::AdminToken::reason(v);
-    spdlog::warn("admin: POST /reload from {} refused (401): {}",
-                 peer_text(peer), why);
-    *response =
-        text_response("401 Unauthorized", std::string("unauthorized: ") + why,
-                      v == config::AdminToken::Verdict::kWrong
-                          ? "WWW-Authenticate: Bearer realm=\"dptls\", "
-                            "error=\"invalid_token\"\r\n"
-                          : "WWW-Authenticate: Bearer realm=\"dptls\"\r\n");
-    return false;
-  }
-
-  int fd_ = -1;
-  const config::AdminToken* token_;
-};
 
 // The stack's settings for port `port` with the MTU it really has
 // (start_port()'s, which may be less than p.mtu).
@@ -1039,10 +738,12 @@ int run_engine(const config::Config& config, const RunOptions& options) {
       *text = "ok";
       return true;
     };
+    const AdminServer::Handlers admin_handlers{
+        .render = render, .reload = admin_reload, .health = health};
     auto last_rotation_check = Clock::now();
     while (!stop.load(std::memory_order_relaxed)) {
       if (config.admin.enabled) {
-        admin.serve(100, render, admin_reload, health);
+        admin.serve(100, admin_handlers);
       } else {
         usleep(100000);
       }
