@@ -4,7 +4,9 @@
 # dptls generates its X25519 key as X25519(k, 9), a derive, so the floor is
 # two X25519 derives and one signature, taken from two sources:
 #
-#  - `openssl speed -seconds S ecdhx25519 ecdsap256`. How speed counts time
+#  - `openssl speed -seconds S ecdhx25519 ecdsap256`, run right before and
+#    right after the dptls server case (the floor is the mean of the two,
+#    both printed: on a shared VM the speed drifts between minutes). How speed counts time
 #    (OpenSSL 3.0 apps/speed.c, Time_F -> app_tminterval): each test runs
 #    for S seconds of WALL time (alarm(S)), but the rate it prints is ops
 #    divided by the process's USER CPU time (times(), tms_utime, in clock
@@ -49,41 +51,63 @@ if [[ ! -x "$bench" ]]; then
 fi
 
 # Machine-readable speed output: +F4:idx:bits:sign/s:verify/s for ECDSA,
-# +F5:idx:bits:ops/s:s/op for ECDH.
-speed=$(taskset -c "$cpu" openssl speed -mr -seconds "$secs" ecdhx25519 \
-  ecdsap256 2>/dev/null)
-derives=$(awk -F: '/^\+F5:/ && $3 == 253 { print $4 }' <<<"$speed")
-signs=$(awk -F: '/^\+F4:/ && $3 == 256 { print $4 }' <<<"$speed")
-if [[ -z "$derives" || -z "$signs" ]]; then
-  echo "could not parse openssl speed output" >&2
-  exit 1
-fi
+# +F5:idx:bits:ops/s:s/op for ECDH. Prints "derives signs".
+speed_run() {
+  local out d s
+  out=$(taskset -c "$cpu" openssl speed -mr -seconds "$secs" ecdhx25519 \
+    ecdsap256 2>/dev/null)
+  d=$(awk -F: '/^\+F5:/ && $3 == 253 { print $4 }' <<<"$out")
+  s=$(awk -F: '/^\+F4:/ && $3 == 256 { print $4 }' <<<"$out")
+  if [[ -z "$d" || -z "$s" ]]; then
+    echo "could not parse openssl speed output" >&2
+    exit 1
+  fi
+  echo "$d $s"
+}
 
 json=$(mktemp)
-trap 'rm -f "$json"' EXIT
+json_server=$(mktemp)
+trap 'rm -f "$json" "$json_server"' EXIT
+# The dptls server case bracketed by two `openssl speed` runs, so that the
+# floor it is set against is timed within a minute of it on both sides
+# (the machine's speed drifts; their mean is the floor used), then the
+# other cases.
+speed_before=$(speed_run)
 taskset -c "$cpu" "$bench" \
-  --benchmark_filter='^BM_(CryptoFloor|DptlsServer|OpenSslServer)/x25519_ecdsa_p256(_between_handshakes)?/manual_time$|^BM_HandshakeShareOfFloor/[0-9]+/manual_time$' \
+  --benchmark_filter='^BM_DptlsServer/x25519_ecdsa_p256/manual_time$' \
+  --benchmark_min_time="${BENCH_MIN_TIME:-1}" --benchmark_format=json \
+  >"$json_server" 2>/dev/null
+speed_after=$(speed_run)
+taskset -c "$cpu" "$bench" \
+  --benchmark_filter='^BM_(CryptoFloor|OpenSslServer)/x25519_ecdsa_p256(_between_handshakes)?/manual_time$|^BM_HandshakeShareOfFloor/[0-9]+/manual_time$' \
   --benchmark_min_time="${BENCH_MIN_TIME:-1}" --benchmark_format=json >"$json" 2>/dev/null
 
-python3 - "$derives" "$signs" "$json" <<'PY'
+python3 - "$speed_before" "$speed_after" "$json_server" "$json" <<'PY'
 import json, sys
-derives, signs = float(sys.argv[1]), float(sys.argv[2])
-data = json.load(open(sys.argv[3]))
+runs = [tuple(float(x) for x in a.split()) for a in sys.argv[1:3]]
+runs_us = [2e6 / d + 1e6 / s for d, s in runs]
+derives = sum(d for d, _ in runs) / len(runs)
+signs = sum(s for _, s in runs) / len(runs)
+benchmarks = []
+for path in sys.argv[3:5]:
+    benchmarks += json.load(open(path))["benchmarks"]
 rate = {}
 shares = {}
-for b in data["benchmarks"]:
+for b in benchmarks:
     if b["name"].startswith("BM_HandshakeShareOfFloor/"):
         shares[int(b["name"].split("/")[1])] = b
         continue
     name, case = b["name"].split("/")[:2]
     rate[name + case.replace("x25519_ecdsa_p256", "")] = b["items_per_second"]
-speed_us = 2e6 / derives + 1e6 / signs
+speed_us = sum(runs_us) / len(runs_us)
 floor = {
     "openssl speed": 1e6 / speed_us,
     "BM_CryptoFloor": rate["BM_CryptoFloor"],
 }
 print(f"openssl speed: {derives:,.0f} X25519 derives/s, {signs:,.0f} "
-      f"P-256 signs/s (user CPU)")
+      f"P-256 signs/s (user CPU; the mean of the runs right before and "
+      f"right after the dptls server case, whose floors were "
+      f"{runs_us[0]:.1f} and {runs_us[1]:.1f} us)")
 print()
 print(f"{'':34s} {'per s':>9s} {'us':>8s}")
 rows = [
