@@ -122,32 +122,31 @@ ResponseError ResponseReader::feed(const uint8_t* p, size_t n) {
       case State::kFailed:
         return error_;
       case State::kHead: {
-        // Copy up to the end of the head ("\r\n\r\n" or "\n\n").
-        size_t i = 0;
-        bool end = false;
-        for (; i < n && !end; ++i) {
+        // Copy up to the end of the head (util/http_text.h's
+        // http_head_end: "\r\n\r\n", or LF alone for a line end).
+        const size_t before = head_len_;
+        const size_t take = std::min(n, kMaxHead - before);
+        std::memcpy(head_ + before, p, take);
+        const size_t end = http_head_end({head_, before + take}, before);
+        if (end == std::string_view::npos) {
+          head_len_ = static_cast<uint32_t>(before + take);
           if (head_len_ == kMaxHead) {
             return fail(ResponseError::kBadResponse);
           }
-          const char c = static_cast<char>(p[i]);
-          head_[head_len_++] = c;
-          if (c == '\n' && head_len_ >= 2) {
-            const char prev = head_[head_len_ - 2];
-            end = prev == '\n' || (prev == '\r' && head_len_ >= 3 &&
-                                   head_[head_len_ - 3] == '\n');
-          }
+          p += take;
+          n -= take;
+          break;
         }
-        p += i;
-        n -= i;
-        if (end) {
-          head_len_total_ = head_len_;
-          if (!parse_head()) {
-            return fail(error_ == ResponseError::kBadStatus
-                            ? ResponseError::kBadStatus
-                            : ResponseError::kBadResponse);
-          }
-          state_ = content_length_ == 0 ? State::kDone : State::kBody;
+        head_len_ = static_cast<uint32_t>(end);
+        p += end - before;
+        n -= end - before;
+        head_len_total_ = head_len_;
+        if (!parse_head()) {
+          return fail(error_ == ResponseError::kBadStatus
+                          ? ResponseError::kBadStatus
+                          : ResponseError::kBadResponse);
         }
+        state_ = content_length_ == 0 ? State::kDone : State::kBody;
         break;
       }
       case State::kBody: {
