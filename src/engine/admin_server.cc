@@ -89,6 +89,10 @@ bool AdminServer::open(const config::SocketAddress& a, std::string* error) {
   if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
       listen(fd_, 64) != 0) {
     *error = "admin: cannot listen on " + a.text + ": " + std::strerror(errno);
+    if (fd_ >= 0) {
+      close(fd_);
+      fd_ = -1;
+    }
     return false;
   }
   return true;
@@ -141,9 +145,8 @@ void AdminServer::serve(int timeout_ms, const Handlers& handlers) {
   const auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - now);
   const int ready = poll(fds.data(), nfds,
                          static_cast<int>(std::max<int64_t>(0, wait.count())));
-  if (ready < 0 && errno != EINTR) {
-    return;
-  }
+  // A failed poll (other than EINTR: nothing ready) still lets the
+  // deadlines below run.
   for (size_t i = 0; ready > 0 && i < nfds; ++i) {
     Client* c = owner[i];
     if (fds[i].revents == 0 || c == nullptr) {
@@ -159,6 +162,16 @@ void AdminServer::serve(int timeout_ms, const Handlers& handlers) {
       continue;
     }
     if (!c.writing) {
+      // What arrived while the thread was busy (a long reload, say) still
+      // counts: a request complete by now is answered, not refused.
+      const Read r = read_more(c);
+      if (r != Read::kMore) {
+        respond(c, r, handlers);
+        if (c.fd >= 0) {
+          progress(c, handlers);
+        }
+        continue;
+      }
       c.response =
           refuse(c.peer, "408 Request Timeout",
                  fmt::format("request line and headers not complete within {} "

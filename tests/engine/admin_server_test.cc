@@ -50,6 +50,7 @@ class AdminServerTest : public ::testing::Test {
       return true;
     };
     handlers_.reload = [this](std::string* text) {
+      std::this_thread::sleep_for(reload_delay_);
       ++reloads_;
       *text = "reloaded";
       return true;
@@ -104,6 +105,7 @@ class AdminServerTest : public ::testing::Test {
   std::unique_ptr<AdminServer> server_;
   AdminServer::Handlers handlers_;
   uint16_t port_ = 0;
+  milliseconds reload_delay_{0};  // set before Start()
   std::atomic<int> reloads_{0};
   std::atomic<bool> stop_{false};
   std::thread thread_;
@@ -172,6 +174,24 @@ TEST_F(AdminServerTest, IdleClientsDoNotHoldOthers) {
     std::this_thread::sleep_for(milliseconds(20));
   }
   EXPECT_EQ(server_->clients(), 0u);
+}
+
+// A request that arrives complete while the thread is busy in another's
+// handler past its deadline (a slow reload) is answered, not refused.
+TEST_F(AdminServerTest, RequestCompleteDuringALongReloadIsAnswered) {
+  reload_delay_ = milliseconds(1300);
+  Start();
+  // Both accepted with nothing sent yet, so that the reload runs from
+  // the poll loop and the probe's deadline passes while it does.
+  const int probe = Connect();
+  const int reload = Connect();
+  std::this_thread::sleep_for(milliseconds(100));
+  Send(reload, "POST /reload HTTP/1.0\r\n\r\n");
+  std::this_thread::sleep_for(milliseconds(200));  // the reload is running
+  Send(probe, "GET /healthz HTTP/1.0\r\n\r\n");
+  const std::string r = ReadAll(probe);
+  EXPECT_TRUE(r.starts_with("HTTP/1.0 200 OK\r\n")) << r;
+  EXPECT_TRUE(ReadAll(reload).starts_with("HTTP/1.0 200 OK\r\n"));
 }
 
 // More clients at once than there are slots: the rest wait in the listen
