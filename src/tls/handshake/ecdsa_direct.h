@@ -2,12 +2,13 @@
 // server's CertificateVerify.
 //
 // EVP_PKEY_sign on a duplicated context spends, around the same
-// ECDSA_do_sign_ex that does the work, about 2 us of a 20 us signature on
-// the context's duplicate and free, ECDSA_size() (which builds and
-// DER-encodes a dummy signature to learn the length) and i2d_ECDSA_SIG's
-// generic ASN.1 encoder. Here the signature's two integers come from
-// ECDSA_do_sign() on an EC_KEY taken from the EVP_PKEY once, and are
-// DER-encoded directly (a SEQUENCE of two INTEGERs, RFC 3279 section
+// ECDSA_do_sign_ex that does the work, time on the context's duplicate and
+// free, ECDSA_size() (which builds and DER-encodes a dummy signature to
+// learn the length) and i2d_ECDSA_SIG's generic ASN.1 encoder: about
+// 2.5 us of a handshake, on the caches a handshake leaves (0.1-0.8 us in
+// a tight loop of signatures; docs/benchmarks.md). Here the signature's two
+// integers come from ECDSA_do_sign() on an EC_KEY taken from the EVP_PKEY once,
+// and are DER-encoded directly (a SEQUENCE of two INTEGERs, RFC 3279 section
 // 2.2.3, at most 72 bytes for P-256). The EC_KEY functions are deprecated
 // in OpenSSL 3.0 (not removed); where a build of OpenSSL leaves them out,
 // available() is false and the caller keeps the EVP path.
