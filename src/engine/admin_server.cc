@@ -165,24 +165,17 @@ void AdminServer::serve(int timeout_ms, const Handlers& handlers) {
       // What arrived while the thread was busy (a long reload, say) still
       // counts: a request complete by now is answered, not refused.
       const Read r = read_more(c);
-      if (r != Read::kMore) {
+      if (r == Read::kMore) {
+        start_response(
+            c, refuse(c.peer, "408 Request Timeout",
+                      fmt::format("request line and headers not complete "
+                                  "within {} ms ({} bytes came)",
+                                  kRequestDeadlineMs, c.n)));
+      } else {
         respond(c, r, handlers);
-        if (c.fd >= 0) {
-          progress(c, handlers);
-        }
-        continue;
       }
-      c.response =
-          refuse(c.peer, "408 Request Timeout",
-                 fmt::format("request line and headers not complete within {} "
-                             "ms ({} bytes came)",
-                             kRequestDeadlineMs, c.n));
-      c.writing = true;
-      c.sent = 0;
-      c.deadline = after + std::chrono::milliseconds(kResponseDeadlineMs);
-      bool failed = false;
-      if (send_more(c, &failed) || failed) {
-        finish(c);
+      if (c.fd >= 0) {
+        progress(c, handlers);  // sends what it can
       }
     } else {
       spdlog::warn(
@@ -270,12 +263,17 @@ void AdminServer::respond(Client& c, Read read, const Handlers& handlers) {
     finish(c);  // nothing came, or the connection failed: no one to answer
     return;
   }
-  c.response = read == Read::kTooLarge
-                   ? refuse(c.peer, "431 Request Header Fields Too Large",
-                            fmt::format("request line and headers longer than "
-                                        "{} bytes",
-                                        kMaxRequest))
-                   : answer({c.buf.data(), c.n}, c.peer, handlers);
+  start_response(
+      c, read == Read::kTooLarge
+             ? refuse(c.peer, "431 Request Header Fields Too Large",
+                      fmt::format("request line and headers longer than "
+                                  "{} bytes",
+                                  kMaxRequest))
+             : answer({c.buf.data(), c.n}, c.peer, handlers));
+}
+
+void AdminServer::start_response(Client& c, std::string response) {
+  c.response = std::move(response);
   c.writing = true;
   c.sent = 0;
   c.deadline = Clock::now() + std::chrono::milliseconds(kResponseDeadlineMs);

@@ -117,7 +117,7 @@ rte_mbuf* TcpStack::build_segment(const FlowKey& key, uint32_t seq,
 }
 
 bool TcpStack::transmit(const FlowKey& key, rte_mbuf* m, bool dont_fragment,
-                        const SegmentPayloadSum& payload) {
+                        std::optional<uint32_t> payload_sum) {
   const uint32_t len = m->pkt_len;
   const bool port_checksum = net_->tx_offloads().tcp_checksum;
   // DPDK's convention for a port-computed checksum: the field holds the
@@ -139,11 +139,11 @@ bool TcpStack::transmit(const FlowKey& key, rte_mbuf* m, bool dont_fragment,
     m->l4_len = static_cast<uint16_t>(
         (rte_pktmbuf_mtod_offset(m, const uint8_t*, 12)[0] >> 4) * 4);
     m->ol_flags |= RTE_MBUF_F_TX_TCP_CKSUM;
-  } else if (payload.known) {
+  } else if (payload_sum.has_value()) {
     // The payload was summed as it was copied: only the header is read.
     const uint32_t hlen =
         (rte_pktmbuf_mtod_offset(m, const uint8_t*, 12)[0] >> 4) * 4u;
-    write_l4_checksum_known(m, 0, len, 16, ps, hlen, payload.sum);
+    write_l4_checksum_known(m, 0, len, 16, ps, hlen, *payload_sum);
   } else {
     write_l4_checksum(m, 0, len, 16, ps);
   }
@@ -291,7 +291,7 @@ rte_mbuf* TcpStack::send_queue_at(const TcpConn& c, uint32_t seq,
 }
 
 bool TcpStack::attach_payload(TcpConn& c, rte_mbuf* hdr, uint32_t seq,
-                              uint32_t len, SegmentPayloadSum* sum) {
+                              uint32_t len, std::optional<uint32_t>* sum) {
   uint32_t seg_seq = 0;
   rte_mbuf* seg = send_queue_at(c, seq, &seg_seq);
   c.sq_cursor = seg;
@@ -325,7 +325,7 @@ bool TcpStack::attach_payload(TcpConn& c, rte_mbuf* hdr, uint32_t seq,
       seg = seg->next;
     }
     if (sum != nullptr) {
-      *sum = SegmentPayloadSum{.known = true, .sum = total};
+      *sum = total;
     }
     return len == 0;
   }
@@ -399,11 +399,11 @@ bool TcpStack::send_data(TcpConn& c, uint32_t seq, uint32_t len,
   // instead of referenced. A short one keeps the plain copy and is summed
   // with its header in one pass (through the copying sum, small requests
   // measured no better).
-  SegmentPayloadSum payload;
+  std::optional<uint32_t> payload_sum;
   const bool software_sum = !net_->tx_offloads().tcp_checksum &&
                             len > kCopyPayloadMax && len <= c.smss;
   if (len > 0 &&
-      !attach_payload(c, m, seq, len, software_sum ? &payload : nullptr)) {
+      !attach_payload(c, m, seq, len, software_sum ? &payload_sum : nullptr)) {
     rte_pktmbuf_free(m);
     return false;
   }
@@ -427,7 +427,7 @@ bool TcpStack::send_data(TcpConn& c, uint32_t seq, uint32_t len,
   if (retransmit) {
     ++stats_.retransmits;
   }
-  return transmit(key, m, !c.has(kFlagNoDf), payload);
+  return transmit(key, m, !c.has(kFlagNoDf), payload_sum);
 }
 
 void TcpStack::start_rexmit(TcpConn& c) {

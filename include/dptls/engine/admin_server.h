@@ -99,6 +99,8 @@ class AdminServer {
   void progress(Client& c, const Handlers& handlers);
   static Read read_more(Client& c);
   void respond(Client& c, Read read, const Handlers& handlers);
+  // Makes `response` the one to send, within kResponseDeadlineMs.
+  static void start_response(Client& c, std::string response);
   // Sends what it can; true when all of the response is sent.
   static bool send_more(Client& c, bool* failed);
   static void finish(Client& c);

@@ -32,6 +32,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -267,13 +268,6 @@ struct TcpConnInfo {
   uint8_t sack_ranges = 0;
 };
 
-/// A segment payload's checksum sum when it was summed as it was copied
-/// behind the header (TcpStack's output, with no port checksum offload).
-struct SegmentPayloadSum {
-  bool known = false;
-  uint32_t sum = 0;
-};
-
 class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
  public:
   /// A segment's payload of up to this many bytes is copied into the
@@ -461,8 +455,10 @@ class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
   rte_mbuf* build_segment(const FlowKey& key, uint32_t seq, uint32_t ack,
                           uint8_t flags, uint16_t window,
                           const TcpOptionsOut& opts);
+  // `payload_sum`: the payload's checksum sum when attach_payload() summed
+  // it as it copied it (then only the header is read for the checksum).
   bool transmit(const FlowKey& key, rte_mbuf* m, bool dont_fragment = true,
-                const SegmentPayloadSum& payload = {});
+                std::optional<uint32_t> payload_sum = std::nullopt);
   uint16_t advertise_window(TcpConn& c, bool syn);
   void fill_ts(const TcpConn& c, TcpOptionsOut* o) const;
   void fill_sack(const TcpConn& c, TcpOptionsOut* o, uint16_t room) const;
@@ -470,7 +466,7 @@ class alignas(RTE_CACHE_LINE_SIZE) TcpStack {
   // `sum` non-null (software checksum) a payload that fits behind the
   // header is copied and summed, the sum left in *sum.
   bool attach_payload(TcpConn& c, rte_mbuf* hdr, uint32_t seq, uint32_t len,
-                      SegmentPayloadSum* sum);
+                      std::optional<uint32_t>* sum);
   // The send-queue mbuf holding byte `seq` (null past the end), and in
   // *seg_seq the sequence number of its first byte.
   rte_mbuf* send_queue_at(const TcpConn& c, uint32_t seq,
